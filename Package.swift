@@ -21,12 +21,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         .systemLibrary(
             name: "CPcap",
             pkgConfig: "libpcap",
-            providers: [.apt(["libpcap-dev"])]
+            providers: [.apt(["libpcap-dev", "zlib1g-dev"])]
         ),
         .target(
             name: "SMTPCore",
@@ -50,6 +52,21 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("session.v1.schema.json")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SMTPProxy",
+            dependencies: [
+                "SMTPCore",
+                "MailMessage",
+                "SMTPTranscript",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
@@ -80,19 +97,31 @@ let package = Package(
                 "SMTPCapture",
                 "SMTPTranscript",
                 "SMTPReport",
+                "SMTPProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "SMTPCoreFuzzer",
+            dependencies: ["SMTPCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "CaptureFuzzer",
+            dependencies: ["SMTPCapture", "SMTPTranscript", "TCPReassembly", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strictSettings),
-        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], swiftSettings: strictSettings),
+        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "SMTPTranscriptTests", dependencies: ["SMTPTranscript"], swiftSettings: strictSettings),
-        .testTarget(name: "SMTPReportTests", dependencies: ["SMTPReport"], swiftSettings: strictSettings),
-        .testTarget(name: "TCPReassemblyTests", dependencies: ["TCPReassembly"], swiftSettings: strictSettings),
+        .testTarget(name: "SMTPReportTests", dependencies: ["SMTPReport", "SMTPTranscript", "SMTPCore"], swiftSettings: strictSettings),
+        .testTarget(name: "SMTPProxyTests", dependencies: ["SMTPProxy", "SMTPCore", "SMTPTranscript"], swiftSettings: strictSettings),
+        .testTarget(name: "TCPReassemblyTests", dependencies: ["TCPReassembly", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strictSettings),
         .testTarget(
             name: "SMTPCaptureTests",
-            dependencies: ["SMTPCapture"],
+            dependencies: ["SMTPCapture", "TCPReassembly", "SMTPTranscript", "SMTPCore", .product(name: "NIOCore", package: "swift-nio")],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),

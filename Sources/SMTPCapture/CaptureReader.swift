@@ -1,0 +1,78 @@
+import SMTPCore
+import SMTPTranscript
+import TCPReassembly
+
+/// Reads packets from a `PcapSource` through decoding, reassembly and the sessionizer, handing
+/// out each session record as soon as its flow ends, so memory stays bounded by the open flows,
+/// not by the length of the capture.
+public struct CaptureReader {
+    public struct Progress: Sendable {
+        public var bytesRead: Int64
+        public var totalBytes: Int64?
+        public var packets: Int
+        public var sessions: Int
+    }
+
+    public struct Summary: Sendable {
+        public var packets = 0
+        public var sessions = 0
+        public var decode = PacketDecodeStatistics()
+        /// Set when the file ended mid-packet: every complete packet before it was read.
+        public var truncation: PcapError?
+    }
+
+    public var sessionizer: CaptureSessionizer
+    private var reassembler: TCPReassembler
+    public private(set) var summary = Summary()
+
+    public init(options: CaptureSessionizer.Options = .init(), reassembly: ReassemblyLimits = .init(), sessionIDs: SessionIDGenerator = SessionIDGenerator()) {
+        self.sessionizer = CaptureSessionizer(options: options, sessionIDs: sessionIDs)
+        self.reassembler = TCPReassembler(limits: reassembly, serverPorts: options.ports)
+    }
+
+    /// Reads every packet of `source`; `progress` is called about every 4096 packets.
+    public mutating func read(
+        _ source: PcapSource,
+        record: (SessionRecord) -> Void,
+        progress: ((Progress) -> Void)? = nil
+    ) throws(PcapError) {
+        try source.checkLinkType()
+        summary.truncation = nil
+        let linkType = source.linkType
+        var packets = 0
+        do {
+            try source.forEachPacket { time, packet, _ in
+                let result = PacketDecoder.decode(linkType: linkType, packet: packet)
+                summary.decode.record(result)
+                packets += 1
+                if case .success(let segment?) = result {
+                    reassembler.receive(segment, at: time) { event in
+                        sessionizer.receive(event, record: record)
+                    }
+                }
+                if packets & 0xFFF == 0 {
+                    reassembler.expireIdleFlows(now: time) { event in
+                        sessionizer.receive(event, record: record)
+                    }
+                    progress?(Progress(bytesRead: source.bytesRead, totalBytes: source.fileSize, packets: summary.packets + packets, sessions: sessionizer.sessionsRecorded))
+                }
+                return true
+            }
+        } catch {
+            guard case .truncatedFile = error else {
+                summary.packets += packets
+                throw error
+            }
+            summary.truncation = error
+        }
+        summary.packets += packets
+    }
+
+    /// Ends every open flow: call once after the last source.
+    public mutating func finish(record: (SessionRecord) -> Void) {
+        reassembler.finish { event in
+            sessionizer.receive(event, record: record)
+        }
+        summary.sessions = sessionizer.sessionsRecorded
+    }
+}

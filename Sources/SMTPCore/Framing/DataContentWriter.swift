@@ -1,0 +1,105 @@
+import NIOCore
+
+/// Writes message content for DATA in canonical form (RFC 5321 §4.1.1.4 and §4.5.2): every line
+/// ends in CRLF, a line starting with "." gets another ".", and the content ends with
+/// `CRLF "." CRLF` and nothing else.
+///
+/// This is the writing half of SECURITY.md principle 1. The input is content as
+/// `DataContentParser` emits it (already unstuffed), or BDAT chunk octets (RFC 3030 §2). A bare CR,
+/// a bare LF or a NUL is never "cleaned" into CRLF or dropped, since normalising is what turns
+/// `\r.\r` into a real end of data downstream: it is refused with `ForbiddenOctet`, and the caller
+/// aborts the transaction.
+public struct DataContentWriter: Sendable {
+    public enum Octet: Sendable, Hashable {
+        case bareLF
+        case bareCR
+        case nul
+    }
+
+    /// Content that may not be forwarded; `offset` counts content octets before it.
+    public struct ForbiddenOctet: Error, Sendable, Hashable {
+        public var octet: Octet
+        public var offset: Int
+
+        public init(octet: Octet, offset: Int) {
+            self.octet = octet
+            self.offset = offset
+        }
+    }
+
+    /// Content octets accepted so far (before dot-stuffing).
+    public private(set) var contentOctets = 0
+    private var atLineStart = true
+    /// A CR was the last octet seen: only an LF may follow. When it ended an input, it has not
+    /// been written yet.
+    private var pendingCarriageReturn = false
+    private var finished = false
+
+    public init() {}
+
+    /// Appends `content` to `output`, dot-stuffed. On a forbidden octet nothing more is written
+    /// (octets before it may already be in `output`, which the caller then discards) and every
+    /// later call throws again.
+    public mutating func write(_ content: ByteBuffer, into output: inout ByteBuffer) throws(ForbiddenOctet) {
+        precondition(!finished, "content written after the end of data")
+        let view = content.readableBytesView
+        var spanStart = view.startIndex
+        var index = view.startIndex
+        func copySpan(upTo end: Int) {
+            if end > spanStart { output.writeBytes(view[spanStart..<end]) }
+            spanStart = end
+        }
+        while index < view.endIndex {
+            let byte = view[index]
+            if pendingCarriageReturn {
+                guard byte == UInt8(ascii: "\n") else {
+                    copySpan(upTo: index)
+                    throw ForbiddenOctet(octet: .bareCR, offset: contentOctets - 1)
+                }
+                pendingCarriageReturn = false
+                if index == view.startIndex {
+                    // The CR ended the previous input and was held back until this LF confirmed it.
+                    output.writeInteger(UInt8(ascii: "\r"))
+                }
+                atLineStart = true
+                contentOctets += 1
+                index += 1
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\r"):
+                pendingCarriageReturn = true
+                atLineStart = false
+            case UInt8(ascii: "\n"):
+                copySpan(upTo: index)
+                throw ForbiddenOctet(octet: .bareLF, offset: contentOctets)
+            case 0:
+                copySpan(upTo: index)
+                throw ForbiddenOctet(octet: .nul, offset: contentOctets)
+            case UInt8(ascii: ".") where atLineStart:
+                // RFC 5321 §4.5.2: the sender doubles a leading period.
+                copySpan(upTo: index)
+                output.writeInteger(UInt8(ascii: "."))
+                atLineStart = false
+            default:
+                atLineStart = false
+            }
+            contentOctets += 1
+            index += 1
+        }
+        // A trailing CR is held back: if a bare CR, it must not reach the upstream at all.
+        copySpan(upTo: pendingCarriageReturn ? index - 1 : index)
+    }
+
+    /// Ends the content: CRLF if the last line lacks one (BDAT content may end anywhere), then
+    /// `"." CRLF`.
+    public mutating func finish(into output: inout ByteBuffer) throws(ForbiddenOctet) {
+        precondition(!finished, "end of data written twice")
+        if pendingCarriageReturn {
+            throw ForbiddenOctet(octet: .bareCR, offset: contentOctets - 1)
+        }
+        finished = true
+        if !atLineStart { output.writeStaticString("\r\n") }
+        output.writeStaticString(".\r\n")
+    }
+}

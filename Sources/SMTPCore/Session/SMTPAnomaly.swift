@@ -1,0 +1,42 @@
+/// Something in a session that a careful receiver would refuse or that shows the peers disagree
+/// (README "Anomalies"). `rawValue` is the transcript's `kind`.
+public enum SMTPAnomalyKind: String, Sendable, Hashable, CaseIterable {
+    case bareLFInData = "bare_lf_in_data"
+    case bareCRInData = "bare_cr_in_data"
+    case nulInData = "nul_in_data"
+    case pipeliningNotAdvertised = "pipelining_not_advertised"
+    case commandBeforeGreeting = "command_before_greeting"
+    /// Client bytes pipelined after STARTTLS (CVE-2011-0411), or plaintext where TLS should start.
+    case plaintextAfterSTARTTLS = "plaintext_after_starttls"
+    /// STARTTLS refused, or a downgrade seen on one leg.
+    case starttlsStripped = "starttls_stripped"
+    case replyWithoutCommand = "reply_without_command"
+    case overlongLine = "overlong_line"
+    case captureGap = "capture_gap"
+    case ambiguousRetransmission = "ambiguous_retransmission"
+    /// The server's replies show it ended a message where the strict rule does not.
+    case smugglingSuspected = "smuggling_suspected"
+    case unparsedBytes = "unparsed_bytes"
+    /// A reply line that is not `3DIGIT [SP / "-" text]`, or a multi-line reply with mixed codes.
+    case malformedReply = "malformed_reply"
+    /// A command line the core could not parse (the server's reply is recorded too).
+    case malformedCommand = "malformed_command"
+    /// A capture holding only one direction of the connection.
+    case oneSidedCapture = "one_sided_capture"
+    /// The server replied to the end of a message that the client had not finished by the strict rule.
+    case prematureDataReply = "premature_data_reply"
+    /// A reply whose code does not fit the command it answers (e.g. 250 to DATA).
+    case unexpectedReply = "unexpected_reply"
+    case messageHeaderAnomaly = "message_header_anomaly"
+    case bareLFInCommand = "bare_lf_in_command"
+}
+
+public struct SMTPAnomaly: Sendable, Hashable {
+    public var kind: SMTPAnomalyKind
+    public var detail: String?
+
+    public init(_ kind: SMTPAnomalyKind, _ detail: String? = nil) {
+        self.kind = kind
+        self.detail = detail
+    }
+}

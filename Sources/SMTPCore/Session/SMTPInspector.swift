@@ -1,0 +1,820 @@
+import NIOCore
+
+/// A passive observer of one SMTP session: fed both directions' bytes in time order, it produces
+/// typed events (commands, replies paired with the commands they answer, message content, TLS,
+/// anomalies) whatever the chunk boundaries.
+///
+/// It never decides what the server "should" have done: the server's replies decide (DESIGN §6,
+/// "follow the server"). Where the client's bytes are ambiguous (a lenient end of data, SMTP
+/// smuggling), both readings are followed until the replies show which one the server took.
+public struct SMTPInspector: Sendable {
+    public enum Side: Sendable, Hashable {
+        case client
+        case server
+    }
+
+    /// What a reply answers. Identifiers are the `id` of the command event concerned.
+    public enum Answered: Sendable, Hashable {
+        case greeting
+        case command(id: Int, SMTPCommand)
+        /// A line the core could not parse; the server answers it all the same.
+        case invalidCommand(id: Int, verb: String?)
+        /// The end of DATA content (the DATA command's id).
+        case endOfData(id: Int)
+        /// One BDAT chunk (the BDAT command's id).
+        case bdatChunk(id: Int, last: Bool)
+        /// A SASL response line (the AUTH command's id).
+        case saslResponse(id: Int)
+        /// Nothing the inspector saw: the command was lost in the capture, or the reply is unsolicited.
+        case unknown
+    }
+
+    public enum DataKind: Sendable, Hashable {
+        case data
+        case bdat
+    }
+
+    public enum EventKind: Sendable {
+        /// `line` is the redacted command line, safe for a transcript.
+        case command(id: Int, SMTPCommand, line: String)
+        case invalidCommand(id: Int, SMTPCommandError, line: String)
+        /// A SASL response line: its content is never reported.
+        case saslResponse(authID: Int)
+        case authIdentity(authID: Int, mechanism: String, user: String)
+        case reply(SMTPReply, answering: Answered)
+        case messageBegin(commandID: Int, DataKind)
+        case messageContent(ByteBuffer)
+        /// `complete` is false when the capture lost part of the content.
+        case messageEnd(commandID: Int, octets: Int, complete: Bool, DataContentParser.Observations)
+        /// The server accepted STARTTLS (or the session is implicit TLS): what follows is encrypted.
+        case tlsStarted(implicit: Bool)
+        /// The TLS handshake as far as it was seen; sent when the session finishes.
+        case tlsSummary(TLSSummary)
+        case anomaly(SMTPAnomaly)
+    }
+
+    public struct Event: Sendable {
+        public var time: Timestamp
+        public var kind: EventKind
+
+        public init(time: Timestamp, kind: EventKind) {
+            self.time = time
+            self.kind = kind
+        }
+    }
+
+    public var limits: SMTPLimits
+
+    // MARK: State
+
+    private enum ClientMode: Sendable {
+        case command
+        /// Client bytes are held until the reply to this command says how to read them.
+        case awaitingReply(id: Int, Awaiting)
+        case saslResponse(authID: Int)
+        case dataContent(id: Int)
+        case bdatChunk(id: Int, remaining: UInt64, last: Bool)
+        /// After a 220 to STARTTLS, until the first bytes show TLS or plaintext.
+        case tlsProbe
+        case encrypted
+        /// Mid-stream start or after a gap: skip to a line that is clearly a command.
+        case resync
+    }
+
+    private enum Awaiting: Sendable, Hashable {
+        case data
+        case starttls
+        case auth
+    }
+
+    private enum ServerMode: Sendable {
+        case replies
+        case tlsProbe
+        case encrypted
+        /// After a gap: drop to the next line boundary.
+        case resync
+    }
+
+    private struct Pending: Sendable {
+        var answered: Answered
+    }
+
+    private var clientMode: ClientMode
+    private var serverMode: ServerMode = .replies
+    private var clientBuffer = ByteBuffer()
+    private var serverBuffer = ByteBuffer()
+    private var clientFramer: LineFramer
+    private var serverFramer: LineFramer
+    private var replyAssembler: ReplyAssembler
+    private var pending = CircularBuffer<Pending>(initialCapacity: 16)
+    private var nextID = 1
+    private var dataParser = DataContentParser()
+    private var messageComplete = true
+    private var messageOctets = 0
+    private var bdatMessageOpen = false
+    private var sasl: SASLExchange?
+    private var identityReported = false
+    private var tlsObserver: TLSHandshakeObserver?
+    private var pipeliningAdvertised = false
+    private var sawEHLOReply = false
+    private var serverSeen = false
+    /// False until the inspector knows where commands start (mid-stream captures).
+    private var clientSynchronized: Bool
+    private var serverSynchronized: Bool
+    private var reportedAnomalies = Set<SMTPAnomalyKind>()
+    private var serverGapPending = false
+    private var now = Timestamp(microsecondsSinceEpoch: 0)
+
+    private var events: [Event] = []
+    /// While an alternative reading runs, events from this index on are not handed out yet.
+    private var heldFrom: Int?
+    /// The lenient reading of an ambiguous end of data, fed the same input as this one.
+    private var alternatives: [SMTPInspector] = []
+    private var forksAllowed: Bool
+    private var octetsSinceFork = 0
+    /// Replies that did not fit: the measure by which two readings are compared.
+    private(set) var discord = 0
+
+    /// - Parameters:
+    ///   - startsAtBeginning: false when the capture begins mid-session (no greeting expected).
+    ///   - implicitTLS: true on an implicit-TLS port (RFC 8314), where TLS starts at once.
+    public init(limits: SMTPLimits = SMTPLimits(), startsAtBeginning: Bool = true, implicitTLS: Bool = false) {
+        self.limits = limits
+        self.clientFramer = LineFramer(maxLineOctets: max(limits.maxAuthLineOctets, limits.maxCommandLineOctets))
+        self.serverFramer = LineFramer(maxLineOctets: limits.maxReplyLineOctets)
+        self.replyAssembler = ReplyAssembler(maxLines: limits.maxReplyLines)
+        self.clientSynchronized = startsAtBeginning
+        self.serverSynchronized = startsAtBeginning
+        self.forksAllowed = true
+        if implicitTLS {
+            clientMode = .encrypted
+            serverMode = .encrypted
+            tlsObserver = TLSHandshakeObserver()
+        } else {
+            clientMode = startsAtBeginning ? .command : .resync
+            serverMode = startsAtBeginning ? .replies : .resync
+            if startsAtBeginning { pending.append(Pending(answered: .greeting)) }
+        }
+    }
+
+    // MARK: Input
+
+    public mutating func receiveClientBytes(_ bytes: ByteBuffer, at time: Timestamp) {
+        forEachAlternative { $0.receiveClientBytes(bytes, at: time) }
+        octetsSinceFork += alternatives.isEmpty ? 0 : bytes.readableBytes
+        now = time
+        var bytes = bytes
+        clientBuffer.writeBuffer(&bytes)
+        processClient()
+        decideAlternativeIfDue()
+    }
+
+    public mutating func receiveServerBytes(_ bytes: ByteBuffer, at time: Timestamp) {
+        forEachAlternative { $0.receiveServerBytes(bytes, at: time) }
+        octetsSinceFork += alternatives.isEmpty ? 0 : bytes.readableBytes
+        now = time
+        serverSeen = true
+        var bytes = bytes
+        serverBuffer.writeBuffer(&bytes)
+        processServer()
+        decideAlternativeIfDue()
+    }
+
+    /// The capture lost `octets` (when known) of one direction.
+    public mutating func receiveGap(from side: Side, octets: UInt64?, at time: Timestamp) {
+        forEachAlternative { $0.receiveGap(from: side, octets: octets, at: time) }
+        now = time
+        emit(.anomaly(SMTPAnomaly(.captureGap, "\(octets.map { "\($0) octets" } ?? "octets") lost from the \(side == .client ? "client" : "server")")))
+        switch side {
+        case .client:
+            switch clientMode {
+            case .dataContent:
+                messageComplete = false
+            case .bdatChunk(let id, let remaining, let last):
+                messageComplete = false
+                if let octets, octets < remaining {
+                    clientMode = .bdatChunk(id: id, remaining: remaining - octets, last: last)
+                } else {
+                    finishMessage(commandID: id, complete: false)
+                    clientMode = .resync
+                }
+            case .encrypted, .tlsProbe:
+                break
+            case .command, .awaitingReply, .saslResponse, .resync:
+                clientBuffer.clear()
+                clientFramer = LineFramer(maxLineOctets: clientFramer.maxLineOctets)
+                clientMode = .resync
+            }
+        case .server:
+            if case .encrypted = serverMode { return }
+            serverBuffer.clear()
+            serverFramer = LineFramer(maxLineOctets: serverFramer.maxLineOctets)
+            replyAssembler.reset()
+            serverMode = .resync
+            serverGapPending = true
+        }
+    }
+
+    /// One side closed its direction (FIN) or reset the connection: a TLS handshake still open
+    /// then failed.
+    public mutating func receiveClose(from side: Side, at time: Timestamp) {
+        forEachAlternative { $0.receiveClose(from: side, at: time) }
+        now = time
+        tlsObserver?.receiveClose(from: side == .client ? .client : .server)
+    }
+
+    /// The session ended (FIN, RST, timeout or end of capture): settle what is still open.
+    public mutating func finish(at time: Timestamp) {
+        now = time
+        if !alternatives.isEmpty { decideAlternative() }
+        if case .awaitingReply(let id, .data) = clientMode, clientBuffer.readableBytes > 0 {
+            // The reply to DATA was never seen; if the held bytes end like a message, read them as one.
+            if clientBuffer.readableBytesView.lastRange(of: "\r\n.\r\n") != nil {
+                beginDataContent(commandID: id)
+                processClient()
+            }
+        }
+        switch clientMode {
+        case .dataContent(let id):
+            finishMessage(commandID: id, complete: false)
+        case .bdatChunk(let id, _, _):
+            finishMessage(commandID: id, complete: false)
+        default:
+            if bdatMessageOpen, let id = lastBDATID { finishMessage(commandID: id, complete: false) }
+        }
+        if clientBuffer.readableBytes > 0, case .encrypted = clientMode {} else if clientBuffer.readableBytes > 0 {
+            emit(.anomaly(SMTPAnomaly(.unparsedBytes, "\(clientBuffer.readableBytes) client octets without a line end at the end")))
+        }
+        if let tlsObserver {
+            emit(.tlsSummary(tlsObserver.summary))
+        }
+        clientBuffer.clear()
+        serverBuffer.clear()
+    }
+
+    /// Events ready to be handed out, in order.
+    public mutating func drainEvents() -> [Event] {
+        let end = heldFrom ?? events.count
+        guard end > 0 else { return [] }
+        let ready = Array(events[..<end])
+        events.removeFirst(end)
+        if heldFrom != nil { heldFrom = 0 }
+        return ready
+    }
+
+    // MARK: Client side
+
+    private var lastBDATID: Int?
+
+    private mutating func processClient() {
+        while clientBuffer.readableBytes > 0 {
+            switch clientMode {
+            case .command, .saslResponse, .resync:
+                guard let frame = clientFramer.next(from: &clientBuffer) else {
+                    compactClientBuffer()
+                    return
+                }
+                handleClientFrame(frame)
+            case .awaitingReply:
+                if clientBuffer.readableBytes > limits.maxHeldClientOctets {
+                    // The reply that would say how to read these bytes is not coming: read them as
+                    // commands and say so.
+                    emit(.anomaly(SMTPAnomaly(.unparsedBytes, "over \(limits.maxHeldClientOctets) client octets sent before the reply they depended on")))
+                    clientMode = .command
+                    continue
+                }
+                return
+            case .dataContent(let id):
+                var parser = dataParser
+                var contents: [ByteBuffer] = []
+                let stop = parser.parse(&clientBuffer) { contents.append($0) }
+                dataParser = parser
+                for content in contents {
+                    messageOctets += content.readableBytes
+                    emit(.messageContent(content))
+                }
+                switch stop {
+                case .needMoreBytes:
+                    compactClientBuffer()
+                    return
+                case .endOfData:
+                    finishMessage(commandID: id, complete: messageComplete)
+                    pushPending(.endOfData(id: id))
+                    clientMode = .command
+                case .lenientEndCandidate:
+                    forkLenientReading(dataCommandID: id)
+                }
+            case .bdatChunk(let id, let remaining, let last):
+                let take = Int(min(UInt64(clientBuffer.readableBytes), remaining))
+                if take > 0, let chunk = clientBuffer.readSlice(length: take) {
+                    messageOctets += take
+                    emit(.messageContent(chunk))
+                }
+                let left = remaining - UInt64(take)
+                if left > 0 {
+                    clientMode = .bdatChunk(id: id, remaining: left, last: last)
+                    compactClientBuffer()
+                    return
+                }
+                pushPending(.bdatChunk(id: id, last: last))
+                if last { finishMessage(commandID: id, complete: messageComplete) }
+                clientMode = .command
+            case .tlsProbe:
+                guard let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(clientBuffer) else { return }
+                if looksLikeTLS {
+                    clientMode = .encrypted
+                    if tlsObserver == nil { tlsObserver = TLSHandshakeObserver() }
+                } else {
+                    emitOnce(.plaintextAfterSTARTTLS, "the client went on in plaintext after the 220 to STARTTLS (TLS stripped, or a decrypted capture)")
+                    clientMode = .command
+                }
+            case .encrypted:
+                if tlsObserver == nil {
+                    if let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(clientBuffer), !looksLikeTLS {
+                        clientMode = .command
+                        continue
+                    }
+                    tlsObserver = TLSHandshakeObserver()
+                }
+                tlsObserver?.receiveFromClient(clientBuffer)
+                clientBuffer.clear()
+                return
+            }
+        }
+        compactClientBuffer()
+    }
+
+    private mutating func compactClientBuffer() {
+        if clientBuffer.readerIndex > 64 * 1024 { clientBuffer.discardReadBytes() }
+    }
+
+    private mutating func handleClientFrame(_ frame: LineFramer.Frame) {
+        let line: ByteBuffer
+        switch frame {
+        case .line(let bytes, let terminator):
+            line = bytes
+            if terminator == .bareLF, clientSynchronized, case .command = clientMode {
+                emitOnce(.bareLFInCommand, "a command line ended in a bare LF")
+            }
+            if line.readableBytes + 2 > limits.maxCommandLineOctets, case .command = clientMode {
+                emit(.anomaly(SMTPAnomaly(.overlongLine, "command line of \(line.readableBytes + 2) octets (limit \(limits.maxCommandLineOctets))")))
+            }
+        case .overlong(let prefix, let total):
+            emit(.anomaly(SMTPAnomaly(.overlongLine, "client line of \(total) octets; only its first \(prefix.readableBytes) kept")))
+            line = prefix
+        }
+
+        switch clientMode {
+        case .saslResponse(let authID):
+            let response = SASLResponse(base64Text: String(decoding: line.readableBytesView, as: UTF8.self))
+            sasl?.receiveResponse(response)
+            emit(.saslResponse(authID: authID))
+            reportIdentity(authID: authID)
+            pushPending(.saslResponse(id: authID))
+            clientMode = .awaitingReply(id: authID, .auth)
+            return
+        case .resync:
+            let parsed = CommandParser.parse(line: line.readableBytesView)
+            guard case .success(let command) = parsed, !isUnknown(command) else {
+                if line.readableBytesView.elementsEqual(".".utf8) {
+                    // The end of a message whose start the capture did not see: its reply follows.
+                    pushPending(.unknown)
+                }
+                return
+            }
+            clientSynchronized = true
+            clientMode = .command
+            handleCommand(parsed, line: line)
+        default:
+            handleCommand(CommandParser.parse(line: line.readableBytesView), line: line)
+        }
+    }
+
+    private func isUnknown(_ command: SMTPCommand) -> Bool {
+        if case .unknown = command { return true }
+        return false
+    }
+
+    private mutating func handleCommand(_ parsed: Result<SMTPCommand, SMTPCommandError>, line: ByteBuffer) {
+        let id = nextID
+        nextID += 1
+        if pending.contains(where: { if case .greeting = $0.answered { return true } else { return false } }) {
+            emitOnce(.commandBeforeGreeting, "the client spoke before the server's greeting")
+        } else if !pending.isEmpty, sawEHLOReply, !pipeliningAdvertised {
+            emitOnce(.pipeliningNotAdvertised, "the client sent a command before the previous reply, without PIPELINING")
+        }
+        switch parsed {
+        case .failure(let error):
+            let text = String(decoding: line.readableBytesView, as: UTF8.self)
+            emit(.anomaly(SMTPAnomaly(.malformedCommand, "\(error.code) \(error.text)")))
+            emit(.invalidCommand(id: id, error, line: Self.redactIfAuth(text)))
+            pushPending(.invalidCommand(id: id, verb: error.verb))
+        case .success(let command):
+            emit(.command(id: id, command, line: command.redactedLine))
+            // A BDAT is answered once, after its chunk (RFC 3030 §2): its pending entry is queued
+            // when the chunk has been read.
+            if case .bdat = command {} else { pushPending(.command(id: id, command)) }
+            switch command {
+            case .data:
+                clientMode = .awaitingReply(id: id, .data)
+            case .bdat(let size, let last):
+                if !bdatMessageOpen {
+                    bdatMessageOpen = true
+                    messageOctets = 0
+                    messageComplete = true
+                    emit(.messageBegin(commandID: id, .bdat))
+                }
+                lastBDATID = id
+                clientMode = size > 0 ? .bdatChunk(id: id, remaining: size, last: last) : .command
+                if size == 0 {
+                    pushPending(.bdatChunk(id: id, last: last))
+                    // `BDAT 0 LAST` ends the message with no further octets (RFC 3030 §2).
+                    if last { finishMessage(commandID: id, complete: messageComplete) }
+                }
+            case .starttls:
+                clientMode = .awaitingReply(id: id, .starttls)
+            case .auth(let mechanism, let initial):
+                var exchange = SASLExchange(mechanism: mechanism)
+                if let initial { exchange.receiveResponse(initial) }
+                sasl = exchange
+                identityReported = false
+                reportIdentity(authID: id)
+                clientMode = .awaitingReply(id: id, .auth)
+            case .rset, .helo, .ehlo, .lhlo:
+                if bdatMessageOpen, let bdatID = lastBDATID { finishMessage(commandID: bdatID, complete: false) }
+            default:
+                break
+            }
+        }
+        if !serverSeen, case .awaitingReply(let waitingID, let awaiting) = clientMode {
+            // No server bytes in this capture so far: the server side may be missing altogether.
+            // Read on as a successful exchange would go; outcomes stay unknown.
+            switch awaiting {
+            case .data: beginDataContent(commandID: waitingID)
+            case .auth: clientMode = .saslResponse(authID: waitingID)
+            case .starttls: clientMode = .tlsProbe
+            }
+        }
+    }
+
+    private static func redactIfAuth(_ line: String) -> String {
+        let words = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true)
+        guard let verb = words.first, verb.uppercased() == "AUTH" else { return line }
+        return words.count > 2 ? "\(words[0]) \(words[1]) [redacted]" : line
+    }
+
+    private mutating func reportIdentity(authID: Int) {
+        guard !identityReported, let exchange = sasl, let user = exchange.user else { return }
+        identityReported = true
+        emit(.authIdentity(authID: authID, mechanism: exchange.mechanism, user: user))
+    }
+
+    private mutating func beginDataContent(commandID: Int) {
+        clientMode = .dataContent(id: commandID)
+        dataParser = DataContentParser(reportsLenientEndCandidates: forksAllowed)
+        messageComplete = true
+        messageOctets = 0
+        emit(.messageBegin(commandID: commandID, .data))
+    }
+
+    private mutating func finishMessage(commandID: Int, complete: Bool) {
+        let observations: DataContentParser.Observations
+        if case .dataContent = clientMode {
+            observations = dataParser.observations
+        } else {
+            observations = DataContentParser.Observations()
+        }
+        bdatMessageOpen = false
+        emit(.messageEnd(commandID: commandID, octets: messageOctets, complete: complete, observations))
+        if observations.bareLF > 0 {
+            emit(.anomaly(SMTPAnomaly(.bareLFInData, "\(observations.bareLF) bare LF, first at content octet \(observations.firstBareLFOffset ?? 0)")))
+        }
+        if observations.bareCR > 0 {
+            emit(.anomaly(SMTPAnomaly(.bareCRInData, "\(observations.bareCR) bare CR, first at content octet \(observations.firstBareCROffset ?? 0)")))
+        }
+        if observations.nul > 0 {
+            emit(.anomaly(SMTPAnomaly(.nulInData, "\(observations.nul) NUL, first at content octet \(observations.firstNULOffset ?? 0)")))
+        }
+        if observations.overlongLines > 0 {
+            emit(.anomaly(SMTPAnomaly(.overlongLine, "\(observations.overlongLines) message lines over 1000 octets (longest \(observations.longestLine))")))
+        }
+    }
+
+    private mutating func pushPending(_ answered: Answered) {
+        if pending.count >= limits.maxPendingCommands {
+            pending.removeFirst()
+        }
+        pending.append(Pending(answered: answered))
+    }
+
+    // MARK: Server side
+
+    private mutating func processServer() {
+        while serverBuffer.readableBytes > 0 {
+            switch serverMode {
+            case .replies, .resync:
+                guard let frame = serverFramer.next(from: &serverBuffer) else {
+                    if serverBuffer.readerIndex > 64 * 1024 { serverBuffer.discardReadBytes() }
+                    return
+                }
+                handleServerFrame(frame)
+            case .tlsProbe:
+                guard let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(serverBuffer) else { return }
+                if looksLikeTLS {
+                    serverMode = .encrypted
+                    if tlsObserver == nil { tlsObserver = TLSHandshakeObserver() }
+                } else {
+                    emitOnce(.plaintextAfterSTARTTLS, "the server went on in plaintext after its 220 to STARTTLS")
+                    serverMode = .replies
+                }
+            case .encrypted:
+                if tlsObserver == nil {
+                    // Implicit-TLS port, but the server greets in plaintext (suricata's
+                    // smtp-tls-protodetect): read its replies, and let TLS state come from the client.
+                    if let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(serverBuffer), !looksLikeTLS {
+                        serverMode = .replies
+                        continue
+                    }
+                    tlsObserver = TLSHandshakeObserver()
+                }
+                if let tls = tlsObserver, !tls.summary.clientHelloSeen, let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(serverBuffer), !looksLikeTLS {
+                    serverMode = .replies
+                    continue
+                }
+                tlsObserver?.receiveFromServer(serverBuffer)
+                serverBuffer.clear()
+                return
+            }
+        }
+        if serverBuffer.readerIndex > 64 * 1024 { serverBuffer.discardReadBytes() }
+    }
+
+    private mutating func handleServerFrame(_ frame: LineFramer.Frame) {
+        let line: ByteBuffer
+        switch frame {
+        case .line(let bytes, _):
+            line = bytes
+        case .overlong(let prefix, let total):
+            emit(.anomaly(SMTPAnomaly(.overlongLine, "server line of \(total) octets; only its first \(prefix.readableBytes) kept")))
+            line = prefix
+        }
+        if case .resync = serverMode {
+            // After a gap or at a mid-stream start, the first complete line may be the tail of a
+            // reply; take lines from the next one that looks like a reply line.
+            guard line.readableBytes >= 3, line.readableBytesView.prefix(3).allSatisfy({ asciiDigit($0) != nil }) else { return }
+            serverMode = .replies
+        }
+        switch replyAssembler.receive(line: line) {
+        case nil:
+            return
+        case .malformed(let text):
+            discord += 1
+            emit(.anomaly(SMTPAnomaly(.malformedReply, String(text.prefix(200)))))
+        case .reply(let reply):
+            if reply.hasMixedCodes {
+                emit(.anomaly(SMTPAnomaly(.malformedReply, "multi-line reply with mixed codes, final \(reply.code)")))
+            }
+            handleReply(reply)
+        }
+    }
+
+    private mutating func handleReply(_ reply: SMTPReply) {
+        var answered = takeAnswered(for: reply)
+        if case .unknown = answered, serverSynchronized, clientSynchronized, reply.code != 421 {
+            discord += 1
+            emit(.anomaly(SMTPAnomaly(.replyWithoutCommand, "\(reply.code) \(reply.lines.first ?? "")")))
+        }
+        if !serverSynchronized { serverSynchronized = true }
+
+        // The server ended a message the client had not finished by the strict rule: follow the server.
+        if case .endOfData(let id) = answered, case .dataContent(let contentID) = clientMode, contentID == id {
+            answered = .endOfData(id: id)
+        }
+        if case .command(let id, .data) = answered, case .dataContent(let contentID) = clientMode, contentID == id, reply.codeClass != 3 {
+            // A late non-354 reply to DATA: the content was never taken (speculative read of a
+            // one-sided start); nothing to undo beyond the mode.
+            clientMode = .command
+        }
+        emit(.reply(reply, answering: answered))
+        applyEffects(of: reply, answering: answered)
+    }
+
+    /// Pairs a reply with the oldest command awaiting one, realigning after a lost stretch of
+    /// server bytes by skipping commands whose replies the capture lost.
+    private mutating func takeAnswered(for reply: SMTPReply) -> Answered {
+        if pending.isEmpty {
+            if case .dataContent(let id) = clientMode, serverSynchronized {
+                // The server ended the message here, before the strict end of data.
+                discord += 1
+                emit(.anomaly(SMTPAnomaly(.prematureDataReply, "the server answered \(reply.code) before the client's end of data")))
+                finishMessage(commandID: id, complete: messageComplete)
+                clientMode = .command
+                return .endOfData(id: id)
+            }
+            return .unknown
+        }
+        if serverGapPending {
+            serverGapPending = false
+            if !Self.fits(reply, pending[pending.startIndex].answered),
+                let index = pending.firstIndex(where: { Self.fits(reply, $0.answered) && !Self.isFailureOnly(reply) })
+            {
+                let skipped = pending.distance(from: pending.startIndex, to: index)
+                pending.removeFirst(skipped)
+            }
+        }
+        let head = pending.removeFirst().answered
+        if !Self.fits(reply, head) {
+            discord += 1
+            emit(.anomaly(SMTPAnomaly(.unexpectedReply, "\(reply.code) does not answer \(Self.describe(head))")))
+        }
+        return head
+    }
+
+    private static func isFailureOnly(_ reply: SMTPReply) -> Bool { reply.codeClass >= 4 }
+
+    /// Whether a positive reply code is one the command can get (RFC 5321 §4.3.2); negative
+    /// replies fit anything.
+    static func fits(_ reply: SMTPReply, _ answered: Answered) -> Bool {
+        if reply.codeClass >= 4 { return true }
+        let code = reply.code
+        switch answered {
+        case .greeting: return code == 220
+        case .unknown, .invalidCommand: return true
+        case .endOfData, .bdatChunk: return code == 250
+        case .saslResponse: return code == 334 || code == 235
+        case .command(_, let command):
+            switch command {
+            case .helo, .ehlo, .lhlo, .mail, .rset, .noop, .xforward: return code == 250
+            case .rcpt: return code == 250 || code == 251 || code == 252
+            case .data: return code == 354
+            case .bdat: return code == 250
+            case .quit: return code == 221
+            case .starttls: return code == 220
+            case .auth: return code == 334 || code == 235
+            case .vrfy, .expn: return code == 250 || code == 251 || code == 252
+            case .help: return code == 211 || code == 214
+            case .xclient: return code == 220 || code == 250
+            case .unknown: return true
+            }
+        }
+    }
+
+    private static func describe(_ answered: Answered) -> String {
+        switch answered {
+        case .greeting: "the greeting"
+        case .command(_, let command): command.verb
+        case .invalidCommand(_, let verb): "an invalid \(verb ?? "command")"
+        case .endOfData: "the end of data"
+        case .bdatChunk: "a BDAT chunk"
+        case .saslResponse: "a SASL response"
+        case .unknown: "an unseen command"
+        }
+    }
+
+    private mutating func applyEffects(of reply: SMTPReply, answering answered: Answered) {
+        switch answered {
+        case .command(let id, let command):
+            switch command {
+            case .ehlo, .lhlo:
+                if reply.code == 250 {
+                    sawEHLOReply = true
+                    pipeliningAdvertised = reply.ehloExtensions.contains { $0.uppercased() == "PIPELINING" }
+                }
+            case .helo:
+                if reply.code == 250 {
+                    sawEHLOReply = true
+                    pipeliningAdvertised = false
+                }
+            case .data:
+                guard case .awaitingReply(let waitingID, .data) = clientMode, waitingID == id else { return }
+                if reply.code == 354 {
+                    beginDataContent(commandID: id)
+                } else {
+                    clientMode = .command
+                }
+                processClient()
+            case .starttls:
+                if reply.code == 220 {
+                    if case .awaitingReply(let waitingID, .starttls) = clientMode, waitingID == id, clientBuffer.readableBytes > 0 {
+                        // Sent before the 220, so read by the server before TLS: the CVE-2011-0411 injection.
+                        if TLSHandshakeObserver.looksLikeTLSRecord(clientBuffer) != true {
+                            emit(.anomaly(SMTPAnomaly(.plaintextAfterSTARTTLS, "\(clientBuffer.readableBytes) client octets pipelined after STARTTLS")))
+                            clientBuffer.clear()
+                        }
+                    }
+                    emit(.tlsStarted(implicit: false))
+                    clientMode = .tlsProbe
+                    serverMode = .tlsProbe
+                    tlsObserver = TLSHandshakeObserver()
+                    sawEHLOReply = false
+                    pipeliningAdvertised = false
+                    processClient()
+                } else {
+                    emit(.anomaly(SMTPAnomaly(.starttlsStripped, "STARTTLS answered \(reply.code) \(reply.lines.first ?? "")")))
+                    if case .awaitingReply = clientMode { clientMode = .command }
+                    processClient()
+                }
+            case .auth:
+                continueSASL(after: reply, authID: id)
+            default:
+                break
+            }
+        case .saslResponse(let id):
+            continueSASL(after: reply, authID: id)
+        case .bdatChunk(let id, _):
+            if reply.codeClass == 5, bdatMessageOpen {
+                // RFC 3030 §2: a 5xx to any chunk fails the whole message.
+                finishMessage(commandID: id, complete: true)
+            }
+        default:
+            break
+        }
+    }
+
+    private mutating func continueSASL(after reply: SMTPReply, authID: Int) {
+        guard case .awaitingReply(let waitingID, .auth) = clientMode, waitingID == authID else { return }
+        if reply.code == 334 {
+            sasl?.receiveChallenge(reply.lines.first ?? "")
+            clientMode = .saslResponse(authID: authID)
+        } else {
+            clientMode = .command
+            sasl = nil
+        }
+        processClient()
+    }
+
+    // MARK: Following the server on an ambiguous end of data
+
+    /// The content just passed a lenient end-of-data sequence. Run a second reading in which the
+    /// message ended there, feed both the same input, and keep the one the replies agree with.
+    private mutating func forkLenientReading(dataCommandID id: Int) {
+        guard forksAllowed, alternatives.isEmpty else { return }
+        var lenient = self
+        lenient.events = []
+        lenient.heldFrom = nil
+        lenient.forksAllowed = false
+        lenient.discord = 0
+        lenient.emit(.anomaly(SMTPAnomaly(.smugglingSuspected, "the server's replies show it ended the message at a non-standard end-of-data sequence (content octet \(messageOctets)); the transactions the server saw after it are recorded")))
+        lenient.finishMessage(commandID: id, complete: messageComplete)
+        lenient.pushPending(.endOfData(id: id))
+        lenient.clientMode = .command
+        alternatives = [lenient]
+        heldFrom = events.count
+        discord = 0
+        octetsSinceFork = 0
+        // The lenient reading goes on with the bytes left in the buffer.
+        alternatives[0].processClient()
+    }
+
+    private mutating func forEachAlternative(_ body: (inout SMTPInspector) -> Void) {
+        guard !alternatives.isEmpty else { return }
+        body(&alternatives[0])
+    }
+
+    private mutating func decideAlternativeIfDue() {
+        guard !alternatives.isEmpty else { return }
+        let gap = discord - alternatives[0].discord
+        if octetsSinceFork > limits.maxSmugglingRetainedOctets || gap >= 2 || gap <= -2 {
+            decideAlternative()
+        }
+    }
+
+    private mutating func decideAlternative() {
+        guard var lenient = alternatives.first else { return }
+        alternatives = []
+        let committed = Array(events[..<(heldFrom ?? events.count)])
+        if lenient.discord < discord {
+            lenient.events = committed + lenient.events
+            lenient.heldFrom = nil
+            lenient.discord += discord
+            lenient.forksAllowed = true
+            self = lenient
+        } else {
+            heldFrom = nil
+        }
+    }
+
+    // MARK: Events
+
+    private mutating func emit(_ kind: EventKind) {
+        events.append(Event(time: now, kind: kind))
+    }
+
+    private mutating func emitOnce(_ kind: SMTPAnomalyKind, _ detail: String) {
+        guard reportedAnomalies.insert(kind).inserted else { return }
+        emit(.anomaly(SMTPAnomaly(kind, detail)))
+    }
+}
+
+extension ByteBufferView {
+    fileprivate func lastRange(of text: String) -> Range<Int>? {
+        let needle = Array(text.utf8)
+        guard count >= needle.count else { return nil }
+        var index = endIndex - needle.count
+        while index >= startIndex {
+            if self[index..<(index + needle.count)].elementsEqual(needle) { return index..<(index + needle.count) }
+            index -= 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,306 @@
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOTLS
+import SMTPCore
+import SMTPTranscript
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The client leg of one proxied session: feeds `RelayStateMachine` and performs its actions.
+///
+/// Back-pressure follows swift-nio-examples' GlueHandler: the client is read only while the
+/// upstream is writable and the state machine wants bytes, so a 50 MB message streams through
+/// with flat memory.
+final class RelayHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let session: RelaySessionContext
+    private var machine: RelayStateMachine
+    private var transcript: ProxyTranscript
+    private var context: ChannelHandlerContext?
+    private var upstream: Channel?
+    private var upstreamWritable = true
+    private var pendingRead = false
+    private var clientTimer: Scheduled<Void>?
+    private var upstreamTimer: Scheduled<Void>?
+    private var lastClientWrite: EventLoopFuture<Void>?
+    private var finished = false
+    private var observer: TLSHandshakeObserverHandler?
+
+    init(session: RelaySessionContext, client: SessionRecord.Endpoint?, server: SessionRecord.Endpoint?) {
+        self.session = session
+        var facts = PolicyFacts(client: client, server: server)
+        facts.tls = false
+        self.machine = RelayStateMachine(configuration: session.configuration, policy: session.policy, facts: facts)
+        let start = Timestamp.now()
+        self.transcript = ProxyTranscript(sessionID: session.sessionIDs.next(at: start), start: start, client: client, server: server)
+    }
+
+    // MARK: Client channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        perform(machine.start())
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        transcript.noteClientOctets(bytes.readableBytes)
+        perform(machine.receiveClientBytes(bytes))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        upstream?.flush()
+        context.flush()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        perform(machine.receiveClientClosed())
+        finish()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            var summary = observer?.observer.summary ?? TLSSummary()
+            summary.established = true
+            if summary.version == nil, let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion() {
+                summary.version = Self.name(of: version)
+            }
+            transcript.noteClientTLS(summary, at: .now())
+            if let observer {
+                context.pipeline.syncOperations.removeHandler(observer, promise: nil)
+                self.observer = nil
+            }
+            perform(machine.receiveClientTLSEstablished())
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is NIOSSLError || error is BoringSSLError {
+            perform(machine.receiveClientTLSFailed(reason: "\(error)"))
+        } else {
+            perform(machine.receiveClientClosed())
+            context.close(promise: nil)
+        }
+    }
+
+    /// GlueHandler's rule: read from the client only while the upstream can take what follows.
+    func read(context: ChannelHandlerContext) {
+        if machine.wantsClientBytes && upstreamWritable {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+
+    // MARK: Upstream channel events (same event loop)
+
+    func upstreamRead(_ bytes: ByteBuffer) {
+        transcript.noteServerOctets(bytes.readableBytes)
+        perform(machine.receiveUpstreamBytes(bytes))
+        context?.flush()
+        upstream?.flush()
+    }
+
+    func upstreamInactive() {
+        upstream = nil
+        perform(machine.receiveUpstreamClosed())
+        context?.flush()
+    }
+
+    func upstreamWritabilityChanged(_ writable: Bool) {
+        upstreamWritable = writable
+        resumeReadingIfDue()
+    }
+
+    func upstreamTLSEstablished() {
+        perform(machine.receiveUpstreamTLSEstablished())
+        upstream?.flush()
+    }
+
+    func upstreamError(_ error: any Error) {
+        if error is NIOSSLError || error is BoringSSLError {
+            perform(machine.receiveUpstreamTLSFailed(reason: "\(error)"))
+            context?.flush()
+        }
+    }
+
+    // MARK: Actions
+
+    private func perform(_ actions: [RelayStateMachine.Action]) {
+        guard let context else { return }
+        for action in actions {
+            switch action {
+            case .sendToClient(let bytes):
+                lastClientWrite = context.writeAndFlush(wrapOutboundOut(bytes))
+            case .sendUpstream(let bytes):
+                upstream?.write(bytes, promise: nil)
+            case .connectUpstream:
+                connectUpstream(context)
+            case .startClientTLS:
+                startClientTLS(context)
+            case .startUpstreamTLS:
+                startUpstreamTLS()
+            case .closeUpstream:
+                if let upstream {
+                    upstream.flush()
+                    upstream.close(promise: nil)
+                    self.upstream = nil
+                    upstreamWritable = true
+                }
+            case .closeClient:
+                let channel = context.channel
+                if let lastClientWrite {
+                    lastClientWrite.whenComplete { _ in channel.close(promise: nil) }
+                } else {
+                    channel.close(promise: nil)
+                }
+            case .record(let event):
+                transcript.record(event, at: .now())
+            }
+        }
+        armTimers(context)
+        resumeReadingIfDue()
+    }
+
+    private func resumeReadingIfDue() {
+        guard pendingRead, machine.wantsClientBytes, upstreamWritable, let context else { return }
+        pendingRead = false
+        context.read()
+    }
+
+    private func connectUpstream(_ context: ChannelHandlerContext) {
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let target = session.upstream
+        ClientBootstrap(group: context.eventLoop)
+            .connectTimeout(session.connectTimeout)
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(relay: bound))
+                }
+            }
+            .connect(host: target.host, port: target.port)
+            .hop(to: context.eventLoop)
+            .whenComplete { result in
+                let handler = bound.value
+                switch result {
+                case .success(let channel):
+                    handler.upstreamConnected(channel)
+                case .failure(let error):
+                    handler.perform(handler.machine.receiveUpstreamConnectFailed(reason: "\(error)"))
+                }
+            }
+    }
+
+    private func upstreamConnected(_ channel: Channel) {
+        guard !machine.isClosed else {
+            channel.close(promise: nil)
+            return
+        }
+        upstream = channel
+        upstreamWritable = channel.isWritable
+        if let address = channel.remoteAddress {
+            transcript.upstream = SessionRecord.Endpoint(ip: address.ipAddress ?? "unknown", port: address.port ?? 0)
+        }
+        perform(machine.receiveUpstreamConnected())
+    }
+
+    private func startClientTLS(_ context: ChannelHandlerContext) {
+        guard let sslContext = session.clientTLSContext else {
+            perform(machine.receiveClientTLSFailed(reason: "no certificate configured"))
+            return
+        }
+        do {
+            let observer = TLSHandshakeObserverHandler()
+            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext), position: .first)
+            try context.pipeline.syncOperations.addHandler(observer, position: .first)
+            self.observer = observer
+            // The handshake needs reads even though the machine wants no plaintext yet.
+            context.read()
+        } catch {
+            perform(machine.receiveClientTLSFailed(reason: "\(error)"))
+        }
+    }
+
+    private func startUpstreamTLS() {
+        guard let upstream, let sslContext = session.upstreamTLSContext else {
+            perform(machine.receiveUpstreamTLSFailed(reason: "no TLS context"))
+            return
+        }
+        do {
+            let handler = try NIOSSLClientHandler(context: sslContext, serverHostname: session.upstreamServerHostname)
+            try upstream.pipeline.syncOperations.addHandler(handler, position: .first)
+        } catch {
+            perform(machine.receiveUpstreamTLSFailed(reason: "\(error)"))
+        }
+    }
+
+    private func armTimers(_ context: ChannelHandlerContext) {
+        clientTimer?.cancel()
+        clientTimer = nil
+        if let seconds = machine.clientTimeout {
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            clientTimer = context.eventLoop.scheduleTask(in: .seconds(seconds)) {
+                let handler = bound.value
+                handler.perform(handler.machine.receiveTimeout(.client))
+            }
+        }
+        upstreamTimer?.cancel()
+        upstreamTimer = nil
+        if let seconds = machine.upstreamTimeout {
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            upstreamTimer = context.eventLoop.scheduleTask(in: .seconds(seconds)) {
+                let handler = bound.value
+                handler.perform(handler.machine.receiveTimeout(.upstream))
+            }
+        }
+    }
+
+    /// Writes the session's record once, off the event loop.
+    private func finish() {
+        guard !finished else { return }
+        finished = true
+        clientTimer?.cancel()
+        upstreamTimer?.cancel()
+        upstream?.close(promise: nil)
+        upstream = nil
+        session.transcripts.write(transcript.finish(at: .now()))
+    }
+
+    static func name(of version: TLSVersion) -> String {
+        switch version {
+        case .tlsv1: "TLSv1"
+        case .tlsv11: "TLSv1.1"
+        case .tlsv12: "TLSv1.2"
+        case .tlsv13: "TLSv1.3"
+        }
+    }
+}
+
+@available(*, unavailable)
+extension RelayHandler: Sendable {}
+
+extension Timestamp {
+    /// The wall clock, for transcript times.
+    static func now() -> Timestamp {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Timestamp(seconds: Int64(time.tv_sec), microseconds: Int64(time.tv_nsec / 1000))
+    }
+}

@@ -1,0 +1,136 @@
+import SMTPCore
+import SMTPTranscript
+
+/// The rules hook of the proxy (DESIGN §4 stages, §5 "Ordering"): asked at every stage of a
+/// session, it decides whether the command goes on, is answered by the proxy, or changes.
+///
+/// Policies are pure and synchronous: they see `PolicyFacts` and return a `PolicyDecision`,
+/// never doing I/O, so the relay state machine can call them in place. A command a policy refuses
+/// is answered by the proxy and never sent upstream.
+public protocol SessionPolicy: Sendable {
+    /// True when a `message` stage needs the whole message before anything is sent upstream. With
+    /// no message stage content streams through (cut-through).
+    var evaluatesMessages: Bool { get }
+
+    func decide(at stage: PolicyStage, facts: PolicyFacts) -> PolicyDecision
+}
+
+/// The stages of DESIGN §4, in session order.
+public enum PolicyStage: String, Sendable, Hashable, CaseIterable {
+    case connect
+    case helo
+    case auth
+    case mail
+    case rcpt
+    case data
+    case message
+}
+
+/// What is known of the session when a stage is decided.
+public struct PolicyFacts: Sendable {
+    public var client: SessionRecord.Endpoint?
+    public var server: SessionRecord.Endpoint?
+    /// The most recent HELO/EHLO name.
+    public var helo: String?
+    public var tls: Bool
+    public var tlsVersion: String?
+    public var authMechanism: String?
+    public var authUser: String?
+    public var mailFrom: SMTPPath?
+    public var mailParameters: [ESMTPParameter]
+    /// At `rcpt`: the recipient being decided.
+    public var recipient: SMTPPath?
+    /// Recipients accepted so far in this transaction.
+    public var recipients: [SMTPPath]
+    /// RCPT commands seen in this transaction.
+    public var recipientCount: Int
+    /// At `message`: octets of content.
+    public var messageSize: Int?
+
+    public init(
+        client: SessionRecord.Endpoint? = nil,
+        server: SessionRecord.Endpoint? = nil,
+        helo: String? = nil,
+        tls: Bool = false,
+        tlsVersion: String? = nil,
+        authMechanism: String? = nil,
+        authUser: String? = nil,
+        mailFrom: SMTPPath? = nil,
+        mailParameters: [ESMTPParameter] = [],
+        recipient: SMTPPath? = nil,
+        recipients: [SMTPPath] = [],
+        recipientCount: Int = 0,
+        messageSize: Int? = nil
+    ) {
+        self.client = client
+        self.server = server
+        self.helo = helo
+        self.tls = tls
+        self.tlsVersion = tlsVersion
+        self.authMechanism = authMechanism
+        self.authUser = authUser
+        self.mailFrom = mailFrom
+        self.mailParameters = mailParameters
+        self.recipient = recipient
+        self.recipients = recipients
+        self.recipientCount = recipientCount
+        self.messageSize = messageSize
+    }
+}
+
+/// A reply a policy gives instead of the upstream's (RFC 5321 §4.2, RFC 3463 enhanced code).
+public struct PolicyReply: Sendable, Hashable {
+    public var code: Int
+    public var enhanced: EnhancedStatusCode?
+    public var text: String
+
+    public init(code: Int, enhanced: EnhancedStatusCode?, text: String) {
+        precondition((200...599).contains(code), "a reply code is three digits, 2xx to 5xx")
+        self.code = code
+        self.enhanced = enhanced
+        self.text = text
+    }
+}
+
+/// The outcome of one stage: a terminal action plus non-terminal effects.
+public struct PolicyDecision: Sendable {
+    public enum Action: Sendable, Hashable {
+        /// Go on: the command is relayed (with the effects below applied).
+        case `continue`
+        /// Answer 5xx; the command is not relayed.
+        case reject(PolicyReply)
+        /// Answer 4xx; the command is not relayed.
+        case tempfail(PolicyReply)
+        /// Answer (421 by default) and close the session.
+        case disconnect(PolicyReply?)
+        /// `message` stage only: spool the whole message before anything is sent upstream. Not
+        /// carried out yet (DESIGN §5 spooling); the relay records it and streams through.
+        case hold
+    }
+
+    public var action: Action
+    /// `mail` stage: the reverse-path sent upstream instead of the client's.
+    public var rewriteMailFrom: SMTPPath?
+    /// `rcpt` stage: the forward-path sent upstream instead of the client's.
+    public var rewriteRecipient: SMTPPath?
+    /// Recipients added upstream only (bcc): never shown to the client.
+    public var addRecipients: [SMTPPath]
+    /// What each rule decided, for the transcript's `rules`.
+    public var verdicts: [SessionRecord.RuleVerdict]
+
+    public init(
+        action: Action = .continue,
+        rewriteMailFrom: SMTPPath? = nil,
+        rewriteRecipient: SMTPPath? = nil,
+        addRecipients: [SMTPPath] = [],
+        verdicts: [SessionRecord.RuleVerdict] = []
+    ) {
+        self.action = action
+        self.rewriteMailFrom = rewriteMailFrom
+        self.rewriteRecipient = rewriteRecipient
+        self.addRecipients = addRecipients
+        self.verdicts = verdicts
+    }
+
+    public static let `continue` = PolicyDecision()
+}

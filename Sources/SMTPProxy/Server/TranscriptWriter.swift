@@ -1,0 +1,61 @@
+import NIOCore
+import NIOPosix
+import SMTPTranscript
+import Synchronization
+
+/// Writes finished session records on a thread of its own, so an event loop never waits for a
+/// disk (DESIGN §3: `proxy` writes day- and size-rotated files).
+///
+/// Records are written in the order sessions end and flushed after each one, so a crash loses at
+/// most the record being written.
+public final class TranscriptWriter: Sendable {
+    private let pool: NIOThreadPool
+    /// Touched only on the pool's single thread; the lock makes that checkable, not contended.
+    private let sink: Mutex<(any TranscriptSink)?>
+    private let failures: Mutex<Int>
+    private let onError: @Sendable (String) -> Void
+
+    /// `sink` nil discards records (for tests that only count sessions).
+    public init(sink: sending (any TranscriptSink)?, onError: @escaping @Sendable (String) -> Void) {
+        self.pool = NIOThreadPool(numberOfThreads: 1)
+        self.pool.start()
+        self.sink = Mutex(sink)
+        self.failures = Mutex(0)
+        self.onError = onError
+    }
+
+    public var failureCount: Int { failures.withLock { $0 } }
+
+    public func write(_ record: SessionRecord) {
+        pool.submit { [self] state in
+            guard state == .active else { return }
+            sink.withLock { sink in
+                guard sink != nil else { return }
+                do {
+                    try sink!.write(record)
+                    try sink!.flush()
+                } catch {
+                    let first = failures.withLock { count in
+                        count += 1
+                        return count == 1
+                    }
+                    if first { onError("\(error)") }
+                }
+            }
+        }
+    }
+
+    /// Writes what is queued, closes the sink and stops the thread.
+    public func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            pool.submit { [self] _ in
+                sink.withLock { sink in
+                    do { try sink?.close() } catch { onError("\(error)") }
+                    sink = nil
+                }
+                continuation.resume()
+            }
+        }
+        try? await pool.shutdownGracefully()
+    }
+}

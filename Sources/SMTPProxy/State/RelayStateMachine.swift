@@ -1,0 +1,1302 @@
+import NIOCore
+import SMTPCore
+import SMTPTranscript
+
+/// The relay between one SMTP client and its upstream server (RFC 5321, RFC 2920 pipelining,
+/// RFC 3030 CHUNKING, RFC 3207 STARTTLS, RFC 4954 AUTH; DESIGN §5), as a pure state machine.
+///
+/// Each input is one `receiveX` call returning the `Action`s the channel layer performs, in order.
+/// Every byte sent to either peer is one the machine has parsed: commands are re-written from
+/// their parsed form, message content is re-serialised by `DataContentWriter` (SECURITY.md
+/// principle 1), and replies reach the client in command order whatever their origin.
+public struct RelayStateMachine: Sendable {
+    // MARK: Configuration
+
+    public let configuration: RelayConfiguration
+    private let policy: any SessionPolicy
+    private var facts: PolicyFacts
+
+    // MARK: Client leg
+
+    private enum ClientMode: Sendable, Hashable {
+        /// No greeting yet: any byte is a synchronisation error (SECURITY row 7).
+        case beforeGreeting
+        case commands
+        /// A command's reply decides how the next bytes read (DATA, BDAT, AUTH).
+        case awaitingReply(Awaiting)
+        case sasl
+        case content
+        /// Consuming a BDAT chunk that will not be relayed.
+        case discardingChunk
+        case tlsHandshake
+        case closed
+    }
+
+    private enum Awaiting: Sendable, Hashable {
+        case data
+        case bdat
+        case auth
+        /// Nothing after STARTTLS is read in plaintext (SECURITY.md principle 4).
+        case starttls
+        /// Nothing after QUIT is acted on.
+        case quit
+    }
+
+    private var clientMode = ClientMode.beforeGreeting
+    private var clientBuffer = ByteBuffer()
+    private var commandFramer: LineFramer
+    private var saslFramer: LineFramer
+    private var replies = ReplyQueue()
+    /// A command read but not yet acted on: it waits for earlier replies or for the upstream.
+    private var deferred: (id: Int, command: SMTPCommand)?
+    private var nextCommandID = 1
+    private var errors = 0
+    private var droppedOverlongOctets = 0
+    private var reportedAnomalies = Set<SMTPAnomalyKind>()
+    private var clientTLSActive = false
+    private var authenticated = false
+    private var sasl: (authID: Int, exchange: SASLExchange, slot: Int)?
+    /// Bytes the client sent after DATA before the 354 (SECURITY row 7).
+    private var earlyContent = false
+
+    // MARK: Transaction
+
+    private struct Transaction: Sendable {
+        var smtpUTF8: Bool
+        var mailAccepted = false
+        var recipientCommands = 0
+        var accepted: [SMTPPath] = []
+        var addedRecipients: [SMTPPath] = []
+    }
+
+    private var transaction: Transaction?
+
+    private enum ContentFailure: Sendable, Hashable {
+        case forbidden(DataContentWriter.Octet)
+        case tooLarge
+        case upstreamLost
+        case rejected(PolicyReply)
+    }
+
+    /// Message content in flight from the client.
+    private struct Content: Sendable {
+        var commandID: Int
+        var kind: SMTPInspector.DataKind
+        var parser = DataContentParser(reportsLenientEndCandidates: false)
+        var writer = DataContentWriter()
+        var octets = 0
+        var failure: ContentFailure?
+        /// BDAT: octets left in the current chunk, whether it is the last, and its reply slot.
+        var chunkRemaining: UInt64 = 0
+        var chunkIsLast = false
+        var chunkSlot = 0
+        var chunkSize: UInt64 = 0
+    }
+
+    private var content: Content?
+    /// A refused BDAT chunk being read: the reply waits until its octets are consumed.
+    private var discard: (remaining: UInt64, slot: Int, reply: SMTPReply)?
+
+    // MARK: Upstream leg
+
+    private enum UpstreamState: Sendable, Hashable {
+        case connecting
+        case ready
+        case tlsHandshake
+        /// Closed by the proxy (aborted transaction) or by the upstream between commands: reopened
+        /// on demand.
+        case lost
+        case closed
+    }
+
+    /// What an upstream reply answers.
+    private enum Expectation: Sendable {
+        case greeting(resuming: Bool)
+        case relay(slot: Int)
+        case ehlo(slot: Int, verb: String, name: String)
+        case mail(slot: Int)
+        case rcpt(slot: Int, path: SMTPPath)
+        case data(slot: Int, kind: SMTPInspector.DataKind)
+        case endOfData(slot: Int)
+        case auth(slot: Int)
+        case starttls(ehloReply: SMTPReply, then: AfterUpstreamTLS)
+        case resumeEHLO
+        case quit
+        /// Replies the client never sees (bcc RCPT, SASL cancel).
+        case internalOnly
+    }
+
+    /// What to do once the upstream leg is encrypted: EHLO again, for the client's EHLO or for a
+    /// reconnection.
+    private enum AfterUpstreamTLS: Sendable {
+        case ehlo(slot: Int, verb: String, name: String)
+        case resumeEHLO
+    }
+
+    private var upstreamState = UpstreamState.connecting
+    private var upstreamBuffer = ByteBuffer()
+    private var upstreamFramer = LineFramer(maxLineOctets: SMTPLimits().maxReplyLineOctets)
+    private var replyAssembler = ReplyAssembler()
+    private var expectations = CircularBuffer<Expectation>(initialCapacity: 8)
+    private var upstreamTLSActive = false
+    private var upstreamTLSTried = false
+    private var upstreamExtensions: [String: String?] = [:]
+    private var greetingSlot: Int?
+
+    public init(configuration: RelayConfiguration, policy: any SessionPolicy = AllowAllPolicy(), facts: PolicyFacts = PolicyFacts()) {
+        self.configuration = configuration
+        self.policy = policy
+        self.facts = facts
+        self.commandFramer = LineFramer(maxLineOctets: configuration.limits.maxCommandLineOctets)
+        self.saslFramer = LineFramer(maxLineOctets: configuration.limits.maxAuthLineOctets + 2)
+    }
+
+    // MARK: Inputs
+
+    /// The client connected: ask the policy, then open the upstream leg.
+    public mutating func start() -> [Action] {
+        var actions: [Action] = []
+        let slot = replies.open(answering: .greeting)
+        let decision = policy.decide(at: .connect, facts: facts)
+        recordVerdicts(decision, &actions)
+        switch decision.action {
+        case .continue, .hold:
+            greetingSlot = slot
+            upstreamState = .connecting
+            actions.append(.connectUpstream)
+        case .reject(let reply), .tempfail(let reply):
+            upstreamState = .closed
+            replies.fill(slot, with: SMTPReply(reply), origin: .proxy, followUp: .resumeCommands)
+            transactionRefusedSession = true
+        case .disconnect(let reply):
+            upstreamState = .closed
+            replies.fill(slot, with: reply.map(SMTPReply.init) ?? .proxy(421, "4.7.0", "\(configuration.hostname) Service not available, closing transmission channel"), origin: .proxy, followUp: .closeClient)
+        }
+        pump(&actions)
+        return actions
+    }
+
+    /// Set when a `connect` rule refused the session: every later command is refused too.
+    private var transactionRefusedSession = false
+
+    public mutating func receiveUpstreamConnected() -> [Action] {
+        guard upstreamState == .connecting else { return [] }
+        expectations.append(.greeting(resuming: greetingSlot == nil))
+        return []
+    }
+
+    public mutating func receiveUpstreamConnectFailed(reason: String) -> [Action] {
+        var actions: [Action] = []
+        guard upstreamState == .connecting else { return actions }
+        upstreamState = .closed
+        actions.append(.record(.client(.anomaly(SMTPAnomaly(.unparsedBytes, "upstream unreachable: \(reason)")))))
+        let reply = SMTPReply.proxy(421, "4.4.1", "\(configuration.hostname) Service not available: upstream unreachable")
+        if let slot = greetingSlot {
+            greetingSlot = nil
+            replies.fill(slot, with: reply, origin: .proxy, followUp: .closeClient)
+        } else {
+            replies.failRemaining(with: reply)
+        }
+        actions.append(.record(.close(by: .proxy, reason: .error)))
+        pump(&actions)
+        return actions
+    }
+
+    public mutating func receiveClientBytes(_ bytes: ByteBuffer) -> [Action] {
+        var actions: [Action] = []
+        var bytes = bytes
+        switch clientMode {
+        case .closed, .tlsHandshake:
+            return actions
+        case .beforeGreeting:
+            // SECURITY row 7 (Postfix ≥ 3.9): talking before the greeting is a protocol
+            // synchronisation error.
+            note(.commandBeforeGreeting, "\(bytes.readableBytes) octets before the greeting", &actions)
+            clientMode = .closed
+            var out = ByteBuffer()
+            SMTPReply.proxy(554, "5.5.0", "Error: SMTP protocol synchronization").write(into: &out)
+            actions.append(.sendToClient(out))
+            actions.append(.record(.clientReply(.proxy(554, "5.5.0", "Error: SMTP protocol synchronization"), answering: .unknown, origin: .proxy)))
+            actions.append(.record(.close(by: .proxy, reason: .error)))
+            actions.append(.closeClient)
+            actions.append(.closeUpstream)
+            upstreamState = .closed
+            replies.removeAll()
+            return actions
+        case .awaitingReply(.data):
+            // Content before 354: remembered, then refused when the 354 would go out.
+            earlyContent = true
+            return actions
+        case .commands, .awaitingReply, .sasl, .content, .discardingChunk:
+            break
+        }
+        if clientBuffer.readableBytes + bytes.readableBytes > configuration.limits.maxHeldClientOctets + 65536,
+            clientMode != .content, clientMode != .discardingChunk
+        {
+            failSession(.proxy(421, "4.7.0", "Error: too much pipelined input"), &actions)
+            return actions
+        }
+        clientBuffer.writeBuffer(&bytes)
+        pump(&actions)
+        return actions
+    }
+
+    public mutating func receiveUpstreamBytes(_ bytes: ByteBuffer) -> [Action] {
+        var actions: [Action] = []
+        var bytes = bytes
+        switch upstreamState {
+        case .ready, .connecting:
+            break
+        case .tlsHandshake, .lost, .closed:
+            return actions
+        }
+        upstreamBuffer.writeBuffer(&bytes)
+        while upstreamState == .ready || upstreamState == .connecting, let frame = upstreamFramer.next(from: &upstreamBuffer) {
+            switch frame {
+            case .overlong(let prefix, let total):
+                protocolError("reply line of \(total) octets: \(String(decoding: prefix.readableBytesView.prefix(80), as: UTF8.self))", &actions)
+            case .line(let line, _):
+                switch replyAssembler.receive(line: line) {
+                case nil:
+                    break
+                case .malformed(let text):
+                    protocolError("malformed reply line: \(text.prefix(80))", &actions)
+                case .reply(let reply):
+                    if reply.hasMixedCodes {
+                        protocolError("multi-line reply with mixed codes", &actions)
+                    } else {
+                        handleUpstreamReply(reply, &actions)
+                    }
+                }
+            }
+        }
+        if upstreamState == .tlsHandshake, upstreamBuffer.readableBytes > 0 {
+            // SECURITY.md principle 4: bytes after the upstream's 220 to STARTTLS are discarded.
+            note(.plaintextAfterSTARTTLS, "\(upstreamBuffer.readableBytes) octets from the upstream after its 220 to STARTTLS", &actions)
+            upstreamBuffer.clear()
+        }
+        pump(&actions)
+        return actions
+    }
+
+    public mutating func receiveClientTLSEstablished() -> [Action] {
+        var actions: [Action] = []
+        guard clientMode == .tlsHandshake else { return actions }
+        // RFC 3207 §4.2: forget everything learnt before the handshake.
+        clientTLSActive = true
+        clientMode = .commands
+        facts.helo = nil
+        facts.tls = true
+        facts.authUser = nil
+        facts.authMechanism = nil
+        transaction = nil
+        pump(&actions)
+        return actions
+    }
+
+    public mutating func receiveClientTLSFailed(reason: String) -> [Action] {
+        var actions: [Action] = []
+        clientMode = .closed
+        actions.append(.record(.client(.tlsSummary(tlsFailure(reason)))))
+        actions.append(.record(.close(by: .proxy, reason: .error)))
+        actions.append(.closeClient)
+        actions.append(.closeUpstream)
+        upstreamState = .closed
+        return actions
+    }
+
+    public mutating func receiveUpstreamTLSEstablished() -> [Action] {
+        var actions: [Action] = []
+        guard upstreamState == .tlsHandshake, case .starttls(_, let then)? = pendingUpstreamTLS else { return actions }
+        pendingUpstreamTLS = nil
+        upstreamTLSActive = true
+        upstreamState = .ready
+        upstreamFramer = LineFramer(maxLineOctets: SMTPLimits().maxReplyLineOctets)
+        replyAssembler.reset()
+        actions.append(.record(.upstreamTLSStarted))
+        switch then {
+        case .ehlo(let slot, let verb, let name):
+            sendUpstream(.ehlo(domain: name), expecting: .ehlo(slot: slot, verb: verb, name: name), &actions)
+        case .resumeEHLO:
+            sendUpstream(.ehlo(domain: facts.helo ?? configuration.hostname), expecting: .resumeEHLO, &actions)
+        }
+        pump(&actions)
+        return actions
+    }
+
+    public mutating func receiveUpstreamTLSFailed(reason: String) -> [Action] {
+        var actions: [Action] = []
+        note(.starttlsStripped, "upstream TLS handshake failed: \(reason)", &actions)
+        upstreamState = .closed
+        failSession(.proxy(421, "4.7.0", "Error: TLS negotiation with the upstream failed"), &actions)
+        return actions
+    }
+
+    private var pendingUpstreamTLS: Expectation?
+
+    public mutating func receiveClientClosed() -> [Action] {
+        var actions: [Action] = []
+        guard clientMode != .closed else { return actions }
+        clientMode = .closed
+        actions.append(.record(.close(by: .client, reason: .fin)))
+        if upstreamState != .closed {
+            upstreamState = .closed
+            actions.append(.closeUpstream)
+        }
+        return actions
+    }
+
+    public mutating func receiveUpstreamClosed() -> [Action] {
+        var actions: [Action] = []
+        switch upstreamState {
+        case .closed, .lost:
+            return actions
+        case .connecting, .ready, .tlsHandshake:
+            break
+        }
+        let hadGreeting = greetingSlot == nil
+        upstreamState = .lost
+        if content != nil, clientMode == .content || clientMode == .awaitingReply(.bdat) {
+            // Mid-content: read on to the client's end of data, then answer 451 4.4.2.
+            if content?.failure == nil { content?.failure = .upstreamLost }
+            expectations.removeAll()
+            pump(&actions)
+            return actions
+        }
+        if !expectations.isEmpty || !hadGreeting {
+            expectations.removeAll()
+            upstreamState = .closed
+            actions.append(.record(.close(by: .server, reason: .fin)))
+            let reply: SMTPReply = hadGreeting
+                ? .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost")
+                : .proxy(421, "4.4.1", "\(configuration.hostname) Service not available: upstream closed the connection")
+            if let slot = greetingSlot {
+                greetingSlot = nil
+                replies.fill(slot, with: reply, origin: .proxy, followUp: .closeClient)
+            } else {
+                replies.failRemaining(with: reply)
+            }
+        }
+        pump(&actions)
+        return actions
+    }
+
+    /// A deadline of RFC 5321 §4.5.3.2 passed on one leg.
+    public mutating func receiveTimeout(_ leg: Leg) -> [Action] {
+        var actions: [Action] = []
+        guard clientMode != .closed else { return actions }
+        actions.append(.record(.close(by: .proxy, reason: .timeout)))
+        switch leg {
+        case .client:
+            failSession(.proxy(421, "4.4.2", "\(configuration.hostname) Error: timeout exceeded"), &actions)
+        case .upstream:
+            failSession(.proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream timeout exceeded"), &actions)
+        }
+        return actions
+    }
+
+    // MARK: Queries for the channel layer
+
+    /// Whether the channel layer should read from the client now.
+    public var wantsClientBytes: Bool {
+        switch clientMode {
+        case .commands, .sasl:
+            return deferred == nil && clientBuffer.readableBytes < configuration.limits.maxHeldClientOctets
+        case .content, .discardingChunk, .beforeGreeting:
+            return true
+        case .awaitingReply(.data):
+            return true
+        case .awaitingReply, .tlsHandshake, .closed:
+            return false
+        }
+    }
+
+    /// Seconds the client may stay silent now, or `nil` while the proxy is the one waiting.
+    public var clientTimeout: Int64? {
+        switch clientMode {
+        case .commands, .sasl:
+            return replies.isEmpty && deferred == nil ? configuration.timeouts.serverIdle : nil
+        case .content, .discardingChunk:
+            return configuration.timeouts.dataBlock
+        case .beforeGreeting, .awaitingReply, .tlsHandshake, .closed:
+            return nil
+        }
+    }
+
+    /// Seconds the upstream may take for the reply it owes, or `nil` when it owes none.
+    public var upstreamTimeout: Int64? {
+        guard let head = expectations.first else { return nil }
+        switch head {
+        case .greeting: return configuration.timeouts.greeting
+        case .data: return configuration.timeouts.dataInitiation
+        case .endOfData: return configuration.timeouts.endOfData
+        case .relay, .ehlo, .mail, .rcpt, .auth, .starttls, .resumeEHLO, .quit, .internalOnly:
+            return configuration.timeouts.command
+        }
+    }
+
+    public var isClosed: Bool { clientMode == .closed }
+
+    // MARK: The pump
+
+    /// Sends the replies that are due, then acts on client input until nothing more can move.
+    private mutating func pump(_ actions: inout [Action]) {
+        var moved = true
+        while moved {
+            moved = flushReplies(&actions)
+            if let pending = deferred {
+                if canRun(pending.command) {
+                    deferred = nil
+                    execute(pending.command, id: pending.id, &actions)
+                    moved = true
+                } else if upstreamState == .lost, needsUpstream(pending.command) {
+                    reconnect(&actions)
+                    moved = true
+                }
+            }
+            if deferred == nil, processClient(&actions) { moved = true }
+        }
+    }
+
+    private mutating func flushReplies(_ actions: inout [Action]) -> Bool {
+        var moved = false
+        while let slot = replies.popReady(), let reply = slot.reply {
+            moved = true
+            var out = ByteBuffer()
+            reply.write(into: &out)
+            actions.append(.sendToClient(out))
+            actions.append(.record(.clientReply(reply, answering: slot.answering, origin: slot.origin)))
+            switch slot.followUp {
+            case .none:
+                break
+            case .closeClient:
+                clientMode = .closed
+                actions.append(.record(.close(by: .proxy, reason: reply.code == 221 ? .quit : .error)))
+                actions.append(.closeClient)
+                if upstreamState != .closed {
+                    upstreamState = .closed
+                    actions.append(.closeUpstream)
+                }
+                replies.removeAll()
+                return true
+            case .startClientTLS:
+                if clientBuffer.readableBytes > 0 {
+                    // SECURITY.md principle 4, CVE-2011-0411.
+                    note(.plaintextAfterSTARTTLS, "\(clientBuffer.readableBytes) octets pipelined after STARTTLS discarded", &actions)
+                    clientBuffer.clear()
+                }
+                clientMode = .tlsHandshake
+                actions.append(.record(.client(.tlsStarted(implicit: false))))
+                actions.append(.startClientTLS)
+            case .enterContent:
+                clientMode = .content
+            case .enterSASL:
+                clientMode = .sasl
+            case .resumeCommands:
+                if clientMode != .closed { clientMode = .commands }
+            }
+            if slot.isError {
+                errors += 1
+                if errors >= configuration.limits.maxErrors, clientMode != .closed {
+                    // Postfix `smtpd_hard_error_limit`: nothing read after this error is answered.
+                    replies.removeAll()
+                    replies.answer(.unknown, with: .proxy(421, "4.7.0", "\(configuration.hostname) Error: too many errors"), followUp: .closeClient)
+                }
+            }
+        }
+        return moved
+    }
+
+    // MARK: Client input
+
+    /// Reads as far as the current mode allows; true when something was consumed.
+    private mutating func processClient(_ actions: inout [Action]) -> Bool {
+        var moved = false
+        while true {
+            switch clientMode {
+            case .commands:
+                guard deferred == nil else { return moved }
+                let before = clientBuffer.readableBytes
+                guard let frame = commandFramer.next(from: &clientBuffer) else {
+                    if commandFramer.isDroppingOverlongLine {
+                        droppedOverlongOctets += before - clientBuffer.readableBytes
+                        if droppedOverlongOctets > configuration.limits.maxOverlongLineOctets {
+                            failSession(.proxy(421, "4.7.0", "\(configuration.hostname) Error: line too long"), &actions)
+                        }
+                    }
+                    clientBuffer.discardReadBytes()
+                    return moved || before != clientBuffer.readableBytes
+                }
+                moved = true
+                droppedOverlongOctets = 0
+                handleCommandFrame(frame, &actions)
+            case .sasl:
+                guard let frame = saslFramer.next(from: &clientBuffer) else { return moved }
+                moved = true
+                handleSASLFrame(frame, &actions)
+            case .content:
+                guard clientBuffer.readableBytes > 0 else { return moved }
+                moved = true
+                if content?.kind == .bdat {
+                    readChunk(&actions)
+                } else {
+                    readDataContent(&actions)
+                }
+            case .discardingChunk:
+                guard clientBuffer.readableBytes > 0, let current = discard else { return moved }
+                moved = true
+                let take = Int(min(UInt64(clientBuffer.readableBytes), current.remaining))
+                clientBuffer.moveReaderIndex(forwardBy: take)
+                discard?.remaining -= UInt64(take)
+                if discard?.remaining == 0 {
+                    discard = nil
+                    replies.fill(current.slot, with: current.reply, origin: current.reply.code == 250 ? .proxy : .server)
+                    clientMode = .commands
+                    return true
+                }
+            case .beforeGreeting, .awaitingReply, .tlsHandshake, .closed:
+                return moved
+            }
+        }
+    }
+
+    private mutating func handleCommandFrame(_ frame: LineFramer.Frame, _ actions: inout [Action]) {
+        let id = nextCommandID
+        nextCommandID += 1
+        switch frame {
+        case .overlong(_, let total):
+            note(.overlongLine, "command line of \(total) octets", &actions)
+            actions.append(.record(.client(.invalidCommand(id: id, SMTPCommandError(code: 500, enhanced: .init(statusClass: 5, subject: 5, detail: 2), text: "Error: line too long"), line: "[\(total) octets]"))))
+            replies.answer(.invalidCommand(id: id, verb: nil), with: .proxy(500, "5.5.2", "Error: line too long"), isError: true)
+        case .line(let line, let terminator):
+            if terminator == .bareLF { note(.bareLFInCommand, nil, &actions) }
+            switch CommandParser.parse(line: line.readableBytesView) {
+            case .failure(let error):
+                let shown = error.verb == "AUTH" ? "AUTH [redacted]" : String(decoding: line.readableBytesView.prefix(512), as: UTF8.self)
+                actions.append(.record(.client(.invalidCommand(id: id, error, line: shown))))
+                replies.answer(.invalidCommand(id: id, verb: error.verb), with: .proxy(error.code, error.enhanced.description, error.text), isError: true)
+            case .success(let command):
+                actions.append(.record(.client(.command(id: id, command, line: command.redactedLine))))
+                if canRun(command) {
+                    execute(command, id: id, &actions)
+                } else {
+                    deferred = (id, command)
+                }
+            }
+        }
+    }
+
+    /// Commands that end a pipelined group (RFC 2920 §3.1) or change how the next bytes read wait
+    /// for every earlier reply; commands relayed upstream wait for the upstream leg.
+    private func canRun(_ command: SMTPCommand) -> Bool {
+        switch command {
+        case .ehlo, .helo, .lhlo, .data, .auth, .starttls, .quit:
+            if !replies.isEmpty { return false }
+        case .bdat:
+            if !replies.isEmpty && content == nil { return false }
+        case .mail, .rcpt, .rset, .noop, .vrfy, .expn, .help, .xclient, .xforward, .unknown:
+            break
+        }
+        if needsUpstream(command) && upstreamState != .ready && !transactionRefusedSession {
+            return upstreamState == .closed
+        }
+        return true
+    }
+
+    private func needsUpstream(_ command: SMTPCommand) -> Bool {
+        switch command {
+        case .ehlo, .helo, .mail, .rcpt, .data, .auth, .vrfy, .expn:
+            return true
+        case .bdat:
+            return content == nil
+        case .lhlo, .rset, .noop, .quit, .starttls, .help, .xclient, .xforward, .unknown:
+            return false
+        }
+    }
+
+    private mutating func reconnect(_ actions: inout [Action]) {
+        if authenticated {
+            // The SASL exchange cannot be replayed: its secrets were never kept.
+            deferred = nil
+            replies.failRemaining(with: .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost"))
+            return
+        }
+        upstreamState = .connecting
+        upstreamTLSActive = false
+        upstreamTLSTried = false
+        upstreamBuffer.clear()
+        replyAssembler.reset()
+        upstreamFramer = LineFramer(maxLineOctets: SMTPLimits().maxReplyLineOctets)
+        actions.append(.connectUpstream)
+    }
+
+    private mutating func execute(_ command: SMTPCommand, id: Int, _ actions: inout [Action]) {
+        let answering = SMTPInspector.Answered.command(id: id, command)
+        func local(_ code: Int, _ enhanced: String?, _ text: String, error: Bool = false, followUp: ReplyQueue.FollowUp = .none) {
+            replies.answer(answering, with: .proxy(code, enhanced, text), isError: error, followUp: followUp)
+        }
+        if upstreamState == .closed && needsUpstream(command) {
+            if transactionRefusedSession {
+                local(503, "5.5.1", "Error: session refused", error: true)
+            } else {
+                local(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost", followUp: .closeClient)
+            }
+            return
+        }
+        if content != nil {
+            // Inside a BDAT transfer only BDAT, RSET, QUIT and NOOP make sense (RFC 3030 §3).
+            switch command {
+            case .bdat, .rset, .quit, .noop:
+                break
+            default:
+                local(503, "5.5.1", "Error: BDAT transfer in progress", error: true)
+                return
+            }
+        }
+        switch command {
+        case .helo(let name), .ehlo(let name):
+            var probe = facts
+            probe.helo = name
+            let decision = policy.decide(at: .helo, facts: probe)
+            recordVerdicts(decision, &actions)
+            if refuse(decision, answering, &actions) { return }
+            facts.helo = name
+            transaction = nil
+            let slot = replies.open(answering: answering)
+            let verb = command.verb
+            sendUpstream(verb == "EHLO" ? .ehlo(domain: name) : .helo(domain: name), expecting: .ehlo(slot: slot, verb: verb, name: name), &actions)
+        case .lhlo:
+            local(502, "5.5.1", "Error: command not implemented", error: true)
+        case .mail(let path, let parameters):
+            executeMail(path, parameters, answering, &actions)
+        case .rcpt(let path, let parameters):
+            executeRcpt(path, parameters, answering, &actions)
+        case .data:
+            executeData(kind: .data, answering, id: id, &actions)
+        case .bdat(let size, let last):
+            executeBDAT(size: size, last: last, answering, id: id, &actions)
+        case .rset:
+            if content != nil { abortUpstreamTransfer(&actions) }
+            transaction = nil
+            if upstreamState == .ready {
+                let slot = replies.open(answering: answering)
+                sendUpstream(.rset, expecting: .relay(slot: slot), &actions)
+            } else {
+                local(250, "2.0.0", "Ok")
+            }
+        case .noop:
+            local(250, "2.0.0", "Ok")
+        case .quit:
+            if content != nil { abortUpstreamTransfer(&actions) }
+            if upstreamState == .ready {
+                sendUpstream(.quit, expecting: .quit, &actions)
+            }
+            local(221, "2.0.0", "Bye", followUp: .closeClient)
+            clientMode = .awaitingReply(.quit)
+        case .vrfy, .expn:
+            let slot = replies.open(answering: answering)
+            sendUpstream(command, expecting: .relay(slot: slot), &actions)
+        case .help:
+            local(214, "2.0.0", "See RFC 5321")
+        case .xclient, .xforward:
+            // Never relayed: a client must not choose the identity the upstream trusts.
+            local(502, "5.5.1", "Error: command not implemented", error: true)
+        case .unknown:
+            local(502, "5.5.2", "Error: command not recognized", error: true)
+        case .starttls:
+            if clientTLSActive {
+                local(554, "5.5.1", "Error: TLS already active", error: true)
+            } else if configuration.clientTLS == .off {
+                local(502, "5.5.1", "Error: command not implemented", error: true)
+            } else {
+                local(220, "2.0.0", "Ready to start TLS", followUp: .startClientTLS)
+                clientMode = .awaitingReply(.starttls)
+            }
+        case .auth(let mechanism, let initial):
+            executeAuth(mechanism, initial, id: id, answering, &actions)
+        }
+    }
+
+    /// Applies a terminal policy action; true when the command was answered by the proxy.
+    private mutating func refuse(_ decision: PolicyDecision, _ answering: SMTPInspector.Answered, _ actions: inout [Action]) -> Bool {
+        switch decision.action {
+        case .continue, .hold:
+            return false
+        case .reject(let reply), .tempfail(let reply):
+            replies.answer(answering, with: SMTPReply(reply))
+            return true
+        case .disconnect(let reply):
+            replies.answer(answering, with: reply.map(SMTPReply.init) ?? .proxy(421, "4.7.0", "\(configuration.hostname) Service not available, closing transmission channel"), followUp: .closeClient)
+            return true
+        }
+    }
+
+    private mutating func executeMail(_ path: SMTPPath, _ parameters: [ESMTPParameter], _ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
+        func local(_ code: Int, _ enhanced: String, _ text: String, error: Bool = false) {
+            replies.answer(answering, with: .proxy(code, enhanced, text), isError: error)
+        }
+        if configuration.clientTLS == .require && !clientTLSActive {
+            return local(530, "5.7.0", "Must issue a STARTTLS command first")
+        }
+        guard facts.helo != nil else { return local(503, "5.5.1", "Error: send HELO/EHLO first", error: true) }
+        guard transaction == nil else { return local(503, "5.5.1", "Error: nested MAIL command", error: true) }
+        switch parameters.size {
+        case .absent:
+            break
+        case .invalid:
+            return local(501, "5.5.4", "Bad SIZE parameter syntax", error: true)
+        case .overflow:
+            return local(552, "5.3.4", "Message size exceeds fixed limit")
+        case .valid(let size):
+            if size > UInt64(configuration.limits.maxMessageOctets) {
+                return local(552, "5.3.4", "Message size exceeds fixed limit")
+            }
+        }
+        let smtpUTF8 = parameters.contains(keyword: "SMTPUTF8")
+        if !path.isASCII && !smtpUTF8 {
+            return local(553, "5.6.7", "Must declare SMTPUTF8 to send UTF8 address")
+        }
+        if configuration.upstreamTLS.requiresTLS && !upstreamTLSActive {
+            return local(451, "4.7.5", "Error: TLS to the upstream is required but not available")
+        }
+        var probe = facts
+        probe.mailFrom = path
+        probe.mailParameters = parameters
+        let decision = policy.decide(at: .mail, facts: probe)
+        recordVerdicts(decision, &actions)
+        if refuse(decision, answering, &actions) { return }
+        facts.mailFrom = path
+        facts.mailParameters = parameters
+        facts.recipients = []
+        facts.recipientCount = 0
+        transaction = Transaction(smtpUTF8: smtpUTF8, addedRecipients: decision.addRecipients)
+        let slot = replies.open(answering: answering)
+        sendUpstream(.mail(from: decision.rewriteMailFrom ?? path, parameters: parameters), expecting: .mail(slot: slot), &actions)
+    }
+
+    private mutating func executeRcpt(_ path: SMTPPath, _ parameters: [ESMTPParameter], _ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
+        func local(_ code: Int, _ enhanced: String, _ text: String, error: Bool = false) {
+            replies.answer(answering, with: .proxy(code, enhanced, text), isError: error)
+        }
+        guard let current = transaction else { return local(503, "5.5.1", "Error: need MAIL command", error: true) }
+        guard current.recipientCommands < configuration.limits.maxRecipients else {
+            return local(452, "4.5.3", "Error: too many recipients")
+        }
+        if !path.isASCII && !current.smtpUTF8 {
+            return local(553, "5.6.7", "Must declare SMTPUTF8 to send UTF8 address")
+        }
+        var probe = facts
+        probe.recipient = path
+        probe.recipientCount = current.recipientCommands + 1
+        let decision = policy.decide(at: .rcpt, facts: probe)
+        recordVerdicts(decision, &actions)
+        transaction?.recipientCommands += 1
+        facts.recipientCount += 1
+        if refuse(decision, answering, &actions) { return }
+        transaction?.addedRecipients += decision.addRecipients
+        let slot = replies.open(answering: answering)
+        sendUpstream(.rcpt(to: decision.rewriteRecipient ?? path, parameters: parameters), expecting: .rcpt(slot: slot, path: path), &actions)
+    }
+
+    /// Checks shared by DATA and the first BDAT; returns the refusal, if any.
+    private mutating func refuseMessageStart(_ actions: inout [Action]) -> SMTPReply? {
+        guard let current = transaction, current.mailAccepted else { return .proxy(503, "5.5.1", "Error: need MAIL command") }
+        guard current.recipientCommands > 0 else { return .proxy(503, "5.5.1", "Error: need RCPT command") }
+        guard !current.accepted.isEmpty else { return .proxy(554, "5.5.1", "Error: no valid recipients") }
+        let decision = policy.decide(at: .data, facts: facts)
+        recordVerdicts(decision, &actions)
+        switch decision.action {
+        case .continue, .hold:
+            transaction?.addedRecipients += decision.addRecipients
+            return nil
+        case .reject(let reply), .tempfail(let reply):
+            return SMTPReply(reply)
+        case .disconnect(let reply):
+            return reply.map(SMTPReply.init) ?? .proxy(421, "4.7.0", "\(configuration.hostname) Service not available, closing transmission channel")
+        }
+    }
+
+    /// Sends bcc recipients (never shown to the client), then DATA.
+    private mutating func startUpstreamData(slot: Int, kind: SMTPInspector.DataKind, _ actions: inout [Action]) {
+        for recipient in transaction?.addedRecipients ?? [] {
+            sendUpstream(.rcpt(to: recipient, parameters: []), expecting: .internalOnly, &actions)
+        }
+        transaction?.addedRecipients = []
+        sendUpstream(.data, expecting: .data(slot: slot, kind: kind), &actions)
+    }
+
+    private mutating func executeData(kind: SMTPInspector.DataKind, _ answering: SMTPInspector.Answered, id: Int, _ actions: inout [Action]) {
+        if let refusal = refuseMessageStart(&actions) {
+            replies.answer(answering, with: refusal, isError: (500...504).contains(refusal.code), followUp: refusal.code == 421 ? .closeClient : .none)
+            return
+        }
+        let slot = replies.open(answering: answering)
+        content = Content(commandID: id, kind: .data)
+        earlyContent = clientBuffer.readableBytes > 0
+        clientMode = .awaitingReply(.data)
+        startUpstreamData(slot: slot, kind: kind, &actions)
+    }
+
+    private mutating func executeBDAT(size: UInt64, last: Bool, _ answering: SMTPInspector.Answered, id: Int, _ actions: inout [Action]) {
+        if content != nil {
+            // A further chunk of an open transfer.
+            let slot = replies.open(answering: answering)
+            content?.chunkRemaining = size
+            content?.chunkSize = size
+            content?.chunkIsLast = last
+            content?.chunkSlot = slot
+            clientMode = .content
+            if size == 0 { finishChunk(&actions) }
+            return
+        }
+        let slot = replies.open(answering: answering)
+        if let refusal = refuseMessageStart(&actions) {
+            // RFC 3030 §3: the chunk is read all the same, then refused.
+            discard = (size, slot, refusal)
+            clientMode = .discardingChunk
+            if size == 0 {
+                discard = nil
+                replies.fill(slot, with: refusal, origin: .proxy, followUp: .none)
+                clientMode = .commands
+            }
+            return
+        }
+        // The upstream gets DATA; the chunk waits in the client's buffer until its 354.
+        var started = Content(commandID: id, kind: .bdat)
+        started.chunkRemaining = size
+        started.chunkSize = size
+        started.chunkIsLast = last
+        started.chunkSlot = slot
+        content = started
+        actions.append(.record(.client(.messageBegin(commandID: id, .bdat))))
+        clientMode = .awaitingReply(.bdat)
+        startUpstreamData(slot: slot, kind: .bdat, &actions)
+    }
+
+    private mutating func executeAuth(_ mechanism: String, _ initial: SASLResponse?, id: Int, _ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
+        func local(_ code: Int, _ enhanced: String, _ text: String, error: Bool = false) {
+            replies.answer(answering, with: .proxy(code, enhanced, text), isError: error)
+        }
+        if authenticated { return local(503, "5.5.1", "Error: already authenticated", error: true) }
+        if transaction != nil { return local(503, "5.5.1", "Error: MAIL transaction in progress", error: true) }
+        if configuration.clientTLS == .require && !clientTLSActive {
+            return local(530, "5.7.0", "Must issue a STARTTLS command first")
+        }
+        guard case .some(.some(let offered)) = upstreamExtensions["AUTH"],
+            offered.uppercased().split(separator: " ").contains(Substring(mechanism))
+        else { return local(504, "5.5.4", "Unsupported authentication mechanism", error: true) }
+        if initial?.isCancellation == true { return local(501, "5.7.0", "Authentication aborted") }
+        var exchange = SASLExchange(mechanism: mechanism)
+        if let initial { exchange.receiveResponse(initial) }
+        facts.authMechanism = mechanism
+        if let user = exchange.user {
+            facts.authUser = user
+            actions.append(.record(.client(.authIdentity(authID: id, mechanism: mechanism, user: user))))
+        }
+        let decision = policy.decide(at: .auth, facts: facts)
+        recordVerdicts(decision, &actions)
+        if refuse(decision, answering, &actions) { return }
+        let slot = replies.open(answering: answering)
+        sasl = (id, exchange, slot)
+        clientMode = .awaitingReply(.auth)
+        sendUpstream(.auth(mechanism: mechanism, initialResponse: initial), expecting: .auth(slot: slot), &actions)
+    }
+
+    private mutating func handleSASLFrame(_ frame: LineFramer.Frame, _ actions: inout [Action]) {
+        guard var current = sasl else {
+            clientMode = .commands
+            return
+        }
+        actions.append(.record(.client(.saslResponse(authID: current.authID))))
+        let answering = SMTPInspector.Answered.saslResponse(id: current.authID)
+        switch frame {
+        case .overlong:
+            // RFC 4954 §4: 12288 octets at most. The upstream exchange is cancelled.
+            sasl = nil
+            sendRaw("*", expecting: .internalOnly, &actions)
+            replies.answer(answering, with: .proxy(500, "5.5.6", "Authentication exchange line is too long"), isError: true, followUp: .resumeCommands)
+            clientMode = .awaitingReply(.auth)
+        case .line(let line, _):
+            let response = SASLResponse(base64Text: String(decoding: line.readableBytesView, as: UTF8.self))
+            if response.isCancellation {
+                sasl = nil
+                sendRaw("*", expecting: .internalOnly, &actions)
+                replies.answer(answering, with: .proxy(501, "5.7.0", "Authentication aborted"), followUp: .resumeCommands)
+                clientMode = .awaitingReply(.auth)
+                return
+            }
+            let hadUser = current.exchange.user != nil
+            current.exchange.receiveResponse(response)
+            if !hadUser, let user = current.exchange.user {
+                facts.authUser = user
+                actions.append(.record(.client(.authIdentity(authID: current.authID, mechanism: current.exchange.mechanism, user: user))))
+            }
+            let slot = replies.open(answering: answering)
+            current.slot = slot
+            sasl = current
+            clientMode = .awaitingReply(.auth)
+            sendRaw(response.base64Text, expecting: .auth(slot: slot), redacted: true, &actions)
+        }
+    }
+
+    // MARK: Content
+
+    private mutating func readDataContent(_ actions: inout [Action]) {
+        guard var current = content else { return }
+        var out = ByteBuffer()
+        var slices: [ByteBuffer] = []
+        let stop = current.parser.parse(&clientBuffer) { slices.append($0) }
+        for slice in slices {
+            forward(slice, &current, into: &out, &actions)
+        }
+        if out.readableBytes > 0 { actions.append(.sendUpstream(out)) }
+        switch stop {
+        case .needMoreBytes, .lenientEndCandidate:
+            clientBuffer.discardReadBytes()
+            content = current
+        case .endOfData:
+            actions.append(.record(.client(.messageEnd(commandID: current.commandID, octets: current.octets, complete: true, current.parser.observations))))
+            content = current
+            endMessage(slot: replies.open(answering: .endOfData(id: current.commandID)), &actions)
+            clientMode = .commands
+        }
+    }
+
+    private mutating func readChunk(_ actions: inout [Action]) {
+        guard var current = content, current.chunkRemaining > 0 else { return }
+        let take = Int(min(UInt64(clientBuffer.readableBytes), current.chunkRemaining))
+        guard let slice = clientBuffer.readSlice(length: take) else { return }
+        current.chunkRemaining -= UInt64(take)
+        var out = ByteBuffer()
+        forward(slice, &current, into: &out, &actions)
+        if out.readableBytes > 0 { actions.append(.sendUpstream(out)) }
+        content = current
+        if current.chunkRemaining == 0 { finishChunk(&actions) }
+    }
+
+    /// A BDAT chunk was read in full: a middle chunk is answered by the proxy, the last one ends
+    /// the message.
+    private mutating func finishChunk(_ actions: inout [Action]) {
+        guard let current = content else { return }
+        if current.chunkIsLast {
+            actions.append(.record(.client(.messageEnd(commandID: current.commandID, octets: current.octets, complete: true, current.parser.observations))))
+            endMessage(slot: current.chunkSlot, &actions)
+        } else if let failure = current.failure {
+            replies.fill(current.chunkSlot, with: reply(for: failure), origin: .proxy)
+        } else {
+            replies.fill(current.chunkSlot, with: .proxy(250, "2.0.0", "\(current.chunkSize) octets received"), origin: .proxy)
+        }
+        clientMode = .commands
+    }
+
+    /// Checks one piece of content and writes it upstream in canonical form; the first forbidden
+    /// octet or excess octet stops the upstream transaction (SECURITY.md principle 2).
+    private mutating func forward(_ slice: ByteBuffer, _ current: inout Content, into out: inout ByteBuffer, _ actions: inout [Action]) {
+        current.octets += slice.readableBytes
+        if current.failure == nil {
+            actions.append(.record(.client(.messageContent(slice))))
+        }
+        guard current.failure == nil else { return }
+        if current.octets > configuration.limits.maxMessageOctets {
+            current.failure = .tooLarge
+            out.clear()
+            abortUpstreamTransfer(&actions)
+            return
+        }
+        let mark = out.writerIndex
+        do {
+            try current.writer.write(slice, into: &out)
+        } catch {
+            out.moveWriterIndex(to: mark)
+            current.failure = .forbidden(error.octet)
+            let kind: SMTPAnomalyKind = switch error.octet {
+            case .bareLF: .bareLFInData
+            case .bareCR: .bareCRInData
+            case .nul: .nulInData
+            }
+            note(kind, "at content octet \(error.offset); transaction aborted", &actions)
+            if out.readableBytes > 0 {
+                actions.append(.sendUpstream(out))
+                out.clear()
+            }
+            abortUpstreamTransfer(&actions)
+        }
+    }
+
+    /// The client's message is complete: end it upstream, or refuse it.
+    private mutating func endMessage(slot: Int, _ actions: inout [Action]) {
+        guard var current = content else { return }
+        content = nil
+        transaction = nil
+        if current.failure == nil, policy.evaluatesMessages {
+            var probe = facts
+            probe.messageSize = current.octets
+            let decision = policy.decide(at: .message, facts: probe)
+            recordVerdicts(decision, &actions)
+            switch decision.action {
+            case .continue, .hold:
+                break
+            case .reject(let reply), .tempfail(let reply), .disconnect(.some(let reply)):
+                current.failure = .rejected(reply)
+                abortUpstreamTransfer(&actions)
+            case .disconnect(.none):
+                current.failure = .rejected(PolicyReply(code: 421, enhanced: .init(statusClass: 4, subject: 7, detail: 0), text: "Service not available"))
+                abortUpstreamTransfer(&actions)
+            }
+        }
+        if current.failure == nil {
+            var out = ByteBuffer()
+            do {
+                try current.writer.finish(into: &out)
+                actions.append(.record(.upstreamContent(octets: current.octets)))
+                sendBytes(out, line: ".", expecting: .endOfData(slot: slot), &actions)
+                return
+            } catch {
+                current.failure = .forbidden(error.octet)
+                note(.bareCRInData, "at the end of the content; transaction aborted", &actions)
+                abortUpstreamTransfer(&actions)
+            }
+        }
+        if let failure = current.failure {
+            replies.fill(slot, with: reply(for: failure), origin: .proxy)
+        }
+    }
+
+    private func reply(for failure: ContentFailure) -> SMTPReply {
+        switch failure {
+        case .forbidden(.bareLF): .proxy(550, "5.5.2", "Error: bare <LF> received")
+        case .forbidden(.bareCR): .proxy(550, "5.5.2", "Error: bare <CR> received")
+        case .forbidden(.nul): .proxy(550, "5.5.2", "Error: NUL character in message content")
+        case .tooLarge: .proxy(552, "5.3.4", "Error: message file too big")
+        case .upstreamLost: .proxy(451, "4.4.2", "Error: upstream connection lost, message not delivered")
+        case .rejected(let reply): SMTPReply(reply)
+        }
+    }
+
+    /// Closing the upstream before the terminating dot is the only way to abort a DATA transfer;
+    /// nothing the upstream received can become a message.
+    private mutating func abortUpstreamTransfer(_ actions: inout [Action]) {
+        guard upstreamState == .ready || upstreamState == .tlsHandshake else { return }
+        upstreamState = .lost
+        expectations.removeAll()
+        actions.append(.record(.upstreamCommand("[connection closed: transaction aborted]")))
+        actions.append(.closeUpstream)
+    }
+
+    // MARK: Upstream replies
+
+    private mutating func handleUpstreamReply(_ reply: SMTPReply, _ actions: inout [Action]) {
+        actions.append(.record(.upstreamReply(reply)))
+        guard let expectation = expectations.popFirst() else {
+            if reply.code == 421 {
+                upstreamState = .closed
+                actions.append(.record(.close(by: .server, reason: .error)))
+                replies.failRemaining(with: .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream closed the connection"))
+            } else {
+                protocolError("reply without a command: \(reply.code)", kind: .replyWithoutCommand, &actions)
+            }
+            return
+        }
+        switch expectation {
+        case .greeting(let resuming):
+            if resuming {
+                guard reply.code == 220 else {
+                    replies.failRemaining(with: .proxy(421, "4.4.1", "\(configuration.hostname) Error: upstream refused the connection"))
+                    return
+                }
+                // Still not ready: nothing of the client's goes out before EHLO (and STARTTLS).
+                sendUpstream(.ehlo(domain: facts.helo ?? configuration.hostname), expecting: .resumeEHLO, &actions)
+            } else if let slot = greetingSlot {
+                greetingSlot = nil
+                upstreamState = .ready
+                replies.fill(slot, with: reply, origin: .server, followUp: reply.code == 220 ? .resumeCommands : .closeClient)
+            }
+        case .relay(let slot):
+            replies.fill(slot, with: reply, origin: .server)
+        case .ehlo(let slot, let verb, let name):
+            if verb == "EHLO" && reply.code == 250 {
+                upstreamExtensions = EHLOReconciler.extensions(of: reply)
+                if startUpstreamTLSIfWanted(ehloReply: reply, then: .ehlo(slot: slot, verb: verb, name: name), &actions) { return }
+            }
+            answerEHLO(slot: slot, verb: verb, reply: reply)
+        case .resumeEHLO:
+            guard reply.code == 250 else {
+                replies.failRemaining(with: .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost"))
+                return
+            }
+            upstreamExtensions = EHLOReconciler.extensions(of: reply)
+            if !startUpstreamTLSIfWanted(ehloReply: reply, then: .resumeEHLO, &actions) { upstreamState = .ready }
+        case .starttls(let ehloReply, let then):
+            if reply.code == 220 {
+                upstreamState = .tlsHandshake
+                pendingUpstreamTLS = expectation
+                actions.append(.startUpstreamTLS)
+                return
+            }
+            note(.starttlsStripped, "upstream answered STARTTLS with \(reply.code)", &actions)
+            upstreamState = .ready
+            if case .ehlo(let slot, let verb, _) = then { answerEHLO(slot: slot, verb: verb, reply: ehloReply) }
+        case .mail(let slot):
+            if reply.isPositiveCompletion { transaction?.mailAccepted = true } else { transaction = nil }
+            replies.fill(slot, with: reply, origin: .server)
+        case .rcpt(let slot, let path):
+            if reply.isPositiveCompletion {
+                transaction?.accepted.append(path)
+                facts.recipients.append(path)
+            }
+            replies.fill(slot, with: reply, origin: .server)
+        case .data(let slot, let kind):
+            handleDataReply(reply, slot: slot, kind: kind, &actions)
+        case .endOfData(let slot):
+            replies.fill(slot, with: reply, origin: .server)
+        case .auth(let slot):
+            if reply.code == 334 {
+                sasl?.exchange.receiveChallenge(reply.lines.first ?? "")
+                replies.fill(slot, with: reply, origin: .server, followUp: .enterSASL)
+            } else {
+                if reply.isPositiveCompletion { authenticated = true } else { facts.authUser = nil }
+                sasl = nil
+                replies.fill(slot, with: reply, origin: .server, followUp: .resumeCommands)
+            }
+        case .quit:
+            upstreamState = .closed
+            actions.append(.closeUpstream)
+        case .internalOnly:
+            break
+        }
+    }
+
+    private mutating func answerEHLO(slot: Int, verb: String, reply: SMTPReply) {
+        guard verb == "EHLO", reply.code == 250 else {
+            replies.fill(slot, with: reply, origin: .server)
+            return
+        }
+        let lines = EHLOReconciler.clientLines(upstream: reply, configuration: configuration, clientLegIsTLS: clientTLSActive)
+        replies.fill(slot, with: SMTPReply(code: 250, lines: lines), origin: .proxy)
+    }
+
+    /// STARTTLS towards the upstream when `--upstream-tls` asks for it and the upstream offers it;
+    /// true when the handshake is under way.
+    private mutating func startUpstreamTLSIfWanted(ehloReply: SMTPReply, then: AfterUpstreamTLS, _ actions: inout [Action]) -> Bool {
+        guard configuration.upstreamTLS != .off, !upstreamTLSActive, !upstreamTLSTried else { return false }
+        upstreamTLSTried = true
+        guard upstreamExtensions["STARTTLS"] != nil else {
+            // Opportunistic TLS without an offer is plain SMTP, not a downgrade.
+            if configuration.upstreamTLS.requiresTLS { note(.starttlsStripped, "the upstream does not offer STARTTLS", &actions) }
+            return false
+        }
+        // Nothing else goes upstream until the handshake is done (or refused).
+        upstreamState = .connecting
+        sendUpstream(.starttls, expecting: .starttls(ehloReply: ehloReply, then: then), &actions)
+        return true
+    }
+
+    private mutating func handleDataReply(_ reply: SMTPReply, slot: Int, kind: SMTPInspector.DataKind, _ actions: inout [Action]) {
+        guard reply.code == 354 else {
+            // The upstream refused the message: the client gets its code (SECURITY row 8).
+            transaction = nil
+            switch kind {
+            case .data:
+                content = nil
+                if earlyContent {
+                    note(.unparsedBytes, "content sent before the reply to DATA", &actions)
+                    replies.fill(slot, with: reply, origin: .server, followUp: .closeClient)
+                } else {
+                    replies.fill(slot, with: reply, origin: .server, followUp: .resumeCommands)
+                }
+            case .bdat:
+                let remaining = content?.chunkRemaining ?? 0
+                content = nil
+                discard = (remaining, slot, reply)
+                clientMode = .discardingChunk
+                if remaining == 0 {
+                    discard = nil
+                    replies.fill(slot, with: reply, origin: .server, followUp: .resumeCommands)
+                }
+            }
+            return
+        }
+        switch kind {
+        case .data:
+            if earlyContent || clientBuffer.readableBytes > 0 {
+                // SECURITY row 7: content before 354. Nothing was sent after DATA, so closing the
+                // upstream leg leaves no message behind.
+                note(.unparsedBytes, "message content sent before 354", &actions)
+                abortUpstreamTransfer(&actions)
+                content = nil
+                clientBuffer.clear()
+                replies.fill(slot, with: .proxy(554, "5.5.0", "Error: SMTP protocol synchronization"), origin: .proxy, followUp: .closeClient)
+                return
+            }
+            if let id = content?.commandID { actions.append(.record(.client(.messageBegin(commandID: id, .data)))) }
+            replies.fill(slot, with: reply, origin: .server, followUp: .enterContent)
+        case .bdat:
+            clientMode = .content
+            if content?.chunkRemaining == 0 { finishChunk(&actions) }
+        }
+    }
+
+    /// An upstream protocol error (SECURITY.md principle 3): `421 4.3.0` to the client, close.
+    private mutating func protocolError(_ detail: String, kind: SMTPAnomalyKind = .malformedReply, _ actions: inout [Action]) {
+        note(kind, detail, &actions)
+        upstreamState = .closed
+        expectations.removeAll()
+        actions.append(.closeUpstream)
+        actions.append(.record(.close(by: .proxy, reason: .error)))
+        replies.failRemaining(with: .proxy(421, "4.3.0", "\(configuration.hostname) Error: upstream protocol error"))
+        greetingSlot = nil
+    }
+
+    /// Ends the session with one last reply after those already due.
+    private mutating func failSession(_ reply: SMTPReply, _ actions: inout [Action]) {
+        deferred = nil
+        clientBuffer.clear()
+        if clientMode == .content || clientMode == .discardingChunk || clientMode == .sasl { clientMode = .commands }
+        if let slot = greetingSlot {
+            greetingSlot = nil
+            replies.fill(slot, with: reply, origin: .proxy, followUp: .closeClient)
+        } else {
+            replies.failRemaining(with: reply)
+        }
+        pump(&actions)
+    }
+
+    // MARK: Output helpers
+
+    private mutating func sendUpstream(_ command: SMTPCommand, expecting: Expectation, _ actions: inout [Action]) {
+        var out = ByteBuffer()
+        out.writeString(command.wireLine)
+        out.writeStaticString("\r\n")
+        sendBytes(out, line: command.redactedLine, expecting: expecting, &actions)
+    }
+
+    private mutating func sendRaw(_ line: String, expecting: Expectation, redacted: Bool = false, _ actions: inout [Action]) {
+        var out = ByteBuffer()
+        out.writeString(line)
+        out.writeStaticString("\r\n")
+        sendBytes(out, line: redacted ? "[redacted]" : line, expecting: expecting, &actions)
+    }
+
+    private mutating func sendBytes(_ bytes: ByteBuffer, line: String, expecting: Expectation, _ actions: inout [Action]) {
+        expectations.append(expecting)
+        actions.append(.record(.upstreamCommand(line)))
+        actions.append(.sendUpstream(bytes))
+    }
+
+    private mutating func note(_ kind: SMTPAnomalyKind, _ detail: String?, _ actions: inout [Action]) {
+        // Repeated anomalies of one kind add nothing but transcript size.
+        guard reportedAnomalies.insert(kind).inserted else { return }
+        actions.append(.record(.client(.anomaly(SMTPAnomaly(kind, detail)))))
+    }
+
+    private func recordVerdicts(_ decision: PolicyDecision, _ actions: inout [Action]) {
+        if !decision.verdicts.isEmpty { actions.append(.record(.ruleVerdicts(decision.verdicts))) }
+    }
+
+    private func tlsFailure(_ reason: String) -> TLSSummary {
+        var summary = TLSSummary()
+        summary.established = false
+        summary.failure = reason
+        return summary
+    }
+}

@@ -1,0 +1,112 @@
+import NIOCore
+import SMTPCore
+import SMTPTranscript
+
+/// The replies owed to the client, in command order (RFC 2920 §3: replies come back in the order
+/// the commands were sent), whether they come from the upstream or from the proxy.
+///
+/// A slot is opened when a command is read and filled when its reply is known; only a filled
+/// slot at the head is released, so a fast local reply never overtakes a slow upstream one.
+struct ReplyQueue: Sendable {
+    /// What happens on the client leg once a slot's reply has been sent.
+    enum FollowUp: Sendable {
+        case none
+        case closeClient
+        case startClientTLS
+        /// The client may now send content (after 354).
+        case enterContent
+        /// The next client line is a SASL response (after 334).
+        case enterSASL
+        /// The client may send commands again (after a held command's final reply).
+        case resumeCommands
+    }
+
+    struct Slot: Sendable {
+        var id: Int
+        var answering: SMTPInspector.Answered
+        var reply: SMTPReply?
+        var origin: SessionRecord.Party
+        var followUp: FollowUp
+        /// Counts towards the session's error limit.
+        var isError: Bool
+    }
+
+    private var slots = CircularBuffer<Slot>(initialCapacity: 8)
+    private var nextID = 1
+
+    var isEmpty: Bool { slots.isEmpty }
+    var count: Int { slots.count }
+    var hasUnfilledSlot: Bool { slots.contains { $0.reply == nil } }
+
+    /// Opens a slot for a reply still to come; returns its identifier.
+    mutating func open(answering: SMTPInspector.Answered) -> Int {
+        defer { nextID += 1 }
+        slots.append(Slot(id: nextID, answering: answering, reply: nil, origin: .server, followUp: .none, isError: false))
+        return nextID
+    }
+
+    /// Opens a slot already answered by the proxy.
+    mutating func answer(_ answering: SMTPInspector.Answered, with reply: SMTPReply, isError: Bool = false, followUp: FollowUp = .none) {
+        let id = open(answering: answering)
+        fill(id, with: reply, origin: .proxy, isError: isError, followUp: followUp)
+    }
+
+    mutating func fill(_ id: Int, with reply: SMTPReply, origin: SessionRecord.Party, isError: Bool = false, followUp: FollowUp = .none) {
+        // A slot dropped by `failRemaining` may still be answered by a late upstream reply.
+        guard let index = slots.firstIndex(where: { $0.id == id && $0.reply == nil }) else { return }
+        slots[index].reply = reply
+        slots[index].origin = origin
+        slots[index].followUp = followUp
+        slots[index].isError = isError || (500...504).contains(reply.code)
+    }
+
+    /// Replaces every reply still owed with one final reply (421 and close): used when the session
+    /// cannot go on. Replies already known are still sent first, in order.
+    mutating func failRemaining(with reply: SMTPReply) {
+        var kept = CircularBuffer<Slot>(initialCapacity: slots.count + 1)
+        var placed = false
+        for var slot in slots {
+            if slot.reply == nil {
+                slot.reply = reply
+                slot.origin = .proxy
+                slot.followUp = .closeClient
+                slot.isError = false
+                kept.append(slot)
+                placed = true
+                break
+            }
+            kept.append(slot)
+        }
+        slots = kept
+        if !placed { answer(.unknown, with: reply, followUp: .closeClient) }
+    }
+
+    /// The next slot ready to go out, if the head is filled.
+    mutating func popReady() -> Slot? {
+        guard let head = slots.first, head.reply != nil else { return nil }
+        return slots.removeFirst()
+    }
+
+    mutating func removeAll() { slots.removeAll() }
+}
+
+extension SMTPReply {
+    /// A reply the proxy makes itself: `code enhanced text` on one line.
+    static func proxy(_ code: Int, _ enhanced: String?, _ text: String) -> SMTPReply {
+        SMTPReply(code: code, lines: [enhanced.map { "\($0) \(text)" } ?? text])
+    }
+
+    /// DESIGN §4: a CR, LF or NUL in rule text becomes a space; it never reaches the wire.
+    init(_ reply: PolicyReply) {
+        let text = String(String.UnicodeScalarView(reply.text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
+        self.init(code: reply.code, lines: [reply.enhanced.map { "\($0) \(text)" } ?? text])
+    }
+
+    /// The reply as it goes on the wire, CRLF after each line.
+    func write(into buffer: inout ByteBuffer) {
+        for line in wireLines {
+            buffer.writeString(line)
+            buffer.writeStaticString("\r\n")
+        }
+    }
+}

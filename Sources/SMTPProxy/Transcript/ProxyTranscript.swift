@@ -1,0 +1,114 @@
+import NIOCore
+import SMTPCore
+import SMTPTranscript
+
+/// Builds the `smtpscope.session/1` record of one proxied session (DESIGN §3) from the relay's
+/// events.
+///
+/// `SessionRecorder` settles the facts both modes share (greeting, HELO, transactions, message
+/// summaries, AUTH, outcomes). The `events` list is kept here, because in proxy mode it holds both
+/// legs: `client → proxy` commands, `proxy → client` replies, `proxy → server` commands and
+/// `server → proxy` replies, in the order they happened.
+struct ProxyTranscript: Sendable {
+    /// Events kept per session; later ones are counted in an anomaly, not kept.
+    static let maxEvents = 10_000
+
+    private var recorder: SessionRecorder
+    private let start: Timestamp
+    private var events: [SessionRecord.Event] = []
+    private var droppedEvents = 0
+    private var clientContentOctets = 0
+    private var close: SessionRecord.Close?
+    private var verdicts: [SessionRecord.RuleVerdict] = []
+    private var transactionOrdinal = -1
+    private var verdictsByTransaction: [Int: [SessionRecord.RuleVerdict]] = [:]
+    private var upstreamTLS = false
+    var upstream: SessionRecord.Endpoint?
+
+    init(sessionID: String, start: Timestamp, client: SessionRecord.Endpoint?, server: SessionRecord.Endpoint?, options: SessionRecorder.Options = SessionRecorder.Options()) {
+        self.recorder = SessionRecorder(sessionID: sessionID, source: .proxy, start: start, client: client, server: server, options: options)
+        self.start = start
+    }
+
+    mutating func noteClientOctets(_ count: Int) { recorder.noteClientOctets(count) }
+    mutating func noteServerOctets(_ count: Int) { recorder.noteServerOctets(count) }
+
+    /// The client leg's TLS as NIOSSL negotiated it.
+    mutating func noteClientTLS(_ summary: TLSSummary, at time: Timestamp) {
+        recorder.record(SMTPInspector.Event(time: time, kind: .tlsSummary(summary)))
+    }
+
+    mutating func record(_ event: RelayStateMachine.RelayEvent, at time: Timestamp) {
+        let t = max(0, time.microseconds(since: start))
+        if case .client(.messageContent) = event {} else { flushClientContent(at: t) }
+        switch event {
+        case .client(let kind):
+            switch kind {
+            case .command(_, let command, let line):
+                append(t, .client, .proxy, line)
+                if case .mail = command { transactionOrdinal += 1 }
+            case .invalidCommand(_, _, let line):
+                append(t, .client, .proxy, line)
+            case .saslResponse:
+                append(t, .client, .proxy, "[redacted]")
+            case .messageContent(let content):
+                clientContentOctets += content.readableBytes
+            case .authIdentity, .messageBegin, .messageEnd, .tlsStarted, .tlsSummary, .anomaly, .reply:
+                break
+            }
+            recorder.record(SMTPInspector.Event(time: time, kind: kind))
+        case .clientReply(let reply, let answering, _):
+            for line in Self.lines(of: reply) { append(t, .proxy, .client, line) }
+            recorder.record(SMTPInspector.Event(time: time, kind: .reply(reply, answering: answering)))
+        case .upstreamCommand(let line):
+            append(t, .proxy, .server, line)
+        case .upstreamContent(let octets):
+            append(t, .proxy, .server, "[message content: \(octets) octets]", octets: octets)
+        case .upstreamReply(let reply):
+            for line in Self.lines(of: reply) { append(t, .server, .proxy, line) }
+        case .upstreamTLSStarted:
+            upstreamTLS = true
+            append(t, .proxy, .server, "[TLS established]")
+        case .ruleVerdicts(let list):
+            verdictsByTransaction[transactionOrdinal, default: []] += list
+        case .close(let by, let reason):
+            if close == nil { close = SessionRecord.Close(by: by, reason: reason) }
+        }
+    }
+
+    mutating func finish(at time: Timestamp) -> SessionRecord {
+        flushClientContent(at: max(0, time.microseconds(since: start)))
+        var record = recorder.finish(at: time, close: close ?? SessionRecord.Close(by: nil, reason: .error))
+        record.events = events
+        record.upstream = upstream
+        for (index, list) in verdictsByTransaction where index >= 0 && index < record.transactions.count {
+            record.transactions[index].rules = list
+        }
+        if droppedEvents > 0 {
+            record.anomalies.append(SessionRecord.Anomaly(kind: "events_truncated", t: max(0, time.microseconds(since: start)), detail: "\(droppedEvents) events beyond \(Self.maxEvents) not kept"))
+        }
+        return record
+    }
+
+    /// Reply lines as on the wire; a SASL challenge (334) is never written out (DESIGN §3).
+    private static func lines(of reply: SMTPReply) -> [String] {
+        if reply.code == 334 { return ["334 [redacted]"] }
+        var lines = reply.wireLines
+        if reply.droppedLines > 0 { lines.append("[\(reply.droppedLines) more reply lines not kept]") }
+        return lines
+    }
+
+    private mutating func flushClientContent(at t: Int64) {
+        guard clientContentOctets > 0 else { return }
+        append(t, .client, .proxy, "[message content: \(clientContentOctets) octets]", octets: clientContentOctets)
+        clientContentOctets = 0
+    }
+
+    private mutating func append(_ t: Int64, _ from: SessionRecord.Party, _ to: SessionRecord.Party, _ text: String, octets: Int? = nil) {
+        guard events.count < Self.maxEvents else {
+            droppedEvents += 1
+            return
+        }
+        events.append(SessionRecord.Event(t: t, from: from, to: to, text: text, octets: octets))
+    }
+}

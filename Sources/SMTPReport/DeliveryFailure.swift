@@ -1,0 +1,238 @@
+import SMTPTranscript
+
+/// One refusal that kept mail from some recipients: a failure reply (RFC 5321 §4.2.1, 4yz/5yz) to a
+/// command of the session, or a command that got no reply before the session ended.
+///
+/// Failures are per recipient: a refused RCPT in a transaction that was delivered to the other
+/// recipients is a partial delivery, not a failed message. A MAIL, DATA or end-of-data refusal lists
+/// every recipient it affected. Refusals that only follow from an earlier one (503 "need MAIL command"
+/// after a refused MAIL, 554 "no valid recipients" after every RCPT was refused) are not listed again.
+public struct DeliveryFailure: Sendable, Equatable {
+    public var sessionID: String
+    public var client: SessionRecord.Endpoint?
+    public var server: SessionRecord.Endpoint?
+    /// The session's start, microseconds since the Unix epoch.
+    public var sessionStart: Int64
+    /// When the refused command was sent, microseconds since the session's start, when known.
+    public var sentAt: Int64?
+    public var stage: SMTPStage
+    /// The command as a report shows it (never an AUTH payload).
+    public var command: String
+    /// `nil` when no reply came before the session ended.
+    public var reply: SessionRecord.Reply?
+    public var cause: FailureCause
+    /// The server's wait before the refusal, in microseconds, when known.
+    public var wait: Int64?
+    /// The reverse-path of the transaction ("" for `<>`), when there was one.
+    public var mailFrom: String?
+    /// Recipients this failure kept the message from (at most `maximumRecipientsListed`).
+    public var recipients: [String]
+    /// How many more recipients were affected than `recipients` lists.
+    public var moreRecipients: Int
+    /// Recipients of the transaction in all, and how many of them the server accepted.
+    public var totalRecipients: Int
+    public var acceptedRecipients: Int
+    /// The message went to the accepted recipients: this failure is a partial delivery.
+    public var isPartialDelivery: Bool
+
+    /// A temporary (4yz) failure: the sender should retry.
+    public var isTemporary: Bool {
+        guard let reply else { return true }
+        return ReplyCode.isTransient(reply.code)
+    }
+
+    /// Recipient lists in a failure are cut here.
+    public static let maximumRecipientsListed = 10
+
+    /// The failures of one session, in the order they happened.
+    public static func extract(from record: SessionRecord) -> [DeliveryFailure] {
+        let pairs = ReplyPairing.pair(record.events, expectsGreeting: record.greeting != nil)
+        return extract(from: record, pairs: pairs)
+    }
+
+    static func extract(from record: SessionRecord, pairs: [CommandReplyPair]) -> [DeliveryFailure] {
+        var failures: [DeliveryFailure] = []
+        let timing = CommandTiming(record: record, pairs: pairs)
+
+        func add(
+            stage: SMTPStage,
+            command: String,
+            reply: SessionRecord.Reply?,
+            timed pair: CommandReplyPair?,
+            transaction: SessionRecord.Transaction?,
+            affected: [String?],
+            cause: FailureCause? = nil
+        ) {
+            let classified = cause ?? reply.map {
+                FailureClassifier.classify(stage: stage.rawValue, code: $0.code, enhanced: $0.enhanced, text: $0.text)
+            } ?? .timeout
+            let accepted = transaction?.rcptTo.filter { $0.reply.map { ReplyCode.isPositive($0.code) } ?? false }.count ?? 0
+            let delivered = transaction?.outcome == .delivered || (transaction?.data?.reply).map { ReplyCode.isPositive($0.code) } == true
+            let names = affected.map { $0 ?? "(address not captured)" }
+            failures.append(DeliveryFailure(
+                sessionID: record.sessionID,
+                client: record.client,
+                server: record.server,
+                sessionStart: record.start.microsecondsSinceEpoch,
+                sentAt: pair?.sentAt,
+                stage: stage,
+                command: command,
+                reply: reply,
+                cause: classified,
+                wait: pair?.wait,
+                mailFrom: transaction?.mailFrom?.address,
+                recipients: Array(names.prefix(maximumRecipientsListed)),
+                moreRecipients: max(0, names.count - maximumRecipientsListed),
+                totalRecipients: transaction?.rcptTo.count ?? 0,
+                acceptedRecipients: accepted,
+                isPartialDelivery: delivered && accepted > 0
+            ))
+        }
+
+        if let greeting = record.greeting, ReplyCode.isFailure(greeting.code) {
+            let pair = pairs.first { $0.stage == .connect && !$0.isUnsolicited }
+            add(stage: .connect, command: "(connection opened)", reply: greeting, timed: pair, transaction: nil, affected: [])
+        }
+        if record.transactions.isEmpty,
+            let helo = pairs.last(where: { $0.stage == .helo && $0.reply != nil }),
+            let reply = helo.reply, ReplyCode.isFailure(reply.code)
+        {
+            add(stage: .helo, command: helo.command ?? "HELO", reply: reply, timed: helo, transaction: nil, affected: [])
+        }
+        if let auth = record.auth, auth.result == .failure || auth.code.map(ReplyCode.isFailure) == true {
+            let pair = pairs.last { $0.stage == .auth && $0.reply.map { ReplyCode.isFailure($0.code) } == true }
+            let reply = pair?.reply ?? auth.code.map { SessionRecord.Reply(code: $0, text: "") }
+            add(stage: .auth, command: "AUTH \(auth.mechanism)", reply: reply, timed: pair, transaction: nil, affected: [])
+        }
+
+        for (index, transaction) in record.transactions.enumerated() {
+            let addresses = transaction.rcptTo.map(\.address)
+            if let mail = transaction.mailFrom, let reply = mail.reply, ReplyCode.isFailure(reply.code) {
+                add(
+                    stage: .mail, command: Self.mailCommand(mail), reply: reply, timed: timing.mail(index),
+                    transaction: transaction, affected: addresses
+                )
+                continue
+            }
+            var eligible: [String?] = []
+            for (position, recipient) in transaction.rcptTo.enumerated() {
+                guard let reply = recipient.reply, ReplyCode.isFailure(reply.code) else {
+                    eligible.append(recipient.address)
+                    continue
+                }
+                add(
+                    stage: .rcpt, command: Self.rcptCommand(recipient), reply: reply,
+                    timed: timing.rcpt(transaction: index, position: position),
+                    transaction: transaction, affected: [recipient.address]
+                )
+            }
+            guard let data = transaction.data, eligible.count > 0 || transaction.rcptTo.isEmpty else { continue }
+            if let reply = data.initialReply, ReplyCode.isFailure(reply.code) {
+                add(
+                    stage: data.command == .bdat ? .bdat : .data, command: data.command.rawValue, reply: reply,
+                    timed: timing.data(index), transaction: transaction, affected: eligible
+                )
+            } else if let reply = data.reply, ReplyCode.isFailure(reply.code) {
+                let stage: SMTPStage = data.command == .bdat ? .bdat : .endOfData
+                let size = data.size.map { " after \($0) octets" } ?? ""
+                let command = data.command == .bdat ? "BDAT ... LAST (\(data.chunks) chunks\(size))" : "<CRLF>.<CRLF>\(size)"
+                add(
+                    stage: stage, command: command, reply: reply, timed: timing.endOfData(index),
+                    transaction: transaction, affected: eligible
+                )
+            }
+        }
+
+        addSessionEnd(record: record, pairs: pairs, failures: failures, add: add)
+        return failures
+    }
+
+    /// A 421 that ended the session, or a command the server never answered before a timeout.
+    private static func addSessionEnd(
+        record: SessionRecord,
+        pairs: [CommandReplyPair],
+        failures: [DeliveryFailure],
+        add: (SMTPStage, String, SessionRecord.Reply?, CommandReplyPair?, SessionRecord.Transaction?, [String?], FailureCause?) -> Void
+    ) {
+        guard failures.allSatisfy({ $0.reply?.code != 421 }) else { return }
+        let open = record.transactions.last.flatMap { transaction -> SessionRecord.Transaction? in
+            switch transaction.outcome {
+            case .aborted, .unknown: transaction
+            case .delivered, .rejected, .tempfailed, .discarded, .quarantined: nil
+            }
+        }
+        let affected = open?.rcptTo.filter { $0.reply.map { ReplyCode.isPositive($0.code) } ?? true }.map(\.address) ?? []
+        if let closing = pairs.last(where: { $0.reply?.code == 421 }), closing.stage != .connect {
+            let command = closing.command ?? "(none pending: the server was waiting for the client)"
+            add(closing.stage, command, closing.reply, closing, open, affected, nil)
+            return
+        }
+        let timedOut = record.outcome == .timeout || record.close?.reason == .timeout
+        if timedOut, let last = pairs.last, last.reply == nil, let command = last.command {
+            add(last.stage, command, nil, last, open, affected, .timeout)
+        }
+    }
+
+    static func mailCommand(_ mail: SessionRecord.MailFrom) -> String {
+        "MAIL FROM:<\(mail.address ?? "?")>" + parameters(mail.params)
+    }
+
+    static func rcptCommand(_ recipient: SessionRecord.Recipient) -> String {
+        "RCPT TO:<\(recipient.address ?? "?")>" + parameters(recipient.params)
+    }
+
+    private static func parameters(_ params: [SessionRecord.Parameter]) -> String {
+        params.map { " " + $0.keyword + ($0.value.map { "=" + $0 } ?? "") }.joined()
+    }
+}
+
+/// Finds the event pair of a command the record's structure holds, by counting: the ith MAIL pair is
+/// the ith transaction's MAIL when the counts agree. When they do not (a capture gap), no time is given
+/// rather than a wrong one.
+struct CommandTiming {
+    private var mailPairs: [CommandReplyPair]?
+    private var rcptPairs: [[CommandReplyPair]]?
+    private var dataPairs: [CommandReplyPair?]?
+    private var endPairs: [CommandReplyPair?]?
+
+    init(record: SessionRecord, pairs: [CommandReplyPair]) {
+        let answered = pairs.filter { !$0.isUnsolicited }
+        let transactions = record.transactions
+        let mails = answered.filter { $0.stage == .mail }
+        if mails.count == transactions.count, transactions.allSatisfy({ $0.mailFrom != nil }) {
+            mailPairs = mails
+        }
+        let rcpts = answered.filter { $0.stage == .rcpt }
+        if rcpts.count == transactions.reduce(0, { $0 + $1.rcptTo.count }) {
+            var remaining = rcpts[...]
+            rcptPairs = transactions.map { transaction in
+                let slice = Array(remaining.prefix(transaction.rcptTo.count))
+                remaining = remaining.dropFirst(transaction.rcptTo.count)
+                return slice
+            }
+        }
+        let datas = answered.filter { $0.stage == .data }
+        let usesData = transactions.map { $0.data?.command == .data }
+        if datas.count == usesData.filter({ $0 }).count {
+            var iterator = datas.makeIterator()
+            dataPairs = usesData.map { $0 ? iterator.next() : nil }
+        }
+        let ends = answered.filter { $0.stage == .endOfData }
+        let reachedEnd = transactions.map { $0.data?.command == .data && $0.data?.reply != nil }
+        if ends.count == reachedEnd.filter({ $0 }).count {
+            var iterator = ends.makeIterator()
+            endPairs = reachedEnd.map { $0 ? iterator.next() : nil }
+        }
+    }
+
+    func mail(_ transaction: Int) -> CommandReplyPair? { mailPairs?[transaction] }
+
+    func rcpt(transaction: Int, position: Int) -> CommandReplyPair? {
+        guard let list = rcptPairs?[transaction], position < list.count else { return nil }
+        return list[position]
+    }
+
+    func data(_ transaction: Int) -> CommandReplyPair? { dataPairs?[transaction] ?? nil }
+
+    func endOfData(_ transaction: Int) -> CommandReplyPair? { endPairs?[transaction] ?? nil }
+}

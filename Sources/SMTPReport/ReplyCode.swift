@@ -1,0 +1,53 @@
+/// The basic SMTP reply codes (RFC 5321 §4.2.2 and §4.2.3, with the codes RFC 3207, RFC 4954 and
+/// RFC 7504 added) and their meanings in words.
+public enum ReplyCode {
+    /// The meaning of a three-digit reply code, or `nil` when no standard defines it.
+    public static func meaning(_ code: Int) -> String? {
+        switch code {
+        case 211: "System status, or system help reply"
+        case 214: "Help message"
+        case 220: "Service ready"
+        case 221: "Service closing transmission channel"
+        case 235: "Authentication succeeded"
+        case 250: "Requested mail action okay, completed"
+        case 251: "User not local; will forward"
+        case 252: "Cannot verify the user, but will accept the message and attempt delivery"
+        case 334: "Authentication challenge"
+        case 354: "Start mail input; end with <CRLF>.<CRLF>"
+        case 421: "Service not available, closing transmission channel"
+        case 432: "A password transition is needed"
+        case 450: "Requested mail action not taken: mailbox unavailable (temporary)"
+        case 451: "Requested action aborted: local error in processing"
+        case 452: "Requested action not taken: insufficient system storage, or too many recipients"
+        case 454: "Temporary authentication failure, or TLS not available"
+        case 455: "Server unable to accommodate parameters"
+        case 500: "Syntax error, command unrecognized"
+        case 501: "Syntax error in parameters or arguments"
+        case 502: "Command not implemented"
+        case 503: "Bad sequence of commands"
+        case 504: "Command parameter not implemented"
+        case 521: "Host does not accept mail"
+        case 530: "Authentication required, or must issue a STARTTLS command first"
+        case 534: "Authentication mechanism is too weak"
+        case 535: "Authentication credentials invalid"
+        case 538: "Encryption required for requested authentication mechanism"
+        case 550: "Requested action not taken: mailbox unavailable or refused by policy"
+        case 551: "User not local"
+        case 552: "Requested mail action aborted: exceeded storage allocation"
+        case 553: "Requested action not taken: mailbox name not allowed"
+        case 554: "Transaction failed, or no SMTP service here"
+        case 555: "MAIL FROM/RCPT TO parameters not recognized or not implemented"
+        case 556: "Domain does not accept mail"
+        default: nil
+        }
+    }
+
+    /// Whether the code says the attempt may succeed later (4yz, RFC 5321 §4.2.1).
+    static func isTransient(_ code: Int) -> Bool { (400..<500).contains(code) }
+
+    /// Whether the code is a failure at all (4yz or 5yz).
+    static func isFailure(_ code: Int) -> Bool { (400..<600).contains(code) }
+
+    /// Whether the code is a positive completion (2yz).
+    static func isPositive(_ code: Int) -> Bool { (200..<300).contains(code) }
+}

@@ -1,0 +1,379 @@
+import MailMessage
+import NIOCore
+import SMTPCore
+
+/// Builds a `SessionRecord` from the SMTP core's events: transactions and their outcomes, the
+/// event list, message summaries, TLS and AUTH facts (README "Transcript schema").
+///
+/// The same recorder serves every source of events, so a session reads the same whether it was
+/// relayed or captured.
+public struct SessionRecorder: Sendable {
+    public struct Options: Sendable {
+        /// Events kept per session; later ones are counted in an anomaly, not kept.
+        public var maxEvents: Int = 10_000
+        public var messageLimits = MessageLimits()
+        /// With `--redact-users`: replaces AUTH identities by a keyed hash.
+        public var userRedactor: UserRedactor?
+
+        public init() {}
+    }
+
+    private var record: SessionRecord
+    private let options: Options
+    private var transactionForCommand: [Int: Int] = [:]
+    private var recipientForCommand: [Int: Int] = [:]
+    private var currentTransaction: Int?
+    private var message: MessageInspector?
+    private var pendingContentOctets = 0
+    private var droppedEvents = 0
+    private var incomplete = false
+    private var quitSeen = false
+    private var starttlsRefused = false
+    private var authFailed: Int?
+
+    public init(
+        sessionID: String,
+        source: SessionRecord.Source,
+        start: Timestamp,
+        client: SessionRecord.Endpoint?,
+        server: SessionRecord.Endpoint?,
+        options: Options = Options()
+    ) {
+        self.record = SessionRecord(sessionID: sessionID, source: source, start: start, client: client, server: server)
+        self.options = options
+    }
+
+    // MARK: Facts from the transport
+
+    public mutating func noteClientOctets(_ count: Int) { record.bytes.client += count }
+    public mutating func noteServerOctets(_ count: Int) { record.bytes.server += count }
+
+    /// The capture lost bytes that matter, or began mid-session.
+    public mutating func markIncomplete() { incomplete = true }
+
+    public mutating func noteTLSMode(_ mode: SessionRecord.TLS.Mode) { record.tls.mode = mode }
+
+    public mutating func noteAnomaly(_ kind: String, _ detail: String?, at time: Timestamp) {
+        record.anomalies.append(SessionRecord.Anomaly(kind: kind, t: relative(time), detail: detail))
+    }
+
+    // MARK: Events from the core
+
+    public mutating func record(_ event: SMTPInspector.Event) {
+        let t = relative(event.time)
+        if case .messageContent = event.kind {} else { flushContentEvent(at: t) }
+        switch event.kind {
+        case .command(let id, let command, let line):
+            appendEvent(t, .client, .server, line)
+            handleCommand(id: id, command)
+        case .invalidCommand(let id, _, let line):
+            appendEvent(t, .client, .server, line)
+            if let current = currentTransaction { transactionForCommand[id] = current }
+        case .saslResponse:
+            appendEvent(t, .client, .server, "[redacted]")
+        case .authIdentity(_, let mechanism, let user):
+            let shown = options.userRedactor?.redact(user) ?? user
+            if record.auth == nil { record.auth = SessionRecord.Auth(mechanism: mechanism) }
+            record.auth?.user = shown
+        case .reply(let reply, let answered):
+            for line in Self.transcriptLines(of: reply, answering: answered) {
+                appendEvent(t, .server, .client, line)
+            }
+            handleReply(reply, answering: answered)
+        case .messageBegin(let commandID, let kind):
+            let index = transactionIndex(forCommand: commandID)
+            if record.transactions[index].data == nil {
+                record.transactions[index].data = SessionRecord.DataTransfer(command: kind == .data ? .data : .bdat)
+            }
+            message = MessageInspector(limits: options.messageLimits)
+        case .messageContent(let content):
+            pendingContentOctets += content.readableBytes
+            message?.receive(content)
+        case .messageEnd(let commandID, let octets, let complete, _):
+            flushContentEvent(at: t)
+            let index = transactionIndex(forCommand: commandID)
+            if var summary = message?.finish() {
+                record.transactions[index].message = Self.message(from: summary)
+                for anomaly in summary.anomalies.prefix(20) {
+                    record.anomalies.append(SessionRecord.Anomaly(kind: anomaly.kind, t: t, detail: anomaly.detail))
+                }
+                summary.anomalies = []
+            }
+            message = nil
+            record.transactions[index].data?.size = complete ? octets : nil
+            if !complete { incomplete = true }
+        case .tlsStarted(let implicit):
+            record.tls.mode = implicit ? .implicit : .starttls
+        case .tlsSummary(let summary):
+            if record.tls.mode == .none { record.tls.mode = .implicit }
+            record.tls.version = summary.version
+            record.tls.cipher = summary.cipher
+            record.tls.sni = summary.sni
+            record.tls.established = summary.established
+            if let failure = summary.failure { record.tls.failure = failure }
+        case .anomaly(let anomaly):
+            record.anomalies.append(SessionRecord.Anomaly(kind: anomaly.kind.rawValue, t: t, detail: anomaly.detail))
+            if anomaly.kind == .captureGap { incomplete = true }
+        }
+    }
+
+    private mutating func handleCommand(id: Int, _ command: SMTPCommand) {
+        switch command {
+        case .helo(let name), .ehlo(let name), .lhlo(let name):
+            if record.tls.mode == .none || record.tls.established == nil {
+                record.helo = SessionRecord.Helo(verb: command.verb, name: name)
+            }
+            closeTransaction()
+        case .mail(let path, let parameters):
+            closeTransaction()
+            record.transactions.append(SessionRecord.Transaction(
+                mailFrom: SessionRecord.MailFrom(address: path.address, params: Self.parameters(parameters))
+            ))
+            currentTransaction = record.transactions.count - 1
+            transactionForCommand[id] = currentTransaction
+        case .rcpt(let path, let parameters):
+            let index = transactionIndex(forCommand: id)
+            record.transactions[index].rcptTo.append(SessionRecord.Recipient(address: path.address, params: Self.parameters(parameters)))
+            recipientForCommand[id] = record.transactions[index].rcptTo.count - 1
+        case .data:
+            let index = transactionIndex(forCommand: id)
+            record.transactions[index].data = SessionRecord.DataTransfer(command: .data)
+        case .bdat:
+            let index = transactionIndex(forCommand: id)
+            if record.transactions[index].data == nil {
+                record.transactions[index].data = SessionRecord.DataTransfer(command: .bdat)
+            }
+            record.transactions[index].data?.chunks += 1
+        case .rset:
+            closeTransaction()
+        case .quit:
+            quitSeen = true
+            closeTransaction()
+        case .auth(let mechanism, _):
+            let user = record.auth?.mechanism == mechanism ? record.auth?.user : nil
+            record.auth = SessionRecord.Auth(mechanism: mechanism, user: user)
+        case .starttls:
+            record.tls.mode = .starttls
+        default:
+            break
+        }
+    }
+
+    private mutating func handleReply(_ reply: SMTPReply, answering answered: SMTPInspector.Answered) {
+        let recorded = Self.reply(reply)
+        switch answered {
+        case .greeting:
+            record.greeting = recorded
+        case .command(let id, let command):
+            switch command {
+            case .ehlo, .lhlo:
+                if reply.code == 250 { record.extensions = reply.ehloExtensions }
+            case .mail:
+                if let index = transactionForCommand[id] { record.transactions[index].mailFrom?.reply = recorded }
+            case .rcpt:
+                if let index = transactionForCommand[id], let recipient = recipientForCommand[id] {
+                    record.transactions[index].rcptTo[recipient].reply = recorded
+                }
+            case .data:
+                if reply.code != 354, let index = transactionForCommand[id] {
+                    record.transactions[index].data?.initialReply = recorded
+                }
+            case .bdat(_, let last):
+                if let index = transactionForCommand[id], last || reply.codeClass >= 4 {
+                    record.transactions[index].data?.reply = recorded
+                }
+            case .auth:
+                settleAuth(reply)
+            case .starttls:
+                if reply.code != 220 {
+                    starttlsRefused = true
+                    record.tls.established = false
+                    record.tls.failure = "STARTTLS refused: \(reply.code) \(reply.textWithoutEnhancedCode)"
+                }
+            default:
+                break
+            }
+        case .endOfData(let id):
+            if let index = transactionForCommand[id] { record.transactions[index].data?.reply = recorded }
+        case .bdatChunk(let id, let last):
+            if let index = transactionForCommand[id], last || reply.codeClass >= 4 {
+                record.transactions[index].data?.reply = recorded
+            }
+        case .saslResponse:
+            settleAuth(reply)
+        case .invalidCommand, .unknown:
+            break
+        }
+    }
+
+    private mutating func settleAuth(_ reply: SMTPReply) {
+        guard reply.code != 334 else { return }
+        if record.auth == nil { record.auth = SessionRecord.Auth(mechanism: "UNKNOWN") }
+        record.auth?.code = reply.code
+        record.auth?.result = reply.codeClass == 2 ? .success : .failure
+        authFailed = reply.codeClass == 2 ? nil : reply.code
+    }
+
+    /// A command that belongs to a transaction: the current one, or a new one when the MAIL that
+    /// would have opened it was not seen.
+    private mutating func transactionIndex(forCommand id: Int) -> Int {
+        if let index = transactionForCommand[id] { return index }
+        if let current = currentTransaction {
+            transactionForCommand[id] = current
+            return current
+        }
+        record.transactions.append(SessionRecord.Transaction(mailFrom: SessionRecord.MailFrom(address: nil)))
+        currentTransaction = record.transactions.count - 1
+        transactionForCommand[id] = currentTransaction
+        return record.transactions.count - 1
+    }
+
+    private mutating func closeTransaction() {
+        currentTransaction = nil
+    }
+
+    // MARK: Ending
+
+    /// Settles outcomes and returns the finished record.
+    public mutating func finish(at time: Timestamp, close: SessionRecord.Close?) -> SessionRecord {
+        flushContentEvent(at: relative(time))
+        record.end = time
+        var close = close
+        if quitSeen, close?.reason != .rst {
+            close = SessionRecord.Close(by: .client, reason: .quit)
+        }
+        record.close = close
+        if close == nil && !quitSeen {
+            // The capture ended before the session did.
+            incomplete = true
+        }
+        for index in record.transactions.indices {
+            record.transactions[index].outcome = Self.outcome(of: record.transactions[index], sessionClose: close)
+        }
+        if droppedEvents > 0 {
+            record.anomalies.append(SessionRecord.Anomaly(kind: "events_truncated", t: relative(time), detail: "\(droppedEvents) events beyond \(options.maxEvents) not kept"))
+        }
+        record.outcome = sessionOutcome()
+        return record
+    }
+
+    static func outcome(of transaction: SessionRecord.Transaction, sessionClose: SessionRecord.Close?) -> SessionRecord.TransactionOutcome {
+        func negative(_ reply: SessionRecord.Reply?) -> SessionRecord.TransactionOutcome? {
+            guard let reply else { return nil }
+            switch reply.code / 100 {
+            case 4: return .tempfailed
+            case 5: return .rejected
+            default: return nil
+            }
+        }
+        if let reply = transaction.mailFrom?.reply, let failed = negative(reply) { return failed }
+        if let data = transaction.data {
+            if let reply = data.reply {
+                return negative(reply) ?? .delivered
+            }
+            if let failed = negative(data.initialReply) { return failed }
+        }
+        let recipientReplies = transaction.rcptTo.map(\.reply)
+        if !recipientReplies.isEmpty, recipientReplies.allSatisfy({ $0 != nil }),
+            recipientReplies.allSatisfy({ ($0?.code ?? 0) >= 400 })
+        {
+            return recipientReplies.contains { ($0?.code ?? 0) / 100 == 4 } ? .tempfailed : .rejected
+        }
+        if let data = transaction.data {
+            // Content was sent (or started) but the deciding reply is missing.
+            if data.size != nil || data.chunks > 0 { return .unknown }
+            return sessionClose == nil ? .unknown : .aborted
+        }
+        if transaction.mailFrom?.address == nil || transaction.mailFrom?.reply == nil
+            || recipientReplies.contains(where: { $0 == nil })
+        {
+            return .unknown
+        }
+        return .aborted
+    }
+
+    private func sessionOutcome() -> SessionRecord.SessionOutcome {
+        if incomplete { return .incomplete }
+        if starttlsRefused || record.tls.established == false || (record.tls.failure != nil && record.tls.mode != .none) {
+            return .tlsFailed
+        }
+        if record.close?.reason == .rst { return .reset }
+        // Inside TLS the QUIT and 221 are invisible: an encrypted session that closed normally
+        // is complete, whoever closed first.
+        if record.tls.mode != .none, record.tls.established == true, record.close?.reason == .fin {
+            return .completed
+        }
+        let serverSent421 = record.events.contains { $0.from == .server && $0.text.hasPrefix("421") }
+        if serverSent421 || (record.close?.by == .server && record.close?.reason != .quit && !quitSeen) {
+            return .serverClosed
+        }
+        if record.close?.reason == .timeout { return .timeout }
+        let outcomes = record.transactions.map(\.outcome)
+        let delivered = outcomes.contains(.delivered)
+        if let authFailed, !delivered { return authFailed / 100 == 5 ? .rejected : .tempfail }
+        if !delivered {
+            if outcomes.contains(.rejected) { return .rejected }
+            if outcomes.contains(.tempfailed) { return .tempfail }
+        }
+        if record.greeting.map({ $0.code / 100 == 5 }) == true { return .rejected }
+        if record.greeting.map({ $0.code / 100 == 4 }) == true { return .tempfail }
+        return .completed
+    }
+
+    // MARK: Helpers
+
+    private func relative(_ time: Timestamp) -> Int64 {
+        max(0, time.microseconds(since: record.start))
+    }
+
+    private mutating func appendEvent(_ t: Int64, _ from: SessionRecord.Party, _ to: SessionRecord.Party, _ text: String, octets: Int? = nil) {
+        guard record.events.count < options.maxEvents else {
+            droppedEvents += 1
+            return
+        }
+        record.events.append(SessionRecord.Event(t: t, from: from, to: to, text: text, octets: octets))
+    }
+
+    private mutating func flushContentEvent(at t: Int64) {
+        guard pendingContentOctets > 0 else { return }
+        appendEvent(t, .client, .server, "[message content: \(pendingContentOctets) octets]", octets: pendingContentOctets)
+        pendingContentOctets = 0
+    }
+
+    static func reply(_ reply: SMTPReply) -> SessionRecord.Reply {
+        SessionRecord.Reply(code: reply.code, enhanced: reply.enhancedStatusCode?.description, text: reply.textWithoutEnhancedCode)
+    }
+
+    /// Reply lines as they appear on the wire; SASL challenges are never written out.
+    static func transcriptLines(of reply: SMTPReply, answering answered: SMTPInspector.Answered) -> [String] {
+        if reply.code == 334 {
+            switch answered {
+            case .command(_, .auth), .saslResponse: return ["334 [redacted]"]
+            default: break
+            }
+        }
+        var lines = reply.wireLines
+        if reply.droppedLines > 0 { lines.append("[\(reply.droppedLines) more reply lines not kept]") }
+        return lines
+    }
+
+    static func parameters(_ parameters: [ESMTPParameter]) -> [SessionRecord.Parameter] {
+        parameters.map { SessionRecord.Parameter(keyword: $0.keyword, value: $0.value) }
+    }
+
+    static func message(from summary: MessageSummary) -> SessionRecord.Message {
+        SessionRecord.Message(
+            messageID: summary.messageID,
+            subject: summary.subject,
+            from: summary.from.map(\.address),
+            to: summary.to.map(\.address),
+            cc: summary.cc.map(\.address),
+            date: summary.date,
+            size: summary.size,
+            sha256: summary.sha256,
+            attachments: summary.attachments.map {
+                SessionRecord.Attachment(filename: $0.filename, contentType: $0.contentType, size: $0.size)
+            }
+        )
+    }
+}

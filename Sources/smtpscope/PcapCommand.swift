@@ -1,0 +1,159 @@
+import ArgumentParser
+import SMTPCapture
+import SMTPReport
+import SMTPTranscript
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `smtpscope pcap`: captures in, transcripts and the troubleshooting report out (DESIGN §6).
+struct PcapCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pcap",
+        abstract: "Read captures (pcap, pcapng, gzip) or a live interface and write one transcript per SMTP session.",
+        discussion: """
+            Records go to standard output as JSON Lines (schema smtpscope.session/1) unless --report is given,
+            in which case the troubleshooting report goes to standard output and records go only where
+            --transcripts says.
+            """
+    )
+
+    @Argument(help: "Capture files (pcap, pcapng, optionally gzip-compressed).")
+    var files: [String] = []
+
+    @Option(name: .long, help: "Capture live from this interface until interrupted (needs CAP_NET_RAW).")
+    var live: String?
+
+    @Option(name: .long, help: "A BPF filter for the capture, e.g. 'tcp port 25'.")
+    var filter: String?
+
+    @Option(name: .long, help: "SMTP ports, comma-separated; other ports are recognised by their first bytes.")
+    var ports: String = "25,465,587,2525"
+
+    @Option(name: .long, help: "Where records go: a file (appended) or '-' for standard output.")
+    var transcripts: String?
+
+    @Option(name: .long, help: "Record format: jsonl or text.")
+    var format: FileTranscriptSink.Format = .jsonLines
+
+    @Flag(name: .long, help: "Print the troubleshooting report: what was delivered, what failed and why.")
+    var report = false
+
+    @Flag(name: .long, help: "Replace AUTH user names with a keyed hash (stable within one run).")
+    var redactUsers = false
+
+    func validate() throws {
+        if files.isEmpty && live == nil {
+            throw ValidationError("give capture files, or --live IFACE")
+        }
+        if !files.isEmpty && live != nil {
+            throw ValidationError("--live reads an interface; do not also give files")
+        }
+        if parsedPorts == nil {
+            throw ValidationError("--ports takes comma-separated port numbers 1-65535, e.g. 25,465,587,2525")
+        }
+    }
+
+    private var parsedPorts: Set<UInt16>? {
+        var ports = Set<UInt16>()
+        for part in self.ports.split(separator: ",") {
+            guard let port = UInt16(part.trimmingCharacters()), port > 0 else { return nil }
+            ports.insert(port)
+        }
+        return ports.isEmpty ? nil : ports
+    }
+
+    func run() throws {
+        var options = CaptureSessionizer.Options()
+        options.ports = parsedPorts ?? options.ports
+        options.implicitTLSPorts = options.ports.contains(465) ? [465] : []
+        if redactUsers { options.recorder.userRedactor = UserRedactor.withRandomKey() }
+
+        let destination = transcripts ?? (report ? nil : "-")
+        let sink: FileTranscriptSink?
+        do {
+            sink = try destination.map { path throws(TranscriptFileError) in try FileTranscriptSink(path: path, format: format) }
+        } catch {
+            throw fail("cannot write transcripts: \(error)")
+        }
+        var deliveryReport = report ? DeliveryReport() : nil
+        var writeFailure: TranscriptFileError?
+        let handle: (SessionRecord) -> Void = { record in
+            deliveryReport?.add(record)
+            guard writeFailure == nil, let sink else { return }
+            do throws(TranscriptFileError) {
+                try sink.write(record)
+            } catch {
+                writeFailure = error
+            }
+        }
+
+        var reader = CaptureReader(options: options)
+        var progress = TerminalProgress()
+        var warnings: [String] = []
+        if let live {
+            let stop = PcapStopFlag()
+            LiveCaptureSignals.install(stop)
+            let source: PcapSource
+            do {
+                source = try PcapSource.openLive(interface: live, filter: filter, stopFlag: stop)
+                try reader.read(source, record: handle)
+            } catch {
+                throw fail(error.description)
+            }
+        } else {
+            for file in files {
+                deliveryReport?.noteFile()
+                do {
+                    let source = try PcapSource.openFile(path: file, filter: filter)
+                    try reader.read(source, record: handle) { update in
+                        progress.update(bytes: update.bytesRead, total: update.totalBytes, sessions: update.sessions)
+                    }
+                    if let truncation = reader.summary.truncation {
+                        warnings.append("warning: \(truncation)")
+                    }
+                } catch {
+                    progress.clear()
+                    throw fail(error.description)
+                }
+            }
+        }
+        reader.finish(record: handle)
+        progress.clear()
+        for warning in warnings { FileHandleStandardError.write("smtpscope: \(warning)\n") }
+        let damaged = reader.summary.decode.damaged
+        if damaged > 0 {
+            FileHandleStandardError.write("smtpscope: \(damaged) damaged packets were counted and skipped\n")
+        }
+        do {
+            try sink?.flush()
+        } catch {
+            throw fail("cannot write transcripts: \(error)")
+        }
+        if let writeFailure { throw fail("cannot write transcripts: \(writeFailure)") }
+        if let deliveryReport { print(deliveryReport.render(), terminator: "") }
+    }
+}
+
+extension FileTranscriptSink.Format: ExpressibleByArgument {}
+
+extension Substring {
+    fileprivate func trimmingCharacters() -> Substring {
+        var text = self
+        while text.first == " " { text = text.dropFirst() }
+        while text.last == " " { text = text.dropLast() }
+        return text
+    }
+}
+
+/// SIGINT and SIGTERM stop a live capture cleanly, so open sessions are flushed.
+enum LiveCaptureSignals {
+    nonisolated(unsafe) private static var flag: PcapStopFlag?
+
+    static func install(_ stop: PcapStopFlag) {
+        flag = stop
+        signal(SIGINT) { _ in LiveCaptureSignals.flag?.requestStop() }
+        signal(SIGTERM) { _ in LiveCaptureSignals.flag?.requestStop() }
+    }
+}

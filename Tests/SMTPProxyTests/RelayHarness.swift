@@ -1,0 +1,86 @@
+import NIOCore
+import SMTPCore
+import SMTPProxy
+
+/// Drives a `RelayStateMachine` with no channel: the test plays the client and a scripted upstream
+/// and reads what the machine sent each way.
+struct RelayHarness {
+    var machine: RelayStateMachine
+    var toClient = ""
+    var toUpstream = ""
+    var connects = 0
+    var upstreamClosed = false
+    var clientClosed = false
+    var clientTLSStarted = false
+    var upstreamTLSStarted = false
+    var events: [RelayStateMachine.RelayEvent] = []
+
+    init(configuration: RelayConfiguration = RelayConfiguration(), policy: any SessionPolicy = AllowAllPolicy()) {
+        machine = RelayStateMachine(configuration: configuration, policy: policy)
+        apply(machine.start())
+    }
+
+    /// Started, connected and greeted: the client has the 220.
+    static func greeted(configuration: RelayConfiguration = RelayConfiguration(), policy: any SessionPolicy = AllowAllPolicy(), upstreamEHLO: String? = nil) -> RelayHarness {
+        var harness = RelayHarness(configuration: configuration, policy: policy)
+        harness.apply(harness.machine.receiveUpstreamConnected())
+        harness.upstream("220 upstream ESMTP\r\n")
+        _ = harness.takeClient()
+        if let upstreamEHLO {
+            harness.client("EHLO client.example\r\n")
+            harness.upstream(upstreamEHLO)
+            _ = harness.takeClient()
+            _ = harness.takeUpstream()
+        }
+        return harness
+    }
+
+    static let plainEHLO = "250-upstream\r\n250-PIPELINING\r\n250-SIZE 20000000\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n"
+
+    mutating func apply(_ actions: [RelayStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .sendToClient(let bytes): toClient += String(buffer: bytes)
+            case .sendUpstream(let bytes): toUpstream += String(decoding: bytes.readableBytesView, as: UTF8.self)
+            case .connectUpstream: connects += 1
+            case .startClientTLS: clientTLSStarted = true
+            case .startUpstreamTLS: upstreamTLSStarted = true
+            case .closeUpstream: upstreamClosed = true
+            case .closeClient: clientClosed = true
+            case .record(let event): events.append(event)
+            }
+        }
+    }
+
+    mutating func client(_ text: String) { clientBytes(Array(text.utf8)) }
+
+    mutating func clientBytes(_ bytes: [UInt8]) {
+        apply(machine.receiveClientBytes(ByteBuffer(bytes: bytes)))
+    }
+
+    /// The same input one octet at a time.
+    mutating func clientDripped(_ text: String) {
+        for byte in text.utf8 { clientBytes([byte]) }
+    }
+
+    mutating func upstream(_ text: String) {
+        apply(machine.receiveUpstreamBytes(ByteBuffer(string: text)))
+    }
+
+    mutating func takeClient() -> String {
+        defer { toClient = "" }
+        return toClient
+    }
+
+    mutating func takeUpstream() -> String {
+        defer { toUpstream = "" }
+        return toUpstream
+    }
+
+    var anomalies: [String] {
+        events.compactMap {
+            if case .client(.anomaly(let anomaly)) = $0 { return anomaly.kind.rawValue }
+            return nil
+        }
+    }
+}

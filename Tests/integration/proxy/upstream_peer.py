@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""Programmable upstreams for the proxy's end-to-end tests (run as a subprocess by conftest.py).
+
+Prints "READY" once it listens and stops on SIGTERM/SIGINT. Two kinds:
+
+--kind aiosmtpd (default): an aiosmtpd server that records every accepted message, content included
+  (base64), as a JSON line in --record. It never offers CHUNKING (aiosmtpd has no BDAT), and offers
+  PIPELINING only with --pipelining. Faults, each with an RFC 3463 enhanced code:
+    --reject-rcpt ADDR     550 5.1.1 for that recipient        --tempfail-rcpt ADDR  450 4.2.0
+    --reject-data          554 5.7.1 after the end of data     --tempfail-data       451 4.3.0
+    --auth-user/--auth-password  offer AUTH PLAIN/LOGIN and require it (no TLS needed)
+--kind drop-in-data: a minimal raw server that answers EHLO/MAIL/RCPT/DATA, then closes the
+  connection without a reply after --drop-after content octets; it records
+  {"dropped": true, "octets": N} in --record, so a test can see nothing was delivered.
+"""
+import argparse
+import asyncio
+import base64
+import json
+import signal
+import sys
+import threading
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+class Handler:
+    def __init__(self, options):
+        self.options = options
+        self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.options.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.options.reject_rcpt:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        if address in self.options.tempfail_rcpt:
+            return f"450 4.2.0 <{address}>: Recipient address rejected: Greylisted"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.options.reject_data:
+            return "554 5.7.1 Message rejected: content policy violation"
+        if self.options.tempfail_data:
+            return "451 4.3.0 Temporary failure, try again later"
+        self.record({
+            "mail_from": envelope.mail_from,
+            "mail_options": envelope.mail_options,
+            "rcpt_tos": envelope.rcpt_tos,
+            "content": base64.b64encode(envelope.original_content or b"").decode(),
+            "auth": bool(session.authenticated),
+        })
+        return "250 2.0.0 Ok: queued as UP1234"
+
+    def record(self, entry):
+        if self.options.record:
+            with self.lock, open(self.options.record, "a", encoding="utf-8") as record:
+                record.write(json.dumps(entry) + "\n")
+
+
+def run_aiosmtpd(options, stop):
+    kwargs = {"hostname": options.host, "port": options.port, "ident": "aiosmtpd upstream"}
+    if options.auth_user:
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = (isinstance(auth_data, LoginPassword)
+                  and auth_data.login.decode() == options.auth_user
+                  and auth_data.password.decode() == options.auth_password)
+            return AuthResult(success=ok, handled=False)
+        kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    controller = Controller(Handler(options), **kwargs)
+    controller.start()
+    print("READY", flush=True)
+    stop.wait()
+    controller.stop()
+
+
+def run_drop_in_data(options, stop):
+    async def session(reader, writer):
+        async def reply(text):
+            writer.write(text.encode() + b"\r\n")
+            await writer.drain()
+        await reply("220 drop.test ESMTP")
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    await reply("250-drop.test\r\n250-PIPELINING\r\n250 8BITMIME")
+                elif verb == b"DATA":
+                    await reply("354 go ahead")
+                    received = 0
+                    while received < options.drop_after:
+                        chunk = await reader.read(options.drop_after - received)
+                        if not chunk:
+                            break
+                        received += len(chunk)
+                    with open(options.record, "a", encoding="utf-8") as record:
+                        record.write(json.dumps({"dropped": True, "octets": received}) + "\n")
+                    writer.transport.abort()
+                    return
+                elif verb == b"QUIT":
+                    await reply("221 bye")
+                    return
+                else:
+                    await reply("250 2.0.0 Ok")
+        finally:
+            writer.close()
+
+    async def main():
+        server = await asyncio.start_server(session, options.host, options.port)
+        print("READY", flush=True)
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        server.close()
+
+    asyncio.run(main())
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kind", choices=["aiosmtpd", "drop-in-data"], default="aiosmtpd")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--record", required=True)
+    parser.add_argument("--pipelining", action="store_true")
+    parser.add_argument("--reject-rcpt", action="append", default=[])
+    parser.add_argument("--tempfail-rcpt", action="append", default=[])
+    parser.add_argument("--reject-data", action="store_true")
+    parser.add_argument("--tempfail-data", action="store_true")
+    parser.add_argument("--auth-user")
+    parser.add_argument("--auth-password")
+    parser.add_argument("--drop-after", type=int, default=100)
+    options = parser.parse_args()
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if options.kind == "aiosmtpd":
+        run_aiosmtpd(options, stop)
+    else:
+        run_drop_in_data(options, stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
