@@ -22,9 +22,13 @@ public struct CaptureSessionizer: Sendable {
         public init() {}
     }
 
+    /// Octets of another protocol (a SOCKS or HTTP CONNECT preamble) looked through for SMTP's
+    /// start on a flow outside the SMTP ports.
+    static let maxPreambleOctets = 4096
+
     private enum FlowState: Sendable {
         /// Not on an SMTP port: waiting for the first bytes to tell.
-        case undecided(opened: Opened)
+        case undecided(opened: Opened, preambleOctets: Int)
         case smtp(Session)
         case ignored
     }
@@ -68,7 +72,7 @@ public struct CaptureSessionizer: Sendable {
                 // A mid-session capture whose roles were guessed from ports the wrong way round.
                 flows[id] = .smtp(startSession(opened, swapped: true))
             } else if options.detectOnOtherPorts {
-                flows[id] = .undecided(opened: opened)
+                flows[id] = .undecided(opened: opened, preambleOctets: 0)
             } else {
                 flows[id] = .ignored
             }
@@ -77,12 +81,20 @@ public struct CaptureSessionizer: Sendable {
             switch state {
             case .ignored:
                 return
-            case .undecided(let opened):
+            case .undecided(let opened, let preamble):
                 guard let swapped = Self.recognise(bytes, direction: direction, sawHandshake: opened.sawHandshake) else {
-                    flows[id] = .ignored
+                    let seen = preamble + bytes.readableBytes
+                    flows[id] = seen > Self.maxPreambleOctets ? .ignored : .undecided(opened: opened, preambleOctets: seen)
                     return
                 }
                 var session = startSession(opened, swapped: swapped)
+                if preamble > 0 {
+                    session.recorder.noteAnomaly(
+                        SMTPAnomalyKind.unparsedBytes.rawValue,
+                        "\(preamble) octets of another protocol (e.g. a SOCKS or HTTP CONNECT tunnel) before SMTP began",
+                        at: Timestamp(microsecondsSinceEpoch: time)
+                    )
+                }
                 Self.feed(&session, direction: direction, bytes: bytes, time: time)
                 flows[id] = .smtp(session)
             case .smtp(var session):

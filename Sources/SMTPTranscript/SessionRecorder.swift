@@ -23,6 +23,9 @@ public struct SessionRecorder: Sendable {
     private var transactionForCommand: [Int: Int] = [:]
     private var recipientForCommand: [Int: Int] = [:]
     private var currentTransaction: Int?
+    /// The transaction whose MAIL the server accepted and that has not ended yet: what the
+    /// server considers open, which decides where later commands belong.
+    private var openTransaction: Int?
     private var message: MessageInspector?
     private var pendingContentOctets = 0
     private var droppedEvents = 0
@@ -81,11 +84,11 @@ public struct SessionRecorder: Sendable {
             }
             handleReply(reply, answering: answered)
         case .messageBegin(let commandID, let kind):
-            let index = transactionIndex(forCommand: commandID)
+            message = MessageInspector(limits: options.messageLimits)
+            guard let index = transactionIndex(forCommand: commandID) else { break }
             if record.transactions[index].data == nil {
                 record.transactions[index].data = SessionRecord.DataTransfer(command: kind == .data ? .data : .bdat)
             }
-            message = MessageInspector(limits: options.messageLimits)
         case .messageContent(let content):
             pendingContentOctets += content.readableBytes
             message?.receive(content)
@@ -93,14 +96,16 @@ public struct SessionRecorder: Sendable {
             flushContentEvent(at: t)
             let index = transactionIndex(forCommand: commandID)
             if var summary = message?.finish() {
-                record.transactions[index].message = Self.message(from: summary)
-                for anomaly in summary.anomalies.prefix(20) {
+                if let index { record.transactions[index].message = Self.message(from: summary) }
+                // A missing Date or From is ordinary in submitted mail and says nothing about the
+                // session; the other findings (header hygiene, limits, bare line ends) are kept.
+                for anomaly in summary.anomalies.lazy.filter({ $0.kind != "missing_header" }).prefix(20) {
                     record.anomalies.append(SessionRecord.Anomaly(kind: anomaly.kind, t: t, detail: anomaly.detail))
                 }
                 summary.anomalies = []
             }
             message = nil
-            record.transactions[index].data?.size = complete ? octets : nil
+            if let index { record.transactions[index].data?.size = complete ? octets : nil }
             if !complete { incomplete = true }
         case .tlsStarted(let implicit):
             record.tls.mode = implicit ? .implicit : .starttls
@@ -125,21 +130,21 @@ public struct SessionRecorder: Sendable {
             }
             closeTransaction()
         case .mail(let path, let parameters):
-            closeTransaction()
+            currentTransaction = nil
             record.transactions.append(SessionRecord.Transaction(
                 mailFrom: SessionRecord.MailFrom(address: path.address, params: Self.parameters(parameters))
             ))
             currentTransaction = record.transactions.count - 1
             transactionForCommand[id] = currentTransaction
         case .rcpt(let path, let parameters):
-            let index = transactionIndex(forCommand: id)
+            guard let index = transactionIndex(forCommand: id) else { break }
             record.transactions[index].rcptTo.append(SessionRecord.Recipient(address: path.address, params: Self.parameters(parameters)))
             recipientForCommand[id] = record.transactions[index].rcptTo.count - 1
         case .data:
-            let index = transactionIndex(forCommand: id)
+            guard let index = transactionIndex(forCommand: id) else { break }
             record.transactions[index].data = SessionRecord.DataTransfer(command: .data)
         case .bdat:
-            let index = transactionIndex(forCommand: id)
+            guard let index = transactionIndex(forCommand: id) else { break }
             if record.transactions[index].data == nil {
                 record.transactions[index].data = SessionRecord.DataTransfer(command: .bdat)
             }
@@ -169,7 +174,15 @@ public struct SessionRecorder: Sendable {
             case .ehlo, .lhlo:
                 if reply.code == 250 { record.extensions = reply.ehloExtensions }
             case .mail:
-                if let index = transactionForCommand[id] { record.transactions[index].mailFrom?.reply = recorded }
+                guard let index = transactionForCommand[id] else { break }
+                record.transactions[index].mailFrom?.reply = recorded
+                if reply.codeClass == 2 {
+                    openTransaction = index
+                } else if let open = openTransaction, open != index {
+                    // "503 sender already given": the server kept its open transaction, so the
+                    // commands that followed this MAIL belong to that one.
+                    rehome(from: index, to: open, after: id)
+                }
             case .rcpt:
                 if let index = transactionForCommand[id], let recipient = recipientForCommand[id] {
                     record.transactions[index].rcptTo[recipient].reply = recorded
@@ -194,14 +207,25 @@ public struct SessionRecorder: Sendable {
                 break
             }
         case .endOfData(let id):
-            if let index = transactionForCommand[id] { record.transactions[index].data?.reply = recorded }
+            if let index = transactionForCommand[id] {
+                record.transactions[index].data?.reply = recorded
+                endTransaction(index)
+            }
         case .bdatChunk(let id, let last):
             if let index = transactionForCommand[id], last || reply.codeClass >= 4 {
                 record.transactions[index].data?.reply = recorded
+                endTransaction(index)
             }
         case .saslResponse:
             settleAuth(reply)
-        case .invalidCommand, .unknown:
+        case .invalidCommand(let id, let verb):
+            // A DATA or BDAT the server refused as malformed still stops the transaction at DATA.
+            guard let verb, verb == "DATA" || verb == "BDAT", let index = transactionForCommand[id] else { break }
+            if record.transactions[index].data == nil {
+                record.transactions[index].data = SessionRecord.DataTransfer(command: verb == "DATA" ? .data : .bdat)
+            }
+            if record.transactions[index].data?.reply == nil { record.transactions[index].data?.initialReply = recorded }
+        case .unknown:
             break
         }
     }
@@ -214,14 +238,17 @@ public struct SessionRecorder: Sendable {
         authFailed = reply.codeClass == 2 ? nil : reply.code
     }
 
-    /// A command that belongs to a transaction: the current one, or a new one when the MAIL that
-    /// would have opened it was not seen.
-    private mutating func transactionIndex(forCommand id: Int) -> Int {
+    /// The transaction a command belongs to: the current one; or, when the capture may have lost the
+    /// MAIL that opened it (a mid-session start or a gap), a new one whose sender is unknown.
+    /// Out-of-sequence commands in a fully seen session open none: the server refuses them (503),
+    /// and the events keep them.
+    private mutating func transactionIndex(forCommand id: Int) -> Int? {
         if let index = transactionForCommand[id] { return index }
         if let current = currentTransaction {
             transactionForCommand[id] = current
             return current
         }
+        guard incomplete else { return nil }
         record.transactions.append(SessionRecord.Transaction(mailFrom: SessionRecord.MailFrom(address: nil)))
         currentTransaction = record.transactions.count - 1
         transactionForCommand[id] = currentTransaction
@@ -230,6 +257,32 @@ public struct SessionRecorder: Sendable {
 
     private mutating func closeTransaction() {
         currentTransaction = nil
+        openTransaction = nil
+    }
+
+    /// The end of a message ends its transaction (RFC 5321 §4.1.1.4), unless later commands already
+    /// opened the next one.
+    private mutating func endTransaction(_ index: Int) {
+        if currentTransaction == index { currentTransaction = nil }
+        if openTransaction == index { openTransaction = nil }
+    }
+
+    /// Moves the recipients and data of a transaction whose MAIL was refused to the transaction the
+    /// server still had open.
+    private mutating func rehome(from refused: Int, to open: Int, after mailID: Int) {
+        let moved = record.transactions[refused].rcptTo
+        let offset = record.transactions[open].rcptTo.count
+        record.transactions[open].rcptTo.append(contentsOf: moved)
+        record.transactions[refused].rcptTo = []
+        if let data = record.transactions[refused].data {
+            record.transactions[open].data = data
+            record.transactions[refused].data = nil
+        }
+        for (command, index) in transactionForCommand where index == refused && command != mailID {
+            transactionForCommand[command] = open
+            if let recipient = recipientForCommand[command] { recipientForCommand[command] = recipient + offset }
+        }
+        if currentTransaction == refused { currentTransaction = open }
     }
 
     // MARK: Ending
@@ -243,7 +296,8 @@ public struct SessionRecorder: Sendable {
             close = SessionRecord.Close(by: .client, reason: .quit)
         }
         record.close = close
-        if close == nil && !quitSeen {
+        let serverSaidGoodbye = record.events.last { $0.from == .server }.map { $0.text.hasPrefix("421") || $0.text.hasPrefix("221") } ?? false
+        if close == nil && !quitSeen && !serverSaidGoodbye {
             // The capture ended before the session did.
             incomplete = true
         }

@@ -210,7 +210,7 @@ def zeek_transaction(record, row, rows_in_session):
     else:
         candidates = [t for t in record["transactions"] if t["outcome"] != "delivered"]
         peers = [r for r in rows_in_session if r["last_reply"] and not r["last_reply"].startswith("2")]
-    position = next(i for i, r in enumerate(peers) if r is row)
+    position = next(i for i, r in enumerate(peers) if r == row)
     assert len(candidates) == len(peers), \
         f"Zeek has {len(peers)} such transactions here, smtpscope has {len(candidates)}: {candidates}"
     return candidates[position]
@@ -384,8 +384,12 @@ def test_zeek_many_addresses_are_all_kept(run):
     transaction = record["transactions"][0]
     assert len(transaction["rcpt_to"]) == 600
     assert transaction["outcome"] == "delivered"
-    assert len(transaction["message"]["to"]) >= 500
-    assert len(transaction["message"]["cc"]) >= 500
+    # The To and Cc header fields of this message fill more than the 100 KiB header-section limit
+    # (Postfix's header_size_limit, DESIGN §5), so the message summary keeps the fields before the
+    # limit and says so; Zeek's own 500-address cap is a setting of its test. Every envelope
+    # recipient is kept.
+    assert len(transaction["message"]["to"]) >= 300
+    assert any(a["kind"] == "header_section_too_large" for a in record["anomalies"])
 
 
 # files.log / files.cut: attachments and whole-message sizes.
@@ -693,7 +697,9 @@ def test_arkime(run, capture, body, fact):
     tags = body.get("tags", [])
     messages = [t["message"] for t in record["transactions"] if t["message"]]
     if fact == "hello":
-        assert [record["helo"]["name"]] == email.get("smtpHello")
+        # Arkime lower-cases the HELO name (its smtpHello field is indexed lower-case); smtpscope
+        # keeps it as sent.
+        assert [record["helo"]["name"].lower()] == [h.lower() for h in email.get("smtpHello")]
     elif fact == "envelope":
         if "src" not in email:
             assert record["transactions"] == []
@@ -730,7 +736,11 @@ def test_arkime_data_521_is_a_rejection(run):
     assert transaction["data"]["reply"]["code"] == 521
     assert transaction["data"]["reply"]["enhanced"] == "5.2.1"
     assert transaction["outcome"] == "rejected"
-    assert record["outcome"] == "rejected"
+    # After the 521 the client sent RSET twice and the server closed first (its FIN comes first), so
+    # by DESIGN §3's order ("server_closed" ranks above "rejected") the session is server_closed; the
+    # rejection is the transaction's outcome.
+    assert record["outcome"] == "server_closed"
+    assert record["close"]["by"] == "server"
     assert record["auth"]["mechanism"] == "PLAIN" and record["auth"]["code"] == 235
 
 

@@ -35,6 +35,7 @@ final class RelayHandler: ChannelDuplexHandler {
     private var lastClientWrite: EventLoopFuture<Void>?
     private var finished = false
     private var observer: TLSHandshakeObserverHandler?
+    private var clientHandshakeDone = false
 
     init(session: RelaySessionContext, client: SessionRecord.Endpoint?, server: SessionRecord.Endpoint?) {
         self.session = session
@@ -80,6 +81,7 @@ final class RelayHandler: ChannelDuplexHandler {
             if summary.version == nil, let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion() {
                 summary.version = Self.name(of: version)
             }
+            clientHandshakeDone = true
             transcript.noteClientTLS(summary, at: .now())
             if let observer {
                 context.pipeline.syncOperations.removeHandler(observer, promise: nil)
@@ -91,9 +93,10 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is NIOSSLError || error is BoringSSLError {
+        if (error is NIOSSLError || error is BoringSSLError) && observer != nil && !clientHandshakeDone {
             perform(machine.receiveClientTLSFailed(reason: "\(error)"))
         } else {
+            // After the handshake, a close without close_notify is an ordinary end of session.
             perform(machine.receiveClientClosed())
             context.close(promise: nil)
         }

@@ -404,9 +404,12 @@ public struct RelayStateMachine: Sendable {
             return deferred == nil && clientBuffer.readableBytes < configuration.limits.maxHeldClientOctets
         case .content, .discardingChunk, .beforeGreeting:
             return true
+        case .tlsHandshake:
+            // The TLS handler below consumes these reads; the handshake needs them.
+            return true
         case .awaitingReply(.data):
             return true
-        case .awaitingReply, .tlsHandshake, .closed:
+        case .awaitingReply, .closed:
             return false
         }
     }
@@ -748,7 +751,8 @@ public struct RelayStateMachine: Sendable {
         case .overflow:
             return local(552, "5.3.4", "Message size exceeds fixed limit")
         case .valid(let size):
-            if size > UInt64(configuration.limits.maxMessageOctets) {
+            // The limit offered in EHLO: the smaller of the proxy's and the upstream's (RFC 1870 §6).
+            if size > UInt64(EHLOReconciler.clientSizeLimit(upstream: upstreamExtensions, proxyLimit: configuration.limits.maxMessageOctets)) {
                 return local(552, "5.3.4", "Message size exceeds fixed limit")
             }
         }
