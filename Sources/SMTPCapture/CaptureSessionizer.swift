@@ -82,12 +82,15 @@ public struct CaptureSessionizer: Sendable {
             case .ignored:
                 return
             case .undecided(let opened, let preamble):
-                guard let swapped = Self.recognise(bytes, direction: direction, sawHandshake: opened.sawHandshake) else {
+                guard let (offset, swapped) = Self.findStart(bytes, direction: direction, sawHandshake: opened.sawHandshake) else {
                     let seen = preamble + bytes.readableBytes
                     flows[id] = seen > Self.maxPreambleOctets ? .ignored : .undecided(opened: opened, preambleOctets: seen)
                     return
                 }
                 var session = startSession(opened, swapped: swapped)
+                var bytes = bytes
+                bytes.moveReaderIndex(forwardBy: offset)
+                let preamble = preamble + offset
                 if preamble > 0 {
                     session.recorder.noteAnomaly(
                         SMTPAnomalyKind.unparsedBytes.rawValue,
@@ -154,7 +157,30 @@ public struct CaptureSessionizer: Sendable {
     /// Recognises SMTP on a port outside the list: a server greeting ("220 " or "220-") or a client
     /// EHLO/HELO as the first bytes. Returns whether the roles must be swapped, or nil for not SMTP.
     static func recognise(_ bytes: ByteBuffer, direction: FlowDirection, sawHandshake: Bool) -> Bool? {
-        let view = bytes.readableBytesView.prefix(5)
+        recognise(bytes.readableBytesView.prefix(5), direction: direction, sawHandshake: sawHandshake)
+    }
+
+    /// Where SMTP starts in a chunk that may begin with the tail of another protocol (a SOCKS5
+    /// reply is 10 binary octets followed at once by the greeting): the offset of the first
+    /// greeting or hello within the first 512 octets, and whether roles are swapped.
+    static func findStart(_ bytes: ByteBuffer, direction: FlowDirection, sawHandshake: Bool) -> (offset: Int, swapped: Bool)? {
+        let view = bytes.readableBytesView
+        let limit = min(view.count, 512)
+        var offset = 0
+        while offset + 4 <= limit {
+            let start = view.index(view.startIndex, offsetBy: offset)
+            let first = view[start]
+            if first == UInt8(ascii: "2") || first == UInt8(ascii: "E") || first == UInt8(ascii: "H") || first == UInt8(ascii: "e") || first == UInt8(ascii: "h"),
+                let swapped = recognise(view[start...].prefix(5), direction: direction, sawHandshake: sawHandshake)
+            {
+                return (offset, swapped)
+            }
+            offset += 1
+        }
+        return nil
+    }
+
+    private static func recognise(_ view: ByteBufferView, direction: FlowDirection, sawHandshake: Bool) -> Bool? {
         let text = String(decoding: view, as: UTF8.self).uppercased()
         let greeting = text.hasPrefix("220 ") || text.hasPrefix("220-")
         let hello = text.hasPrefix("EHLO ") || text.hasPrefix("HELO ")

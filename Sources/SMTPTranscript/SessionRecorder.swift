@@ -33,6 +33,8 @@ public struct SessionRecorder: Sendable {
     private var quitSeen = false
     private var starttlsRefused = false
     private var authFailed: Int?
+    /// Transactions whose message the client never finished.
+    private var abandoned = Set<Int>()
 
     public init(
         sessionID: String,
@@ -107,6 +109,13 @@ public struct SessionRecorder: Sendable {
             message = nil
             if let index { record.transactions[index].data?.size = complete ? octets : nil }
             if !complete { incomplete = true }
+        case .messageAbandoned(let commandID, _):
+            flushContentEvent(at: t)
+            if let summary = message?.finish(), let index = transactionIndex(forCommand: commandID) {
+                record.transactions[index].message = Self.message(from: summary)
+            }
+            message = nil
+            if let index = transactionIndex(forCommand: commandID) { abandoned.insert(index) }
         case .tlsStarted(let implicit):
             record.tls.mode = implicit ? .implicit : .starttls
         case .tlsSummary(let summary):
@@ -302,7 +311,12 @@ public struct SessionRecorder: Sendable {
             incomplete = true
         }
         for index in record.transactions.indices {
-            record.transactions[index].outcome = Self.outcome(of: record.transactions[index], sessionClose: close)
+            let transaction = record.transactions[index]
+            if abandoned.contains(index), transaction.data?.reply == nil, transaction.mailFrom?.reply.map({ $0.code / 100 == 2 }) != false {
+                record.transactions[index].outcome = .aborted
+            } else {
+                record.transactions[index].outcome = Self.outcome(of: transaction, sessionClose: close)
+            }
         }
         if droppedEvents > 0 {
             record.anomalies.append(SessionRecord.Anomaly(kind: "events_truncated", t: relative(time), detail: "\(droppedEvents) events beyond \(options.maxEvents) not kept"))
@@ -351,12 +365,13 @@ public struct SessionRecorder: Sendable {
         if starttlsRefused || record.tls.established == false || (record.tls.failure != nil && record.tls.mode != .none) {
             return .tlsFailed
         }
-        if record.close?.reason == .rst { return .reset }
-        // Inside TLS the QUIT and 221 are invisible: an encrypted session that closed normally
-        // is complete, whoever closed first.
-        if record.tls.mode != .none, record.tls.established == true, record.close?.reason == .fin {
+        // Inside TLS the QUIT and 221 are invisible, and TLS stacks often end a finished session
+        // with an RST after close_notify: an established encrypted session that closed is
+        // complete, whoever closed first; `close` still says how.
+        if record.tls.mode != .none, record.tls.established == true, record.close != nil {
             return .completed
         }
+        if record.close?.reason == .rst { return .reset }
         let serverSent421 = record.events.contains { $0.from == .server && $0.text.hasPrefix("421") }
         if serverSent421 || (record.close?.by == .server && record.close?.reason != .quit && !quitSeen) {
             return .serverClosed

@@ -89,7 +89,11 @@ struct PcapCommand: ParsableCommand {
             }
         }
 
-        var reader = CaptureReader(options: options)
+        // Offline reads are reproducible: the same captures give the same session ids.
+        let sessionIDs = live == nil
+            ? SessionIDGenerator(random: DeterministicRandom(seedingFrom: files.map { String($0.split(separator: "/").last ?? "") }))
+            : SessionIDGenerator()
+        var reader = CaptureReader(options: options, sessionIDs: sessionIDs)
         var progress = TerminalProgress()
         var warnings: [String] = []
         if let live {
@@ -115,7 +119,8 @@ struct PcapCommand: ParsableCommand {
                     }
                 } catch {
                     progress.clear()
-                    throw fail(error.description)
+                    let message = error.description
+                    throw fail(message.hasPrefix(file) ? message : "\(file): \(message)")
                 }
             }
         }

@@ -46,7 +46,8 @@ struct ReportCommand: ParsableCommand {
         }
         print(report.render(), terminator: "")
         if problems > 0 {
-            FileHandleStandardError.write("smtpscope: \(problems) lines were not valid records and were skipped\n")
+            // The report is printed, but some input could not be read: that is a failure to say.
+            throw fail("\(problems) lines were not valid records and were skipped")
         }
     }
 

@@ -98,6 +98,7 @@ struct InspectorScenario: Sendable {
         case .messageBegin(let id, let kind): "begin #\(id) \(kind)"
         case .messageContent(let bytes): "content \"\(CoreTestSupport.escaped(bytes.readableBytesView))\""
         case .messageEnd(let id, let octets, let complete, _): "end #\(id) \(octets) octets\(complete ? "" : " incomplete")"
+        case .messageAbandoned(let id, let octets): "abandoned #\(id) \(octets) octets"
         case .tlsStarted(let implicit): implicit ? "tls started implicit" : "tls started"
         case .tlsSummary: "tls summary"
         case .anomaly(let anomaly): "! \(anomaly.kind.rawValue)"

@@ -270,6 +270,10 @@ def test_zeek_smtp_log(run, capture, row, fact):
                 assert transaction["outcome"] == ("rejected" if row["last_reply"].startswith("5") else "tempfailed")
         elif fact == "headers":
             message = transaction["message"]
+            if str(capture).endswith("smtp-bdat-gap.pcap"):
+                pytest.skip("after the 1000-octet gap the client sends DATA and a whole message that the server "
+                            "queues (250 OK: message queued); smtpscope reads its headers (Subject: Test), while "
+                            "Zeek's row for the BDAT transfer, cut by the gap, has none")
             if all(row[k] is None for k in ("subject", "from", "to", "msg_id", "date")):
                 assert message is None or message["subject"] is None
                 return
@@ -539,6 +543,9 @@ SURICATA_DIFFERENCES = {
         "start at MAIL (RFC 5321 §3.3), so it has 1 transaction (checked by test_suricata_rejected_data_without_mail)",
     ("smtp-ehlo-reset-after-rejected-data", 1):
         "tx 0 is Suricata's transaction for the rejected `data` (see check 0)",
+    ("smtp-ehlo-reset-after-rejected-data", 2):
+        "tx_id 1 is Suricata's numbering (its tx 0 is the rejected `data`); smtpscope's one transaction, "
+        "bob@example.com -> alice@example.com delivered, is checked by test_suricata_rejected_data_without_mail",
     ("smtp-ehlo-reset-after-rejected-data", 3):
         "DATA_COMMAND_REJECTED and DUPLICATE_FIELDS are Suricata parser events; the 503 is a server reply, "
         "not an anomaly, in smtpscope",
@@ -689,10 +696,10 @@ def arkime_record(records, body):
 
 @pytest.mark.parametrize(("capture", "body", "fact"), list(arkime_sessions()))
 def test_arkime(run, capture, body, fact):
-    args = ("--ports", str(body["destination"]["port"])) if body["destination"]["port"] == 1080 else ()
-    # socks5-smtp-503: SMTP runs inside a SOCKS5 tunnel on port 1080; with --ports 1080 smtpscope skips
-    # the SOCKS handshake as unparsed bytes and resynchronises on the SMTP lines.
-    record = arkime_record(run(capture, *args), body)
+    # socks5-smtp-503: SMTP runs inside a SOCKS5 tunnel on port 1080, outside the SMTP ports, so
+    # smtpscope looks for SMTP's start (a 220 greeting after the 10-octet SOCKS reply) within the
+    # first 4 KiB and records the SOCKS handshake as unparsed bytes.
+    record = arkime_record(run(capture), body)
     email = body.get("email", {})
     tags = body.get("tags", [])
     messages = [t["message"] for t in record["transactions"] if t["message"]]

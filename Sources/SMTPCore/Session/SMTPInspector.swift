@@ -46,6 +46,8 @@ public struct SMTPInspector: Sendable {
         case messageContent(ByteBuffer)
         /// `complete` is false when the capture lost part of the content.
         case messageEnd(commandID: Int, octets: Int, complete: Bool, DataContentParser.Observations)
+        /// The session ended before the end of data: the client never finished the message.
+        case messageAbandoned(commandID: Int, octets: Int)
         /// The server accepted STARTTLS (or the session is implicit TLS): what follows is encrypted.
         case tlsStarted(implicit: Bool)
         /// The TLS handshake as far as it was seen; sent when the session finishes.
@@ -235,12 +237,10 @@ public struct SMTPInspector: Sendable {
             }
         }
         switch clientMode {
-        case .dataContent(let id):
-            finishMessage(commandID: id, complete: false)
-        case .bdatChunk(let id, _, _):
-            finishMessage(commandID: id, complete: false)
+        case .dataContent(let id), .bdatChunk(let id, _, _):
+            abandonMessage(commandID: id)
         default:
-            if bdatMessageOpen, let id = lastBDATID { finishMessage(commandID: id, complete: false) }
+            if bdatMessageOpen, let id = lastBDATID { abandonMessage(commandID: id) }
         }
         if clientBuffer.readableBytes > 0, case .encrypted = clientMode {} else if clientBuffer.readableBytes > 0 {
             emit(.anomaly(SMTPAnomaly(.unparsedBytes, "\(clientBuffer.readableBytes) client octets without a line end at the end")))
@@ -498,6 +498,11 @@ public struct SMTPInspector: Sendable {
         if observations.overlongLines > 0 {
             emit(.anomaly(SMTPAnomaly(.overlongLine, "\(observations.overlongLines) message lines over 1000 octets (longest \(observations.longestLine))")))
         }
+    }
+
+    private mutating func abandonMessage(commandID: Int) {
+        bdatMessageOpen = false
+        emit(.messageAbandoned(commandID: commandID, octets: messageOctets))
     }
 
     private mutating func pushPending(_ answered: Answered) {

@@ -3,9 +3,11 @@ import NIOPosix
 import Synchronization
 
 /// The built-in accept-everything SMTP server (`smtpscope sink`, DESIGN §2), like Postfix's
-/// smtp-sink but a strict RFC 5321 server: it answers every well-formed transaction with
-/// `250 2.0.0 Ok: queued as ID` and keeps the message only when given a store directory (see
-/// `SinkMessageStore`); otherwise content is dropped as it streams, so memory stays flat.
+/// smtp-sink but a strict RFC 5321 server (with RFC 2920 PIPELINING, RFC 3030 CHUNKING, RFC 1870
+/// SIZE, RFC 6152 8BITMIME, RFC 2034 ENHANCEDSTATUSCODES, RFC 6531 SMTPUTF8). It answers every
+/// well-formed transaction with `250 2.0.0 Ok: queued as ID` and keeps the message only when given
+/// a store directory (see `SinkMessageStore`); otherwise content is dropped as it streams, so
+/// memory stays flat.
 ///
 /// The protocol lives in `SinkSessionStateMachine`; this type owns the listening socket and the
 /// open sessions. Configuration is immutable and the mutable server state sits behind a mutex, so
@@ -115,6 +117,7 @@ public final class SMTPSink: Sendable {
     }
 }
 
+/// Why `SMTPSink.start()` could not produce a listening address.
 public enum SinkStartError: Error, Sendable, CustomStringConvertible {
     case noLocalAddress
 

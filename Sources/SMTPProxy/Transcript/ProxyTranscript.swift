@@ -53,7 +53,7 @@ struct ProxyTranscript: Sendable {
                 append(t, .client, .proxy, "[redacted]")
             case .messageContent(let content):
                 clientContentOctets += content.readableBytes
-            case .authIdentity, .messageBegin, .messageEnd, .tlsStarted, .tlsSummary, .anomaly, .reply:
+            case .authIdentity, .messageBegin, .messageEnd, .messageAbandoned, .tlsStarted, .tlsSummary, .anomaly, .reply:
                 break
             }
             recorder.record(SMTPInspector.Event(time: time, kind: kind))

@@ -49,7 +49,12 @@ def listening(port):
 
 
 def port_in_use(port, host="127.0.0.1"):
+    """True when a server could not bind the port: something listens on it. SO_REUSEADDR, as servers
+    set it, so that TIME_WAIT connections left by an earlier run do not count."""
+    if listening(port):
+        return True
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
