@@ -335,18 +335,18 @@ public struct SessionRecorder: Sendable {
             }
         }
         if let reply = transaction.mailFrom?.reply, let failed = negative(reply) { return failed }
-        if let data = transaction.data {
-            if let reply = data.reply {
-                return negative(reply) ?? .delivered
-            }
-            if let failed = negative(data.initialReply) { return failed }
+        if let reply = transaction.data?.reply {
+            return negative(reply) ?? .delivered
         }
+        // Every recipient refused: that stopped the transaction, and a refusal of DATA that
+        // follows (554 no valid recipients) is only its consequence.
         let recipientReplies = transaction.rcptTo.map(\.reply)
         if !recipientReplies.isEmpty, recipientReplies.allSatisfy({ $0 != nil }),
             recipientReplies.allSatisfy({ ($0?.code ?? 0) >= 400 })
         {
             return recipientReplies.contains { ($0?.code ?? 0) / 100 == 4 } ? .tempfailed : .rejected
         }
+        if let failed = negative(transaction.data?.initialReply) { return failed }
         if let data = transaction.data {
             // Content was sent (or started) but the deciding reply is missing.
             if data.size != nil || data.chunks > 0 { return .unknown }
