@@ -2,6 +2,7 @@
 /// (RFC 5321 §4.2), the enhanced status code (RFC 3463) and the server's text, read together.
 public enum FailureCause: String, CaseIterable, Sendable {
     case mailboxUnknown
+    case senderRejected
     case relayDenied
     case authenticationRequired
     case authenticationFailed
@@ -32,6 +33,7 @@ public enum FailureCause: String, CaseIterable, Sendable {
     public var label: String {
         switch self {
         case .mailboxUnknown: "mailbox unknown"
+        case .senderRejected: "sender rejected"
         case .relayDenied: "relay denied"
         case .authenticationRequired: "authentication required"
         case .authenticationFailed: "authentication failed"
@@ -60,6 +62,8 @@ public enum FailureCause: String, CaseIterable, Sendable {
         switch self {
         case .mailboxUnknown:
             "The address does not exist there: check the spelling, or ask the recipient for a current address."
+        case .senderRejected:
+            "The envelope sender was refused: its domain must resolve (MX or A) and the address must be allowed to send here."
         case .relayDenied:
             "The server is not the recipient's MX and will not relay: send to the right MX, or authenticate first."
         case .authenticationRequired:

@@ -18,6 +18,13 @@ public struct FailureClassifier: Sendable {
     ///   - text: the reply text, lines joined with "\n".
     public static func classify(stage: String, code: Int, enhanced: String?, text: String) -> FailureCause {
         let stage = SMTPStage(rawValue: stage) ?? .other
+        let cause = evidence(stage: stage, code: code, enhanced: enhanced, text: text)
+        // An address that "does not exist" at MAIL is the sender's (RFC 3463 X.1.7, X.1.8): the
+        // fix is on the sending side, not the recipient's.
+        return cause == .mailboxUnknown && stage == .mail ? .senderRejected : cause
+    }
+
+    private static func evidence(stage: SMTPStage, code: Int, enhanced: String?, text: String) -> FailureCause {
         var parsed = enhanced.flatMap(EnhancedStatusCode.parse)
         var contradictory = false
         if let status = parsed, status.statusClass != code / 100 {
@@ -48,7 +55,7 @@ public struct FailureClassifier: Sendable {
     private static func enhancedEvidence(statusClass: Int, subject: Int, detail: Int, stage: SMTPStage) -> Evidence {
         switch (subject, detail) {
         case (1, 1), (1, 2), (1, 3), (1, 6), (1, 10): return .decisive(.mailboxUnknown)
-        case (1, 7), (1, 8): return .suggests(.policyRejection)
+        case (1, 7), (1, 8): return .decisive(.senderRejected)
         case (2, 1):
             // "Mailbox disabled" after the content was seen is a content verdict (AOL 521 5.2.1).
             return .suggests(stage == .endOfData || stage == .bdat ? .contentRejected : .mailboxUnknown)

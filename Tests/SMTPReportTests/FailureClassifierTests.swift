@@ -34,7 +34,7 @@ let realReplies: [ClassifierCase] = [
     .init("end-of-data", 552, "5.3.4", "Message size exceeds fixed limit", .messageTooLarge),
     .init("data", 554, "5.5.1", "Error: improper command pipelining after DATA from client[192.0.2.10]", .pipeliningMisuse),
     .init("rcpt", 452, "4.5.3", "Error: too many recipients", .rateLimited),
-    .init("rcpt", 450, "4.1.8", "<a@nonexistent.example>: Sender address rejected: Domain not found", .policyRejection),
+    .init("rcpt", 450, "4.1.8", "<a@nonexistent.example>: Sender address rejected: Domain not found", .senderRejected),
     .init("helo", 504, "5.5.2", "<localhost>: Helo command rejected: need fully-qualified hostname", .policyRejection),
     .init("rcpt", 503, "5.5.1", "Error: need MAIL command", .protocolError),
     .init("connect", 421, "4.7.0", "mx.example.net Error: too many connections from 203.0.113.7", .rateLimited),
