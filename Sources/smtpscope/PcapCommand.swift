@@ -13,8 +13,8 @@ struct PcapCommand: ParsableCommand {
         commandName: "pcap",
         abstract: "Read captures (pcap, pcapng, gzip) or a live interface and write one transcript per SMTP session.",
         discussion: """
-            Records go to standard output as JSON Lines (schema smtpscope.session/1) unless --report is given,
-            in which case the troubleshooting report goes to standard output and records go only where
+            Records go to standard output as JSON Lines (schema smtpscope.session/1) unless --report is given, \
+            in which case the troubleshooting report goes to standard output and records go only where \
             --transcripts says.
             """
     )

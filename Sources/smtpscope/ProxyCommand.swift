@@ -17,9 +17,9 @@ struct ProxyCommand: ParsableCommand {
         commandName: "proxy",
         abstract: "Relay SMTP to an upstream server and write a transcript of every session.",
         discussion: """
-            With no arguments: listen on 127.0.0.1:2525 in front of the built-in sink (an in-process
-            server that accepts and discards mail), write transcripts to ./transcripts/.
-            SIGINT or SIGTERM stops accepting, lets sessions finish for --drain-timeout seconds,
+            With no arguments: listen on 127.0.0.1:2525 in front of the built-in sink (an in-process \
+            server that accepts and discards mail), write transcripts to ./transcripts/. \
+            SIGINT or SIGTERM stops accepting, lets sessions finish for --drain-timeout seconds, \
             writes their transcripts and exits 0.
             """
     )

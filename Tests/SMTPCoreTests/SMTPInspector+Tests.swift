@@ -514,7 +514,7 @@ struct SMTPInspectorTests {
         scenario.expect(Self.openingTranscript() + ["t5 ! unparsed_bytes"])
     }
 
-    @Test("a session cut inside DATA ends the message as incomplete")
+    @Test("a session cut inside DATA abandons the message: the client never finished it")
     func cutInsideData() {
         let scenario = InspectorScenario(Self.opening() + [
             .client("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n", at: 4),
@@ -531,7 +531,7 @@ struct SMTPInspectorTests {
             "t5 R 354 Go -> #4 DATA",
             "t5 begin #4 data",
             "t6 content \"partial\\r\\n\"",
-            "t7 end #4 9 octets incomplete",
+            "t7 abandoned #4 9 octets",
         ])
     }
 
