@@ -12,7 +12,7 @@ let strictSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "smtpscope",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "smtpscope", targets: ["smtpscope"]),
     ],
@@ -99,6 +99,8 @@ let package = Package(
                 "SMTPTranscript",
                 "SMTPReport",
                 "SMTPProxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -118,7 +120,7 @@ let package = Package(
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "SMTPTranscriptTests", dependencies: ["SMTPTranscript"], swiftSettings: strictSettings),
         .testTarget(name: "SMTPReportTests", dependencies: ["SMTPReport", "SMTPTranscript", "SMTPCore"], swiftSettings: strictSettings),
-        .testTarget(name: "SMTPProxyTests", dependencies: ["SMTPProxy", "SMTPCore", "SMTPTranscript"], swiftSettings: strictSettings),
+        .testTarget(name: "SMTPProxyTests", dependencies: ["SMTPProxy", "SMTPCore", "SMTPTranscript", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strictSettings),
         .testTarget(name: "TCPReassemblyTests", dependencies: ["TCPReassembly", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strictSettings),
         .testTarget(
             name: "SMTPCaptureTests",

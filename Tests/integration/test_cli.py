@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from conftest import CORPUS, parse_jsonl
+from integration_support import CORPUS, parse_jsonl
 
 RICH_CAPTURE = CORPUS / "arkime" / "smtp-data-521.pcap"
 

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import CORPUS, find_binary, load_schema, parse_jsonl
+from integration_support import CORPUS, find_binary, load_schema, parse_jsonl
 
 ZEEK = CORPUS / "zeek"
 ZEEK_EXPECTED = ZEEK / "expected"

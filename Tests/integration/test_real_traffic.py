@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import anomaly_kinds, b64, event_texts, only_session, swaks
+from integration_support import anomaly_kinds, b64, event_texts, only_session, swaks
 
 SENDER = "alice@example.com"
 GOOD = "bob@example.org"
