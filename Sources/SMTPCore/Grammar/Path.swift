@@ -31,25 +31,9 @@ public struct SMTPPath: Sendable, Hashable {
     public var domain: String? { split.domain }
 
     private var split: (local: String, domain: String?) {
-        var inQuotes = false
-        var escaped = false
-        var at: String.Index?
-        var index = address.startIndex
-        while index < address.endIndex {
-            let character = address[index]
-            if escaped {
-                escaped = false
-            } else if character == "\\" && inQuotes {
-                escaped = true
-            } else if character == "\"" {
-                inQuotes.toggle()
-            } else if character == "@" && !inQuotes {
-                at = index
-            }
-            index = address.index(after: index)
-        }
-        guard let at else { return (address, nil) }
-        return (String(address[..<at]), String(address[address.index(after: at)...]))
+        let text = Substring(address)
+        guard let at = indicesOutsideQuotedStrings(of: "@", in: text).last else { return (address, nil) }
+        return (String(text[..<at]), String(text[text.index(after: at)...]))
     }
 
     /// The path as written in a command: `<source-route:address>`.
@@ -66,25 +50,8 @@ extension SMTPPath {
         var rest = text.drop(while: { $0 == " " })
         guard !rest.isEmpty else { return nil }
         if rest.first == "<" {
-            // Find the closing bracket outside quoted strings.
-            var inQuotes = false
-            var escaped = false
-            var close: Substring.Index?
-            var index = rest.index(after: rest.startIndex)
-            while index < rest.endIndex {
-                let character = rest[index]
-                if escaped {
-                    escaped = false
-                } else if character == "\\" && inQuotes {
-                    escaped = true
-                } else if character == "\"" {
-                    inQuotes.toggle()
-                } else if character == ">" && !inQuotes {
-                    close = index
-                    break
-                }
-                index = rest.index(after: index)
-            }
+            // The closing bracket is the first ">" outside a quoted string.
+            let close = indicesOutsideQuotedStrings(of: ">", in: rest, stopAtFirst: true).first
             guard let close else { return nil }
             var inner = rest[rest.index(after: rest.startIndex)..<close]
             rest = rest[rest.index(after: close)...]
@@ -107,6 +74,31 @@ extension SMTPPath {
         let address = String(rest[..<end])
         return (SMTPPath(address: address, hadAngleBrackets: false, isSyntacticallyValid: false), rest[end...].drop(while: { $0 == " " }))
     }
+}
+
+/// Where `character` stands in `text` outside RFC 5321 quoted strings (`DQUOTE *QcontentSMTP
+/// DQUOTE`, with backslash quoted-pairs), so that "@" or ">" inside `"u@b"` is never taken for a
+/// separator.
+func indicesOutsideQuotedStrings(of character: Character, in text: Substring, stopAtFirst: Bool = false) -> [Substring.Index] {
+    var found: [Substring.Index] = []
+    var inQuotes = false
+    var escaped = false
+    var index = text.startIndex
+    while index < text.endIndex {
+        let current = text[index]
+        if escaped {
+            escaped = false
+        } else if current == "\\" && inQuotes {
+            escaped = true
+        } else if current == "\"" {
+            inQuotes.toggle()
+        } else if current == character && !inQuotes {
+            found.append(index)
+            if stopAtFirst { break }
+        }
+        index = text.index(after: index)
+    }
+    return found
 }
 
 /// `Mailbox = Local-part "@" ( Domain / address-literal )` (RFC 5321 §4.1.2), allowing UTF-8 as
