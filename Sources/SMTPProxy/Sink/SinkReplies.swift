@@ -38,7 +38,7 @@ enum SinkReplies {
     static let dataAfterBDAT = SMTPReply(code: 503, lines: ["5.5.1 Error: DATA after BDAT in the same transaction"])
     static let unrecognized = SMTPReply(code: 500, lines: ["5.5.2 Error: command not recognized"])
     static let recipientAfterBDAT = SMTPReply(code: 503, lines: ["5.5.1 Error: RCPT after BDAT in the same transaction"])
-    static let notImplemented = SMTPReply(code: 502, lines: ["5.5.1 Error: command not implemented"])
+    static let commandNotImplemented = SMTPReply(code: 502, lines: ["5.5.1 Error: command not implemented"])
     static let authNotEnabled = SMTPReply(code: 503, lines: ["5.5.1 Error: authentication not enabled"])
     static let lineTooLong = SMTPReply(code: 500, lines: ["5.5.2 Error: line too long"])
     static let emptyChunkWithoutLast = SMTPReply(code: 501, lines: ["5.5.4 Error: BDAT 0 needs LAST"])

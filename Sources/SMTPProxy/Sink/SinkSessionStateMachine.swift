@@ -163,7 +163,7 @@ public struct SinkSessionStateMachine: Sendable {
         case .auth:
             return respond(SinkReplies.authNotEnabled)
         case .expn, .starttls, .xclient, .xforward:
-            return respond(SinkReplies.notImplemented)
+            return respond(SinkReplies.commandNotImplemented)
         case .lhlo, .unknown:
             return respond(SinkReplies.unrecognized)
         }
