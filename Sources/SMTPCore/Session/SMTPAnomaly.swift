@@ -29,6 +29,8 @@ public enum SMTPAnomalyKind: String, Sendable, Hashable, CaseIterable {
     case unexpectedReply = "unexpected_reply"
     case messageHeaderAnomaly = "message_header_anomaly"
     case bareLFInCommand = "bare_lf_in_command"
+    /// Proxy mode: the upstream could not be reached; the client was answered 421 4.4.1.
+    case upstreamUnreachable = "upstream_unreachable"
 }
 
 public struct SMTPAnomaly: Sendable, Hashable {

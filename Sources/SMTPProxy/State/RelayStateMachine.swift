@@ -189,7 +189,7 @@ public struct RelayStateMachine: Sendable {
         var actions: [Action] = []
         guard upstreamState == .connecting else { return actions }
         upstreamState = .closed
-        actions.append(.record(.client(.anomaly(SMTPAnomaly(.unparsedBytes, "upstream unreachable: \(reason)")))))
+        actions.append(.record(.client(.anomaly(SMTPAnomaly(.upstreamUnreachable, "upstream unreachable: \(reason)")))))
         let reply = SMTPReply.proxy(421, "4.4.1", "\(configuration.hostname) Service not available: upstream unreachable")
         if let slot = greetingSlot {
             greetingSlot = nil
