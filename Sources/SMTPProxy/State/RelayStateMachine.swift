@@ -213,10 +213,11 @@ public struct RelayStateMachine: Sendable {
             // synchronisation error.
             note(.commandBeforeGreeting, "\(bytes.readableBytes) octets before the greeting", &actions)
             clientMode = .closed
+            let refusal = SMTPReply.proxy(554, "5.5.0", "Error: SMTP protocol synchronization")
             var out = ByteBuffer()
-            SMTPReply.proxy(554, "5.5.0", "Error: SMTP protocol synchronization").write(into: &out)
+            refusal.write(into: &out)
             actions.append(.sendToClient(out))
-            actions.append(.record(.clientReply(.proxy(554, "5.5.0", "Error: SMTP protocol synchronization"), answering: .unknown, origin: .proxy)))
+            actions.append(.record(.clientReply(refusal, answering: .unknown, origin: .proxy)))
             actions.append(.record(.close(by: .proxy, reason: .error)))
             actions.append(.closeClient)
             actions.append(.closeUpstream)
