@@ -240,7 +240,9 @@ public struct SessionRecorder: Sendable {
     }
 
     private mutating func settleAuth(_ reply: SMTPReply) {
-        guard reply.code != 334 else { return }
+        // Only 235 or a refusal ends an exchange (RFC 4954 §4); any other code paired here is the
+        // reply to a later command after the capture lost the real one.
+        guard reply.code == 235 || reply.codeClass >= 4 else { return }
         if record.auth == nil { record.auth = SessionRecord.Auth(mechanism: "UNKNOWN") }
         record.auth?.code = reply.code
         record.auth?.result = reply.codeClass == 2 ? .success : .failure

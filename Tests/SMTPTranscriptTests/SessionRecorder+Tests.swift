@@ -175,4 +175,39 @@ private let envelope = "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n
         #expect(record.events.contains { $0.text == "AUTH PLAIN [redacted]" })
         #expect(record.events.contains { $0.text == "334 [redacted]" })
     }
+
+    @Test func aLostReplyInAnAuthExchangeNeitherLeaksTheSecretNorMisreportsTheResult() {
+        // The 334 asking for the password is lost: the password line is later read as a command.
+        var inspector = SMTPInspector()
+        var recorder = SessionRecorder(
+            sessionID: "01JD0000000000000000000000", source: .pcap,
+            start: Timestamp(microsecondsSinceEpoch: 0), client: nil, server: nil
+        )
+        func feed(_ side: SMTPInspector.Side, _ text: String, _ t: Int64) {
+            let bytes = ByteBuffer(string: text)
+            let time = Timestamp(microsecondsSinceEpoch: t)
+            if side == .client { inspector.receiveClientBytes(bytes, at: time) } else { inspector.receiveServerBytes(bytes, at: time) }
+            for event in inspector.drainEvents() { recorder.record(event) }
+        }
+        feed(.server, "220 mx ESMTP\r\n", 1)
+        feed(.client, "EHLO c\r\n", 2)
+        feed(.server, "250-mx\r\n250 AUTH LOGIN\r\n", 3)
+        feed(.client, "AUTH LOGIN\r\n", 4)
+        feed(.server, "334 VXNlcm5hbWU6\r\n", 5)
+        feed(.client, "YWxpY2U=\r\n", 6)
+        inspector.receiveGap(from: .server, octets: 18, at: Timestamp(microsecondsSinceEpoch: 7))
+        feed(.client, "U3cwcmRmaXNo\r\n", 8)
+        feed(.server, "235 2.7.0 ok\r\n", 9)
+        feed(.client, "MAIL FROM:<alice@example.com>\r\n", 10)
+        feed(.server, "250 OK\r\n", 11)
+        inspector.finish(at: Timestamp(microsecondsSinceEpoch: 12))
+        for event in inspector.drainEvents() { recorder.record(event) }
+        let record = recorder.finish(at: Timestamp(microsecondsSinceEpoch: 12), close: nil)
+        let encoded = SessionRecordEncoder.jsonLine(record)
+        #expect(!encoded.contains("U3cwcmRmaXNo"))
+        #expect(!encoded.contains("YWxpY2U="))
+        #expect(record.auth?.code != 250)
+        #expect(record.outcome == .incomplete)
+    }
 }
+

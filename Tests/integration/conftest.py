@@ -313,7 +313,7 @@ class Capture:
     def __enter__(self):
         if shutil.which("tcpdump") is None:
             pytest.skip("tcpdump not installed; run tools/setup")
-        argv = ["tcpdump", "-i", "lo", "-s", "0", "-U", "--immediate-mode", "-n",
+        argv = ["tcpdump", "-i", "lo", "-s", "0", "-B", "16384", "-U", "--immediate-mode", "-n",
                 "-w", str(self.path), f"tcp port {self.port}"]
         self.process = self.processes.start(argv, "tcpdump", ready_line="listening on", ready_stream="stderr")
         return self.path

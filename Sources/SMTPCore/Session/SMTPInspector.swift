@@ -116,6 +116,7 @@ public struct SMTPInspector: Sendable {
     private var bdatMessageOpen = false
     private var sasl: SASLExchange?
     private var identityReported = false
+    private var authSeen = false
     private var tlsObserver: TLSHandshakeObserver?
     private var pipeliningAdvertised = false
     private var sawEHLOReply = false
@@ -410,7 +411,7 @@ public struct SMTPInspector: Sendable {
             emit(.invalidCommand(id: id, error, line: Self.redactIfAuth(text)))
             pushPending(.invalidCommand(id: id, verb: error.verb))
         case .success(let command):
-            emit(.command(id: id, command, line: command.redactedLine))
+            emit(.command(id: id, command, line: redactedLine(of: command)))
             // A BDAT is answered once, after its chunk (RFC 3030 §2): its pending entry is queued
             // when the chunk has been read.
             if case .bdat = command {} else { pushPending(.command(id: id, command)) }
@@ -437,6 +438,7 @@ public struct SMTPInspector: Sendable {
                 var exchange = SASLExchange(mechanism: mechanism)
                 if let initial { exchange.receiveResponse(initial) }
                 sasl = exchange
+                authSeen = true
                 identityReported = false
                 reportIdentity(authID: id)
                 clientMode = .awaitingReply(id: id, .auth)
@@ -455,6 +457,17 @@ public struct SMTPInspector: Sendable {
             case .starttls: clientMode = .tlsProbe
             }
         }
+    }
+
+    /// A SASL response read as a command (the capture lost the reply that would have said it was
+    /// one) must not reach a transcript: after AUTH, a line that is one base64 token is redacted.
+    private func redactedLine(of command: SMTPCommand) -> String {
+        if authSeen, case .unknown(let verb, let arguments) = command, arguments.isEmpty, verb.utf8.count >= 4,
+            Base64.decode(verb) != nil
+        {
+            return "[redacted]"
+        }
+        return command.redactedLine
     }
 
     private static func redactIfAuth(_ line: String) -> String {
