@@ -1,6 +1,14 @@
 /// Receives the octets a ``ContentTransferDecoder`` produces.
 protocol DecodedOctetSink {
     mutating func append(_ octet: UInt8)
+    /// Octets that pass through unchanged (identity encoding), as one call rather than one per octet.
+    mutating func append(contentsOf octets: UnsafeRawBufferPointer)
+}
+
+extension DecodedOctetSink {
+    mutating func append(contentsOf octets: UnsafeRawBufferPointer) {
+        for octet in octets { append(octet) }
+    }
 }
 
 /// Undoes a Content-Transfer-Encoding (RFC 2045 §6) as the encoded content streams past, in
@@ -44,7 +52,10 @@ struct ContentTransferDecoder: Sendable {
     mutating func decode(_ octets: some Sequence<UInt8>, into sink: inout some DecodedOctetSink) {
         switch encoding {
         case .identity:
-            for octet in octets { sink.append(octet) }
+            let copied: Void? = octets.withContiguousStorageIfAvailable { sink.append(contentsOf: UnsafeRawBufferPointer($0)) }
+            if copied == nil {
+                for octet in octets { sink.append(octet) }
+            }
         case .base64:
             for octet in octets { base64.decode(octet, into: &sink) }
         case .quotedPrintable:

@@ -103,6 +103,17 @@ struct EntityParser: LineConsumer, Sendable {
         }
     }
 
+    /// No open multipart (so no delimiter to look for), and the rest is either skipped or a leaf
+    /// whose decoding nobody looks at.
+    var ignoresLines: Bool {
+        guard multiparts.isEmpty else { return false }
+        switch phase {
+        case .header: return false
+        case .skipping: return true
+        case .leaf: return leaf?.isUnobserved ?? true
+        }
+    }
+
     mutating func receiveOddOctet(_ kind: LineAssembler.OddOctet) {
         let place = phase == .header ? "header" : "body"
         switch kind {

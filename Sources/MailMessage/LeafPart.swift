@@ -21,6 +21,12 @@ struct LeafPart: Sendable {
             decodedOctets += 1
             if text.count < textBudget { text.append(octet) }
         }
+
+        mutating func append(contentsOf octets: UnsafeRawBufferPointer) {
+            decodedOctets += octets.count
+            let room = textBudget - text.count
+            if room > 0 { text.append(contentsOf: octets.prefix(room)) }
+        }
     }
 
     init(attachment: Attachment?, encoding: ContentTransferDecoder.Encoding, charset: Charset, textBudget: Int) {
@@ -30,12 +36,23 @@ struct LeafPart: Sendable {
         self.sink = Sink(textBudget: max(0, textBudget))
     }
 
-    mutating func receive(_ octets: some Sequence<UInt8>) {
+    mutating func receive(_ octets: UnsafeRawBufferPointer) {
         if let lineBreak = pendingLineBreak {
             decoder.lineBreak(lineBreak, into: &sink)
             pendingLineBreak = nil
         }
         decoder.decode(octets, into: &sink)
+    }
+
+    mutating func receive(_ octets: [UInt8]) {
+        octets.withUnsafeBytes { receive($0) }
+    }
+
+    /// True when whatever else arrives cannot change what `finish` reports that anyone uses: not an
+    /// attachment (whose size counts), identity-encoded (no invalid encoding to find), and no room
+    /// left for text.
+    var isUnobserved: Bool {
+        attachment == nil && decoder.encoding == .identity && sink.text.count >= sink.textBudget
     }
 
     mutating func receiveLineEnd(_ terminator: LineTerminator) {

@@ -33,6 +33,11 @@ protocol LineConsumer {
     mutating func receiveLongLineEnd(_ terminator: LineTerminator)
     /// A bare CR, bare LF or NUL was seen (RFC 5322 §2.3 forbids them).
     mutating func receiveOddOctet(_ kind: LineAssembler.OddOctet)
+    /// True when no line from here to the end of the content can change what the consumer reports
+    /// (say, the body of a single-part message whose text is not kept): the assembler then stops
+    /// delivering lines and only reports odd octets and whether the last line was ended. Asked at
+    /// line starts; once true it must stay true, since no line is delivered to change it.
+    var ignoresLines: Bool { get }
 }
 
 /// Splits message content into lines in bounded memory, however it is chunked.
@@ -56,6 +61,10 @@ struct LineAssembler: Sendable {
     private var isLong = false
     /// A CR that ended the previous chunk: whether it starts CRLF is decided by the next octet.
     private var heldCR = false
+    /// Set once the consumer ignores lines: line data is no longer buffered or delivered.
+    private var skipping = false
+    /// While skipping: whether the current line has octets (for the missing final line break).
+    private var skippedLineHasData = false
 
     init() {
         head.reserveCapacity(Self.headCapacity)
@@ -75,13 +84,9 @@ struct LineAssembler: Sendable {
             }
         }
         while index < end {
+            if !skipping, !isLong, head.isEmpty, consumer.ignoresLines { skipping = true }
             // Find the next octet that needs a decision; everything before it is plain line data.
-            var special = index
-            while special < end {
-                let octet = octets[special]
-                if octet == ASCII.lf || octet == ASCII.cr || octet == 0 { break }
-                special += 1
-            }
+            let special = Self.nextSpecial(in: octets, from: index)
             if special > index {
                 append(UnsafeRawBufferPointer(rebasing: octets[index..<special]), into: &consumer)
             }
@@ -112,6 +117,25 @@ struct LineAssembler: Sendable {
         }
     }
 
+    /// The index of the first LF, CR or NUL at or after `start`, or the end.
+    private static func nextSpecial(in octets: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var index = start
+        let end = octets.endIndex
+        // Eight octets at a time while none is below 0x0E (CR is 0x0D, the largest of the three):
+        // (w - 0x0E0E...) & ~w & 0x8080... is non-zero exactly when some octet of w is below 0x0E.
+        while index + 8 <= end {
+            let word = UInt64(littleEndian: octets.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            if (word &- 0x0E0E_0E0E_0E0E_0E0E) & ~word & 0x8080_8080_8080_8080 != 0 { break }
+            index += 8
+        }
+        while index < end {
+            let octet = octets[index]
+            if octet == ASCII.lf || octet == ASCII.cr || octet == 0 { break }
+            index += 1
+        }
+        return index
+    }
+
     /// Ends the content: a held CR is a bare CR, and a last line without a break is delivered.
     /// Returns whether that last line had no line break.
     mutating func finish(into consumer: inout some LineConsumer) -> Bool {
@@ -120,7 +144,7 @@ struct LineAssembler: Sendable {
             consumer.receiveOddOctet(.bareCR)
             appendBareCR(into: &consumer)
         }
-        guard isLong || !head.isEmpty else { return false }
+        guard isLong || !head.isEmpty || skippedLineHasData else { return false }
         endLine(.none, into: &consumer)
         return true
     }
@@ -131,6 +155,10 @@ struct LineAssembler: Sendable {
     }
 
     private mutating func append(_ octets: UnsafeRawBufferPointer, into consumer: inout some LineConsumer) {
+        if skipping {
+            if !octets.isEmpty { skippedLineHasData = true }
+            return
+        }
         if isLong {
             consumer.receiveLongLineContinuation(octets)
             return
@@ -149,6 +177,10 @@ struct LineAssembler: Sendable {
     }
 
     private mutating func endLine(_ terminator: LineTerminator, into consumer: inout some LineConsumer) {
+        if skipping {
+            skippedLineHasData = false
+            return
+        }
         if isLong {
             consumer.receiveLongLineEnd(terminator)
         } else {

@@ -1,3 +1,4 @@
+import Foundation
 import SMTPCore
 import SMTPTranscript
 import TCPReassembly
@@ -5,6 +6,10 @@ import TCPReassembly
 /// Reads packets from a `PcapSource` through decoding, reassembly and the sessionizer, handing
 /// out each session record as soon as its flow ends, so memory stays bounded by the open flows,
 /// not by the length of the capture.
+///
+/// A capture file is read on two threads: one reads, decodes, reassembles and inspects packets,
+/// the calling thread records sessions and calls `record` and `progress`. The records, their order
+/// and their content are the same as when one thread does everything (as for a live capture).
 public struct CaptureReader {
     public struct Progress: Sendable {
         public var bytesRead: Int64
@@ -30,7 +35,8 @@ public struct CaptureReader {
         self.reassembler = TCPReassembler(limits: reassembly, serverPorts: options.ports)
     }
 
-    /// Reads every packet of `source`; `progress` is called about every 4096 packets.
+    /// Reads every packet of `source`; `progress` is called about every 4096 packets. Both
+    /// closures are called on the calling thread.
     public mutating func read(
         _ source: PcapSource,
         record: (SessionRecord) -> Void,
@@ -38,6 +44,10 @@ public struct CaptureReader {
     ) throws(PcapError) {
         try source.checkLinkType()
         summary.truncation = nil
+        if source.fileSize != nil {
+            try readPipelined(source, record: record, progress: progress)
+            return
+        }
         let linkType = source.linkType
         var packets = 0
         do {
@@ -66,6 +76,48 @@ public struct CaptureReader {
             summary.truncation = error
         }
         summary.packets += packets
+    }
+
+    /// `read` for a file: the packet side runs on a thread of its own (see `CapturePipelineReader`).
+    private mutating func readPipelined(
+        _ source: PcapSource,
+        record: (SessionRecord) -> Void,
+        progress: ((Progress) -> Void)?
+    ) throws(PcapError) {
+        let channel = StepChannel()
+        let sourceTransfer = PcapSourceTransfer(value: source)
+        let reassemblerTransfer = TCPReassemblerTransfer(value: reassembler)
+        let inspection = sessionizer.inspection
+        let decode = summary.decode
+        let packetsBefore = summary.packets
+        let thread = Thread {
+            CapturePipelineReader.run(
+                source: sourceTransfer,
+                reassembler: reassemblerTransfer,
+                inspection: inspection,
+                decode: decode,
+                packetsBefore: packetsBefore,
+                channel: channel
+            )
+        }
+        thread.start()
+        var end: CapturePipelineEnd?
+        while end == nil {
+            let batch = channel.receive()
+            for step in batch.steps { sessionizer.recording.apply(step, record: record) }
+            if let update = batch.progress { progress?(update) }
+            end = batch.end
+        }
+        // The reading thread's last act was to send `end`: its state is ours again.
+        guard let end else { return }
+        reassembler = end.reassembler.value
+        sessionizer.inspection = end.inspection
+        summary.decode = end.decode
+        summary.packets += end.packets
+        if let error = end.error {
+            guard case .truncatedFile = error else { throw error }
+            summary.truncation = error
+        }
     }
 
     /// Ends every open flow: call once after the last source.

@@ -8,7 +8,32 @@ import TCPReassembly
 ///
 /// Pure: it sees flow events, never packets or files, so the same logic serves offline files and
 /// live capture, and tests can drive it directly.
+///
+/// The work has two halves that only talk through `SessionStep`s: inspection (flows and their
+/// `SMTPInspector`s) and recording (`SessionRecording`). `receive` runs both at once; `CaptureReader`
+/// may run them on two threads, with the same steps in the same order and so the same records.
 public struct CaptureSessionizer: Sendable {
+    public let options: Options
+    var inspection: SessionInspection
+    var recording: SessionRecording
+    private var steps: [SessionStep] = []
+
+    /// Sessions recorded so far.
+    public var sessionsRecorded: Int { inspection.sessionsRecorded }
+    public var openSessions: Int { inspection.openSessions }
+
+    public init(options: Options = Options(), sessionIDs: SessionIDGenerator = SessionIDGenerator()) {
+        self.options = options
+        self.inspection = SessionInspection(options: options)
+        self.recording = SessionRecording(options: options.recorder, sessionIDs: sessionIDs)
+    }
+
+    public mutating func receive(_ event: FlowEvent, record: (SessionRecord) -> Void) {
+        inspection.receive(event, into: &steps)
+        for step in steps { recording.apply(step, record: record) }
+        steps.removeAll(keepingCapacity: true)
+    }
+
     public struct Options: Sendable {
         /// Ports on which a flow is SMTP without looking at its content.
         public var ports: Set<UInt16> = [25, 465, 587, 2525]
@@ -25,11 +50,17 @@ public struct CaptureSessionizer: Sendable {
     /// Octets of another protocol (a SOCKS or HTTP CONNECT preamble) looked through for SMTP's
     /// start on a flow outside the SMTP ports.
     static let maxPreambleOctets = 4096
+}
 
+/// The inspection half of `CaptureSessionizer`: which flows are SMTP, and an `SMTPInspector` per
+/// session. What the recorders must do comes out as `SessionStep`s, in order.
+struct SessionInspection: Sendable {
+    typealias Options = CaptureSessionizer.Options
+
+    /// A flow that is not (yet) an SMTP session.
     private enum FlowState: Sendable {
         /// Not on an SMTP port: waiting for the first bytes to tell.
         case undecided(opened: Opened, preambleOctets: Int)
-        case smtp(Session)
         case ignored
     }
 
@@ -41,119 +72,111 @@ public struct CaptureSessionizer: Sendable {
     }
 
     private struct Session: Sendable {
+        var id: FlowID
         var inspector: SMTPInspector
-        var recorder: SessionRecorder
         /// True when the reassembler guessed the roles the wrong way round.
         var swapped: Bool
         var clientOctets = 0
         var serverOctets = 0
     }
 
-    public let options: Options
+    let options: Options
+    /// SMTP sessions by flow, kept apart from the other flows so that each segment's session is
+    /// updated in place rather than copied out of an enum and back.
+    private var sessions: [FlowID: Session] = [:]
     private var flows: [FlowID: FlowState] = [:]
-    private var sessionIDs: SessionIDGenerator
 
-    /// Sessions recorded so far.
-    public private(set) var sessionsRecorded = 0
-    public var openSessions: Int { flows.count }
+    /// Sessions ended so far.
+    private(set) var sessionsRecorded = 0
+    var openSessions: Int { sessions.count + flows.count }
 
-    public init(options: Options = Options(), sessionIDs: SessionIDGenerator = SessionIDGenerator()) {
+    init(options: Options) {
         self.options = options
-        self.sessionIDs = sessionIDs
     }
 
-    public mutating func receive(_ event: FlowEvent, record: (SessionRecord) -> Void) {
+    mutating func receive(_ event: FlowEvent, into steps: inout [SessionStep]) {
         switch event {
         case .opened(let id, let client, let server, let sawHandshake, let time):
             let opened = Opened(client: client, server: server, sawHandshake: sawHandshake, time: time)
             if options.ports.contains(server.port) {
-                flows[id] = .smtp(startSession(opened, swapped: false))
+                sessions[id] = startSession(id, opened, swapped: false, into: &steps)
             } else if options.ports.contains(client.port) && !sawHandshake {
                 // A mid-session capture whose roles were guessed from ports the wrong way round.
-                flows[id] = .smtp(startSession(opened, swapped: true))
+                sessions[id] = startSession(id, opened, swapped: true, into: &steps)
             } else if options.detectOnOtherPorts {
                 flows[id] = .undecided(opened: opened, preambleOctets: 0)
             } else {
                 flows[id] = .ignored
             }
         case .data(let id, let direction, let bytes, let time):
+            if let index = sessions.index(forKey: id) {
+                Self.feed(&sessions.values[index], direction: direction, bytes: bytes, time: time, into: &steps)
+                return
+            }
             guard let state = flows[id] else { return }
             switch state {
             case .ignored:
                 return
             case .undecided(let opened, let preamble):
-                guard let (offset, swapped) = Self.findStart(bytes, direction: direction, sawHandshake: opened.sawHandshake) else {
+                guard let (offset, swapped) = CaptureSessionizer.findStart(bytes, direction: direction, sawHandshake: opened.sawHandshake) else {
                     let seen = preamble + bytes.readableBytes
-                    flows[id] = seen > Self.maxPreambleOctets ? .ignored : .undecided(opened: opened, preambleOctets: seen)
+                    flows[id] = seen > CaptureSessionizer.maxPreambleOctets ? .ignored : .undecided(opened: opened, preambleOctets: seen)
                     return
                 }
-                var session = startSession(opened, swapped: swapped)
+                var session = startSession(id, opened, swapped: swapped, into: &steps)
                 var bytes = bytes
                 bytes.moveReaderIndex(forwardBy: offset)
                 let preamble = preamble + offset
                 if preamble > 0 {
-                    session.recorder.noteAnomaly(
-                        SMTPAnomalyKind.unparsedBytes.rawValue,
-                        "\(preamble) octets of another protocol (e.g. a SOCKS or HTTP CONNECT tunnel) before SMTP began",
-                        at: Timestamp(microsecondsSinceEpoch: time)
-                    )
+                    steps.append(.anomaly(
+                        id,
+                        kind: SMTPAnomalyKind.unparsedBytes.rawValue,
+                        detail: "\(preamble) octets of another protocol (e.g. a SOCKS or HTTP CONNECT tunnel) before SMTP began",
+                        time: Timestamp(microsecondsSinceEpoch: time)
+                    ))
                 }
-                Self.feed(&session, direction: direction, bytes: bytes, time: time)
-                flows[id] = .smtp(session)
-            case .smtp(var session):
-                flows[id] = .ignored
-                Self.feed(&session, direction: direction, bytes: bytes, time: time)
-                flows[id] = .smtp(session)
+                Self.feed(&session, direction: direction, bytes: bytes, time: time, into: &steps)
+                flows[id] = nil
+                sessions[id] = session
             }
         case .gap(let id, let direction, let missing, let time):
-            guard case .smtp(var session) = flows[id] else { return }
-            flows[id] = .ignored
-            let side = Self.side(direction, swapped: session.swapped)
-            session.inspector.receiveGap(from: side, octets: missing, at: Timestamp(microsecondsSinceEpoch: time))
-            Self.drain(&session)
-            flows[id] = .smtp(session)
+            guard let index = sessions.index(forKey: id) else { return }
+            Self.receiveGap(&sessions.values[index], direction: direction, missing: missing, time: time, into: &steps)
         case .conflictingRetransmission(let id, let direction, let time):
-            guard case .smtp(var session) = flows[id] else { return }
-            flows[id] = .ignored
-            let side = Self.side(direction, swapped: session.swapped)
-            session.recorder.noteAnomaly(
-                SMTPAnomalyKind.ambiguousRetransmission.rawValue,
-                "a retransmitted \(side == .client ? "client" : "server") segment carried different bytes; the first copy was kept",
-                at: Timestamp(microsecondsSinceEpoch: time)
-            )
-            flows[id] = .smtp(session)
+            guard let index = sessions.index(forKey: id) else { return }
+            let side = Self.side(direction, swapped: sessions.values[index].swapped)
+            steps.append(.anomaly(
+                id,
+                kind: SMTPAnomalyKind.ambiguousRetransmission.rawValue,
+                detail: "a retransmitted \(side == .client ? "client" : "server") segment carried different bytes; the first copy was kept",
+                time: Timestamp(microsecondsSinceEpoch: time)
+            ))
         case .closed(let id, let reason, let time):
-            guard let state = flows.removeValue(forKey: id), case .smtp(var session) = state else { return }
+            guard var session = sessions.removeValue(forKey: id) else {
+                flows[id] = nil
+                return
+            }
             sessionsRecorded += 1
-            record(finish(&session, reason: reason, time: time))
+            finish(&session, reason: reason, time: time, into: &steps)
         }
     }
 
-    private mutating func startSession(_ opened: Opened, swapped: Bool) -> Session {
+    private mutating func startSession(_ id: FlowID, _ opened: Opened, swapped: Bool, into steps: inout [SessionStep]) -> Session {
         let client = swapped ? opened.server : opened.client
         let server = swapped ? opened.client : opened.server
         let start = Timestamp(microsecondsSinceEpoch: opened.time)
         let implicitTLS = options.implicitTLSPorts.contains(server.port)
-        var recorder = SessionRecorder(
-            sessionID: sessionIDs.next(at: start),
-            source: .pcap,
-            start: start,
-            client: SessionRecord.Endpoint(ip: client.address.description, port: Int(client.port)),
-            server: SessionRecord.Endpoint(ip: server.address.description, port: Int(server.port)),
-            options: options.recorder
-        )
-        if !opened.sawHandshake {
-            recorder.markIncomplete()
-            recorder.noteAnomaly(SMTPAnomalyKind.captureGap.rawValue, "the capture starts after the connection was opened", at: start)
-        }
-        if implicitTLS { recorder.noteTLSMode(.implicit) }
+        // The recorder itself (session id, address text) is made by the recording half.
+        steps.append(.start(id, SessionStart(client: client, server: server, time: start, sawHandshake: opened.sawHandshake, implicitTLS: implicitTLS)))
         return Session(
+            id: id,
             inspector: SMTPInspector(limits: options.limits, startsAtBeginning: opened.sawHandshake, implicitTLS: implicitTLS),
-            recorder: recorder,
             swapped: swapped
         )
     }
+}
 
+extension CaptureSessionizer {
     /// Recognises SMTP on a port outside the list: a server greeting ("220 " or "220-") or a client
     /// EHLO/HELO as the first bytes. Returns whether the roles must be swapped, or nil for not SMTP.
     static func recognise(_ bytes: ByteBuffer, direction: FlowDirection, sawHandshake: Bool) -> Bool? {
@@ -195,6 +218,9 @@ public struct CaptureSessionizer: Sendable {
         return nil
     }
 
+}
+
+extension SessionInspection {
     private static func side(_ direction: FlowDirection, swapped: Bool) -> SMTPInspector.Side {
         switch (direction, swapped) {
         case (.clientToServer, false), (.serverToClient, true): .client
@@ -202,28 +228,33 @@ public struct CaptureSessionizer: Sendable {
         }
     }
 
-    private static func feed(_ session: inout Session, direction: FlowDirection, bytes: ByteBuffer, time: Int64) {
+    private static func receiveGap(_ session: inout Session, direction: FlowDirection, missing: UInt64?, time: Int64, into steps: inout [SessionStep]) {
+        let side = Self.side(direction, swapped: session.swapped)
+        session.inspector.receiveGap(from: side, octets: missing, at: Timestamp(microsecondsSinceEpoch: time))
+        drain(&session, into: &steps)
+    }
+
+    private static func feed(_ session: inout Session, direction: FlowDirection, bytes: ByteBuffer, time: Int64, into steps: inout [SessionStep]) {
         let stamp = Timestamp(microsecondsSinceEpoch: time)
         switch side(direction, swapped: session.swapped) {
         case .client:
             session.clientOctets += bytes.readableBytes
-            session.recorder.noteClientOctets(bytes.readableBytes)
+            steps.append(.clientOctets(session.id, bytes.readableBytes))
             session.inspector.receiveClientBytes(bytes, at: stamp)
         case .server:
             session.serverOctets += bytes.readableBytes
-            session.recorder.noteServerOctets(bytes.readableBytes)
+            steps.append(.serverOctets(session.id, bytes.readableBytes))
             session.inspector.receiveServerBytes(bytes, at: stamp)
         }
-        drain(&session)
+        drain(&session, into: &steps)
     }
 
-    private static func drain(_ session: inout Session) {
-        for event in session.inspector.drainEvents() {
-            session.recorder.record(event)
-        }
+    private static func drain(_ session: inout Session, into steps: inout [SessionStep]) {
+        let events = session.inspector.drainEvents()
+        if !events.isEmpty { steps.append(.events(session.id, events)) }
     }
 
-    private func finish(_ session: inout Session, reason: FlowCloseReason, time: Int64) -> SessionRecord {
+    private func finish(_ session: inout Session, reason: FlowCloseReason, time: Int64, into steps: inout [SessionStep]) {
         let stamp = Timestamp(microsecondsSinceEpoch: time)
         switch reason {
         case .fin(let by):
@@ -236,15 +267,11 @@ public struct CaptureSessionizer: Sendable {
             break
         }
         session.inspector.finish(at: stamp)
-        Self.drain(&session)
+        Self.drain(&session, into: &steps)
         if session.clientOctets == 0 || session.serverOctets == 0 {
             let missing = session.serverOctets == 0 ? "server" : "client"
-            session.recorder.noteAnomaly(
-                SMTPAnomalyKind.oneSidedCapture.rawValue,
-                "no bytes from the \(missing) were captured",
-                at: stamp
-            )
-            session.recorder.markIncomplete()
+            steps.append(.anomaly(session.id, kind: SMTPAnomalyKind.oneSidedCapture.rawValue, detail: "no bytes from the \(missing) were captured", time: stamp))
+            steps.append(.markIncomplete(session.id))
         }
         let close: SessionRecord.Close?
         switch reason {
@@ -257,7 +284,7 @@ public struct CaptureSessionizer: Sendable {
         case .endOfCapture:
             close = nil
         }
-        return session.recorder.finish(at: stamp, close: close)
+        steps.append(.finish(session.id, time: stamp, close: close))
     }
 
     private static func party(_ direction: FlowDirection, swapped: Bool) -> SessionRecord.Party {

@@ -91,8 +91,10 @@ extension PacketDecoder {
         let dataOffset = Int(bytes.u8(offset + 12) >> 4) * 4
         guard dataOffset >= 20, dataOffset <= length else { return .failure(.invalidTCPDataOffset) }
         let payloadRange = (offset + dataOffset)..<(offset + length)
-        var payload = payloadAllocator.buffer(capacity: payloadRange.count)
+        // Half the segments of a capture are bare ACKs: they share one empty buffer.
+        var payload = emptyPayload
         if !payloadRange.isEmpty {
+            payload = payloadAllocator.buffer(capacity: payloadRange.count)
             payload.writeBytes(UnsafeRawBufferPointer(rebasing: bytes.base[payloadRange]))
         }
         return .success(

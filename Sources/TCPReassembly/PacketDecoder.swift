@@ -14,6 +14,7 @@ public enum PacketDecoder {
     public static let maxIPv6ExtensionHeaders = 8
 
     static let payloadAllocator = ByteBufferAllocator()
+    static let emptyPayload = payloadAllocator.buffer(capacity: 0)
 
     /// Decodes `packet`, the captured bytes of one packet of the given link type.
     ///

@@ -111,6 +111,15 @@ struct DataContentParserTests {
         Case(input: "a\r\n.\0\r\n" + smuggled + ".\r\n", content: "a\r\n\0\r\n" + smuggled, stops: ["end@\(7 + smuggled.utf8.count + 3)"], nul: 1),
         // Only the first candidate of a message is reported.
         Case(input: "a\n.\nb\r.\rc\r\n.\r\n", content: "a\n.\nb\r.\rc\r\n", stops: ["candidate@4", "end@14"], bareLF: 2, bareCR: 2),
+        // Forbidden octets inside long runs of ordinary octets, which are skipped a run at a time.
+        Case(
+            input: "abcdefgh.ijkl\0mnop\rqrstu.vw\nxyz.\r\n..abc.def\r\n.\r\n",
+            content: "abcdefgh.ijkl\0mnop\rqrstu.vw\nxyz.\r\n.abc.def\r\n",
+            stops: ["end@48"],
+            bareLF: 1,
+            bareCR: 1,
+            nul: 1
+        ),
     ]
 
     @Test("content, stops and leftover octets", arguments: cases)

@@ -92,84 +92,83 @@ public struct DataContentParser: Sendable {
         return buffer
     }()
 
+    /// Where `parse` is in its input: the start of the content span not yet handed out, and the
+    /// next octet to read. Kept in a value passed `inout` rather than in locals captured by nested
+    /// functions, which would cost a dynamic exclusivity check per octet.
+    private struct Cursor {
+        var spanStart: Int
+        var index: Int
+    }
+
     /// Consumes content from `buffer`, passing unstuffed content to `emit` as slices of the input.
     ///
     /// After `.lenientEndCandidate`, the content handed out so far ends just before the lenient
     /// end-of-data line, so a reader that follows a lenient server can end the message there; the
     /// next call hands out that line first and goes on by the strict rule.
     public mutating func parse(_ buffer: inout ByteBuffer, emit: (ByteBuffer) -> Void) -> Stop {
-        var spanStart = buffer.readerIndex
-        var index = buffer.readerIndex
-        let end = buffer.writerIndex
+        var cursor = Cursor(spanStart: buffer.readerIndex, index: buffer.readerIndex)
 
         if pendingStrictContent.readableBytes > 0 {
             contentOctets += pendingStrictContent.readableBytes
             emit(pendingStrictContent)
             pendingStrictContent = ByteBuffer()
         }
-        if carriedHold.readableBytes > 0 { holdStart = index }
+        // An open hold goes on at the start of this input; the index it had in an earlier input
+        // means nothing in this one (the caller may have compacted or replaced its buffer).
+        if holdStart != nil || carriedHold.readableBytes > 0 { holdStart = cursor.index }
 
-        func flush(upTo position: Int) {
-            let limit = holdStart.map { min(position, max($0, spanStart)) } ?? position
-            if limit > spanStart, let slice = buffer.getSlice(at: spanStart, length: limit - spanStart) {
-                contentOctets += slice.readableBytes
-                emit(slice)
-            }
-            spanStart = max(spanStart, limit)
+        let result = scan(buffer, cursor: &cursor, emit: emit)
+        if result == .endOfData {
+            buffer.moveReaderIndex(to: cursor.index)
+            return .endOfData
         }
-        /// Octets from the hold start to the current stop that are strict content.
-        func heldSlice() -> ByteBuffer {
-            guard let holdStart else { return ByteBuffer() }
-            let from = max(spanStart, holdStart)
-            let to = state == .dotCarriageReturn ? spanStart : index
-            guard to > from, let slice = buffer.getSlice(at: from, length: to - from) else { return ByteBuffer() }
-            return slice
-        }
-        func releaseHold() {
-            holdStart = nil
-            if carriedHold.readableBytes > 0 {
-                contentOctets += carriedHold.readableBytes
-                emit(carriedHold)
-                carriedHold = ByteBuffer()
-            }
-        }
-        // Stops with the CR of a line-start ".\r" withheld until the next octet decides it.
-        func stop(_ result: Stop) -> Stop {
-            if result == .lenientEndCandidate {
-                var strict = carriedHold
-                var slice = heldSlice()
-                strict.writeBuffer(&slice)
-                pendingStrictContent = strict
-                carriedHold = ByteBuffer()
-                if let holdStart { flush(upTo: holdStart) }
-                holdStart = nil
-            } else if holdStart != nil {
-                flush(upTo: index)
-                var slice = heldSlice()
-                carriedHold.writeBuffer(&slice)
-            } else {
-                flush(upTo: state == .dotCarriageReturn ? spanStart : index)
-            }
-            if state == .dotCarriageReturn { heldCarriageReturn = true }
-            buffer.moveReaderIndex(to: index)
-            return result
-        }
+        return stop(result, buffer: &buffer, cursor: &cursor, emit: emit)
+    }
 
-        while index < end {
-            // Safe: index is within the readable bytes.
-            let byte = buffer.getInteger(at: index, as: UInt8.self)!
+    /// The octet loop of `parse`, over the readable bytes in place (one access to the buffer's
+    /// storage for the whole loop, not one per octet). Returns where it stopped; for
+    /// `.endOfData` the cursor is just past the terminator.
+    private mutating func scan(_ buffer: ByteBuffer, cursor: inout Cursor, emit: (ByteBuffer) -> Void) -> Stop {
+        let base = buffer.readerIndex
+        let end = buffer.writerIndex
+        return buffer.withUnsafeReadableBytes { octets in
+            scan(octets, base: base, end: end, buffer: buffer, cursor: &cursor, emit: emit)
+        }
+    }
+
+    private mutating func scan(
+        _ octets: UnsafeRawBufferPointer,
+        base: Int,
+        end: Int,
+        buffer: ByteBuffer,
+        cursor: inout Cursor,
+        emit: (ByteBuffer) -> Void
+    ) -> Stop {
+        while cursor.index < end {
+            if state == .middle, holdStart == nil, lenientIsPlain {
+                // Inside a line, octets other than CR, LF and NUL change nothing but the counts, in
+                // both readings: skip the run at once.
+                let run = Self.plainRunLength(in: octets, from: cursor.index - base, to: end - base)
+                if run > 0 {
+                    lineLength += run
+                    position += run
+                    cursor.index += run
+                    continue
+                }
+            }
+            let byte = octets[cursor.index - base]
             var candidateAfterThisByte = false
             if reportsLenientEndCandidates && !candidateReported {
-                if case .afterBreak = lenient, byte == UInt8(ascii: ".") { holdStart = index }
+                if case .afterBreak = lenient, byte == UInt8(ascii: ".") { holdStart = cursor.index }
                 switch advanceLenient(byte) {
                 case .none:
                     switch lenient {
                     case .afterBreakDot, .afterBreakDotCR: break
-                    case .other, .afterBreak: if holdStart != nil { releaseHold() }
+                    case .other, .afterBreak: if holdStart != nil { releaseHold(emit: emit) }
                     }
                 case .beforeThisByte:
                     candidateReported = true
-                    return stop(.lenientEndCandidate)
+                    return .lenientEndCandidate
                 case .afterThisByte:
                     candidateAfterThisByte = true
                 }
@@ -177,8 +176,8 @@ public struct DataContentParser: Sendable {
 
             switch state {
             case .lineStart where byte == UInt8(ascii: "."):
-                flush(upTo: index)
-                spanStart = index + 1
+                flush(upTo: cursor.index, buffer: buffer, cursor: &cursor, emit: emit)
+                cursor.spanStart = cursor.index + 1
                 state = .dot
             case .lineStart, .middle:
                 consumeContent(byte)
@@ -206,9 +205,8 @@ public struct DataContentParser: Sendable {
                     holdStart = nil
                     state = .lineStart
                     lineLength = 0
-                    index += 1
-                    spanStart = index
-                    buffer.moveReaderIndex(to: index)
+                    cursor.index += 1
+                    cursor.spanStart = cursor.index
                     return .endOfData
                 }
                 // ".\r" then something else: the dot was stuffing and the CR is a bare CR.
@@ -223,13 +221,98 @@ public struct DataContentParser: Sendable {
                 lineLength = 1
                 consumeContent(byte)
             }
-            index += 1
+            cursor.index += 1
             if candidateAfterThisByte {
                 candidateReported = true
-                return stop(.lenientEndCandidate)
+                return .lenientEndCandidate
             }
         }
-        return stop(.needMoreBytes)
+        return .needMoreBytes
+    }
+
+    /// `parse`, appending the content slices to `contents` instead of handing them to a closure.
+    public mutating func parse(_ buffer: inout ByteBuffer, into contents: inout [ByteBuffer]) -> Stop {
+        // An inout parameter captured by the non-escaping closure needs no dynamic exclusivity
+        // check, unlike a local variable captured by the caller's closure.
+        parse(&buffer) { contents.append($0) }
+    }
+
+    /// True when the lenient reading is not followed or sits inside a line, so that an ordinary
+    /// octet leaves it as it is.
+    private var lenientIsPlain: Bool {
+        guard reportsLenientEndCandidates && !candidateReported else { return true }
+        if case .other = lenient { return true }
+        return false
+    }
+
+    /// Octets of `octets` from `start` before the first CR, LF or NUL (or `end`).
+    private static func plainRunLength(in octets: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int {
+        var offset = start
+        // Eight octets at a time while none is below 0x0E (CR is 0x0D, the largest of the three):
+        // (w - 0x0E0E...) & ~w & 0x8080... is non-zero exactly when some octet of w is below 0x0E.
+        while offset + 8 <= end {
+            let word = UInt64(littleEndian: octets.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            if (word &- 0x0E0E_0E0E_0E0E_0E0E) & ~word & 0x8080_8080_8080_8080 != 0 { break }
+            offset += 8
+        }
+        while offset < end {
+            let octet = octets[offset]
+            if octet <= UInt8(ascii: "\r"), octet == UInt8(ascii: "\r") || octet == UInt8(ascii: "\n") || octet == 0 {
+                break
+            }
+            offset += 1
+        }
+        return offset - start
+    }
+
+    /// Hands out the content from the span start up to `limit`, but never past an open hold.
+    private mutating func flush(upTo limitPosition: Int, buffer: ByteBuffer, cursor: inout Cursor, emit: (ByteBuffer) -> Void) {
+        let limit = holdStart.map { min(limitPosition, max($0, cursor.spanStart)) } ?? limitPosition
+        if limit > cursor.spanStart, let slice = buffer.getSlice(at: cursor.spanStart, length: limit - cursor.spanStart) {
+            contentOctets += slice.readableBytes
+            emit(slice)
+        }
+        cursor.spanStart = max(cursor.spanStart, limit)
+    }
+
+    /// Octets from the hold start to the current stop that are strict content.
+    private func heldSlice(buffer: ByteBuffer, cursor: Cursor) -> ByteBuffer {
+        guard let holdStart else { return ByteBuffer() }
+        let from = max(cursor.spanStart, holdStart)
+        let to = state == .dotCarriageReturn ? cursor.spanStart : cursor.index
+        guard to > from, let slice = buffer.getSlice(at: from, length: to - from) else { return ByteBuffer() }
+        return slice
+    }
+
+    private mutating func releaseHold(emit: (ByteBuffer) -> Void) {
+        holdStart = nil
+        if carriedHold.readableBytes > 0 {
+            contentOctets += carriedHold.readableBytes
+            emit(carriedHold)
+            carriedHold = ByteBuffer()
+        }
+    }
+
+    /// Stops with the CR of a line-start ".\r" withheld until the next octet decides it.
+    private mutating func stop(_ result: Stop, buffer: inout ByteBuffer, cursor: inout Cursor, emit: (ByteBuffer) -> Void) -> Stop {
+        if result == .lenientEndCandidate {
+            var strict = carriedHold
+            var slice = heldSlice(buffer: buffer, cursor: cursor)
+            strict.writeBuffer(&slice)
+            pendingStrictContent = strict
+            carriedHold = ByteBuffer()
+            if let holdStart { flush(upTo: holdStart, buffer: buffer, cursor: &cursor, emit: emit) }
+            holdStart = nil
+        } else if holdStart != nil {
+            flush(upTo: cursor.index, buffer: buffer, cursor: &cursor, emit: emit)
+            var slice = heldSlice(buffer: buffer, cursor: cursor)
+            carriedHold.writeBuffer(&slice)
+        } else {
+            flush(upTo: state == .dotCarriageReturn ? cursor.spanStart : cursor.index, buffer: buffer, cursor: &cursor, emit: emit)
+        }
+        if state == .dotCarriageReturn { heldCarriageReturn = true }
+        buffer.moveReaderIndex(to: cursor.index)
+        return result
     }
 
     private mutating func consumeContent(_ byte: UInt8) {

@@ -111,6 +111,8 @@ public struct SMTPInspector: Sendable {
     private var pending = CircularBuffer<Pending>(initialCapacity: 16)
     private var nextID = 1
     private var dataParser = DataContentParser()
+    /// Content slices of one `dataParser.parse` call, kept to reuse its storage.
+    private var contentSlices: [ByteBuffer] = []
     private var messageComplete = true
     private var messageOctets = 0
     private var bdatMessageOpen = false
@@ -166,8 +168,7 @@ public struct SMTPInspector: Sendable {
         forEachAlternative { $0.receiveClientBytes(bytes, at: time) }
         octetsSinceFork += alternatives.isEmpty ? 0 : bytes.readableBytes
         now = time
-        var bytes = bytes
-        clientBuffer.writeBuffer(&bytes)
+        Self.append(bytes, to: &clientBuffer)
         processClient()
         decideAlternativeIfDue()
     }
@@ -177,10 +178,19 @@ public struct SMTPInspector: Sendable {
         octetsSinceFork += alternatives.isEmpty ? 0 : bytes.readableBytes
         now = time
         serverSeen = true
-        var bytes = bytes
-        serverBuffer.writeBuffer(&bytes)
+        Self.append(bytes, to: &serverBuffer)
         processServer()
         decideAlternativeIfDue()
+    }
+
+    /// Adds received bytes to a side's buffer; an empty buffer takes them over without a copy.
+    private static func append(_ bytes: ByteBuffer, to buffer: inout ByteBuffer) {
+        if buffer.readableBytes == 0 {
+            buffer = bytes
+        } else {
+            var bytes = bytes
+            buffer.writeBuffer(&bytes)
+        }
     }
 
     /// The capture lost `octets` (when known) of one direction.
@@ -255,6 +265,14 @@ public struct SMTPInspector: Sendable {
 
     /// Events ready to be handed out, in order.
     public mutating func drainEvents() -> [Event] {
+        if heldFrom == nil {
+            // The common case: hand over the whole array instead of copying it out.
+            guard !events.isEmpty else { return [] }
+            var ready: [Event] = []
+            swap(&ready, &events)
+            events.reserveCapacity(4)
+            return ready
+        }
         let end = heldFrom ?? events.count
         guard end > 0 else { return [] }
         let ready = Array(events[..<end])
@@ -286,14 +304,12 @@ public struct SMTPInspector: Sendable {
                 }
                 return
             case .dataContent(let id):
-                var parser = dataParser
-                var contents: [ByteBuffer] = []
-                let stop = parser.parse(&clientBuffer) { contents.append($0) }
-                dataParser = parser
-                for content in contents {
+                let stop = dataParser.parse(&clientBuffer, into: &contentSlices)
+                for content in contentSlices {
                     messageOctets += content.readableBytes
                     emit(.messageContent(content))
                 }
+                contentSlices.removeAll(keepingCapacity: true)
                 switch stop {
                 case .needMoreBytes:
                     compactClientBuffer()
