@@ -1,0 +1,55 @@
+/// A checked, compiled rule set (DESIGN §4): immutable, `Sendable`, and safe to evaluate from many
+/// threads at once (compiled regexes are shared; each match allocates its own match data).
+public struct RuleSet: Sendable {
+    /// Rules per stage, in load order.
+    let rulesByStage: [RuleStage: [CompiledRule]]
+
+    init(rules: [CompiledRule]) {
+        var byStage: [RuleStage: [CompiledRule]] = [:]
+        for rule in rules { byStage[rule.stage, default: []].append(rule) }
+        rulesByStage = byStage
+    }
+
+    public static let empty = RuleSet(rules: [])
+
+    public var ruleCount: Int { rulesByStage.values.reduce(0) { $0 + $1.count } }
+
+    /// Stages with at least one rule.
+    public var stages: Set<RuleStage> { Set(rulesByStage.keys) }
+
+    /// Any rule on `message`: the proxy must spool messages to evaluate them (DESIGN §5).
+    public var evaluatesMessages: Bool { rulesByStage[.message]?.isEmpty == false }
+
+    /// Whether any rule of `stage`, monitor or enforced, could produce an effect or verdict.
+    public func hasRules(for stage: RuleStage) -> Bool { rulesByStage[stage]?.isEmpty == false }
+
+    /// Evaluates the rules of `stage` in load order. A matching rule applies all its actions; the first
+    /// enforced terminal action ends the stage. `mode monitor` rules only add verdicts.
+    public func evaluate(_ stage: RuleStage, _ facts: RuleFacts) -> RuleOutcome {
+        var outcome = RuleOutcome()
+        guard let rules = rulesByStage[stage] else { return outcome }
+        var captures: [String?] = []
+        for rule in rules {
+            captures.removeAll(keepingCapacity: true)
+            if let condition = rule.condition, !condition.evaluate(facts, captures: &captures) { continue }
+            for action in rule.actions {
+                switch action.render(facts, captures: captures) {
+                case .terminal(let terminal):
+                    let verdict = RuleVerdict(rule: rule.name, file: rule.file, line: rule.line, stage: stage,
+                                              action: terminal.actionName, enforced: rule.enforced, detail: terminal.verdictDetail)
+                    outcome.verdicts.append(verdict)
+                    if rule.enforced, outcome.terminal == nil {
+                        outcome.terminal = terminal
+                        outcome.terminalVerdict = verdict
+                    }
+                case .effect(let effect):
+                    outcome.verdicts.append(RuleVerdict(rule: rule.name, file: rule.file, line: rule.line, stage: stage,
+                                                        action: effect.actionName, enforced: rule.enforced, detail: effect.verdictDetail))
+                    if rule.enforced { outcome.effects.append(effect) }
+                }
+            }
+            if outcome.terminal != nil { break }
+        }
+        return outcome
+    }
+}

@@ -1,0 +1,108 @@
+/// What a session has revealed so far, as plain values: the facts the rule fields of DESIGN §4 read.
+/// Addresses are RFC 5321 §4.1.2 mailboxes as sent, without angle brackets.
+public struct RuleFacts: Sendable {
+    public var clientIP: String?
+    public var clientPort: Int?
+    public var serverIP: String?
+    public var serverPort: Int?
+    /// The EHLO/HELO argument (RFC 5321 §4.1.1.1).
+    public var helo: String?
+    public var tls: Bool
+    public var tlsVersion: String?
+    /// The authorization identity after a successful AUTH (RFC 4954 §4); never a credential.
+    public var authUser: String?
+    public var authMechanism: String?
+    /// The reverse-path without `<>`; "" is the null path; nil = not known yet.
+    public var mailFrom: String?
+    /// MAIL parameters (RFC 5321 §4.1.2): keyword uppercased -> value (nil for a bare keyword).
+    public var mailParameters: [String: String?]
+    /// At `rcpt`: the recipient being decided.
+    public var recipient: String?
+    /// At `data` and `message`: every accepted recipient.
+    public var recipients: [String]
+    /// At `rcpt`: recipients accepted before this one; at `data`/`message`: all accepted ones.
+    public var rcptCount: Int
+    /// At `message` only.
+    public var message: RuleMessageFacts?
+
+    public init(
+        clientIP: String? = nil,
+        clientPort: Int? = nil,
+        serverIP: String? = nil,
+        serverPort: Int? = nil,
+        helo: String? = nil,
+        tls: Bool = false,
+        tlsVersion: String? = nil,
+        authUser: String? = nil,
+        authMechanism: String? = nil,
+        mailFrom: String? = nil,
+        mailParameters: [String: String?] = [:],
+        recipient: String? = nil,
+        recipients: [String] = [],
+        rcptCount: Int = 0,
+        message: RuleMessageFacts? = nil
+    ) {
+        self.clientIP = clientIP
+        self.clientPort = clientPort
+        self.serverIP = serverIP
+        self.serverPort = serverPort
+        self.helo = helo
+        self.tls = tls
+        self.tlsVersion = tlsVersion
+        self.authUser = authUser
+        self.authMechanism = authMechanism
+        self.mailFrom = mailFrom
+        self.mailParameters = mailParameters
+        self.recipient = recipient
+        self.recipients = recipients
+        self.rcptCount = rcptCount
+        self.message = message
+    }
+}
+
+/// The message facts of the `message` stage: RFC 5322 header fields (unfolded, §2.2.3, and RFC 2047
+/// decoded) and the MIME structure (RFC 2045/2046) summarised.
+public struct RuleMessageFacts: Sendable {
+    /// Top-level header fields in order.
+    public var headers: [(name: String, value: String)]
+    public var subject: String?
+    /// Addresses of the header From (RFC 5322 §3.6.2).
+    public var from: [String]
+    public var messageID: String?
+    /// Octets of the message as received.
+    public var size: Int
+    /// Decoded text parts.
+    public var body: String
+    public var attachments: [RuleAttachment]
+
+    public init(
+        headers: [(name: String, value: String)] = [],
+        subject: String? = nil,
+        from: [String] = [],
+        messageID: String? = nil,
+        size: Int = 0,
+        body: String = "",
+        attachments: [RuleAttachment] = []
+    ) {
+        self.headers = headers
+        self.subject = subject
+        self.from = from
+        self.messageID = messageID
+        self.size = size
+        self.body = body
+        self.attachments = attachments
+    }
+}
+
+/// One attachment of a message: a MIME part with a filename or a non-text type (RFC 2183, RFC 2045).
+public struct RuleAttachment: Sendable, Hashable {
+    public var filename: String?
+    public var contentType: String
+    public var size: Int
+
+    public init(filename: String?, contentType: String, size: Int) {
+        self.filename = filename
+        self.contentType = contentType
+        self.size = size
+    }
+}
