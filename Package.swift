@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -54,19 +57,32 @@ let package = Package(
             resources: [.copy("session.v1.schema.json")],
             swiftSettings: strictSettings
         ),
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        .target(name: "SMTPRules", dependencies: ["SMTPCore", "CPCRE2"], swiftSettings: strictSettings),
+        .target(
+            name: "RuleSimulation",
+            dependencies: ["SMTPRules", "SMTPTranscript"],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "SMTPProxy",
             dependencies: [
                 "SMTPCore",
                 "MailMessage",
                 "SMTPTranscript",
+                "SMTPRules",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -99,13 +115,20 @@ let package = Package(
                 "SMTPTranscript",
                 "SMTPReport",
                 "SMTPProxy",
+                "SMTPRules",
+                "RuleSimulation",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
+        .executableTarget(name: "RulesRegexBench", dependencies: ["CPCRE2"], swiftSettings: strictSettings),
         .executableTarget(
             name: "SMTPCoreFuzzer",
             dependencies: ["SMTPCore", .product(name: "NIOCore", package: "swift-nio")],
@@ -118,9 +141,22 @@ let package = Package(
         ),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strictSettings),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
+        .testTarget(name: "SMTPRulesTests", dependencies: ["SMTPRules", "SMTPCore"], swiftSettings: strictSettings),
+        .testTarget(name: "RuleSimulationTests", dependencies: ["RuleSimulation", "SMTPRules", "SMTPTranscript"], swiftSettings: strictSettings),
         .testTarget(name: "SMTPTranscriptTests", dependencies: ["SMTPTranscript"], swiftSettings: strictSettings),
         .testTarget(name: "SMTPReportTests", dependencies: ["SMTPReport", "SMTPTranscript", "SMTPCore"], swiftSettings: strictSettings),
-        .testTarget(name: "SMTPProxyTests", dependencies: ["SMTPProxy", "SMTPCore", "SMTPTranscript", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strictSettings),
+        .testTarget(
+            name: "SMTPProxyTests",
+            dependencies: [
+                "SMTPProxy", "SMTPCore", "SMTPTranscript", "SMTPRules", "MailMessage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "TCPReassemblyTests", dependencies: ["TCPReassembly", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strictSettings),
         .testTarget(
             name: "SMTPCaptureTests",

@@ -17,6 +17,12 @@ public enum EncodedWord {
         let needsEncoding = text.utf8.contains { $0 >= 0x7F || ($0 < 0x20 && $0 != ASCII.tab) }
             || text.contains("=?")
         guard needsEncoding else { return text }
+        return encodedWords(text)
+    }
+
+    /// `text` as UTF-8 `B` encoded words whatever it holds, e.g. ASCII too long for one line, since
+    /// encoded words may be folded between (RFC 2047 §2).
+    static func encodedWords(_ text: String) -> String {
         // 75 - "=?UTF-8?B?".count - "?=".count = 63 base64 characters, so at most 45 octets a word.
         let maxOctetsPerWord = 45
         var words: [String] = []

@@ -30,6 +30,8 @@ public struct SessionRecord: Sendable, Equatable {
     public var tls: TLS
     public var auth: Auth?
     public var transactions: [Transaction]
+    /// Verdicts of `connect`, `helo` and `auth` rules, which belong to no transaction.
+    public var rules: [RuleVerdict] = []
     public var events: [Event]
     public var outcome: SessionOutcome
     public var close: Close?
@@ -307,19 +309,35 @@ extension SessionRecord {
         }
     }
 
+    /// One action of one matching rule (DESIGN §4).
     public struct RuleVerdict: Sendable, Equatable {
+        /// Whether the rule was written to be enforced or only watched (`mode monitor`).
+        public enum Mode: String, Sendable, Equatable, CaseIterable {
+            case enforce
+            case monitor
+        }
+
         public var rule: String
         public var file: String
+        /// The rule's line in `file`, when known.
+        public var line: Int?
         public var stage: String
         public var action: String
+        /// True only when the action was carried out: never in `pcap` or `rules test`.
         public var enforced: Bool
+        public var mode: Mode?
+        /// What the action said: the reply, the address, the header, the tag or log text.
+        public var detail: String?
 
-        public init(rule: String, file: String, stage: String, action: String, enforced: Bool) {
+        public init(rule: String, file: String, line: Int? = nil, stage: String, action: String, enforced: Bool, mode: Mode? = nil, detail: String? = nil) {
             self.rule = rule
             self.file = file
+            self.line = line
             self.stage = stage
             self.action = action
             self.enforced = enforced
+            self.mode = mode
+            self.detail = detail
         }
     }
 

@@ -134,7 +134,7 @@ private struct RecordReader {
         guard schema == SessionRecord.schemaName else {
             throw fail("schema", "is \(quoted(schema)), expected \(quoted(SessionRecord.schemaName))")
         }
-        return SessionRecord(
+        var record = SessionRecord(
             sessionID: try o.string("session_id"),
             source: try o.enumeration("source"),
             start: try o.time("start"),
@@ -178,6 +178,9 @@ private struct RecordReader {
                 return SessionRecord.ByteCounts(client: try b.int("client"), server: try b.int("server"))
             }()
         )
+        // Session-level verdicts came with schema additions; older records have no such key.
+        if o.has("rules") { record.rules = try o.array("rules", verdict) }
+        return record
     }
 
     func endpoint(_ value: JSONValue, _ path: String) throws(SessionRecordDecodingError) -> SessionRecord.Endpoint {
@@ -233,17 +236,22 @@ private struct RecordReader {
                 )
             },
             message: try o.optional("message", message),
-            rules: try o.array("rules") { (v, p) throws(SessionRecordDecodingError) in
-                let r = try object(v, p)
-                return SessionRecord.RuleVerdict(
-                    rule: try r.string("rule"),
-                    file: try r.string("file"),
-                    stage: try r.string("stage"),
-                    action: try r.string("action"),
-                    enforced: try bool(r.require("enforced"), r.path("enforced"))
-                )
-            },
+            rules: try o.array("rules", verdict),
             outcome: try o.enumeration("outcome")
+        )
+    }
+
+    func verdict(_ value: JSONValue, _ path: String) throws(SessionRecordDecodingError) -> SessionRecord.RuleVerdict {
+        let r = try object(value, path)
+        return SessionRecord.RuleVerdict(
+            rule: try r.string("rule"),
+            file: try r.string("file"),
+            line: try r.absentOrNull("line") { (v, p) throws(SessionRecordDecodingError) in try int(v, p) },
+            stage: try r.string("stage"),
+            action: try r.string("action"),
+            enforced: try bool(r.require("enforced"), r.path("enforced")),
+            mode: try r.absentOrNull("mode") { (v, p) throws(SessionRecordDecodingError) in try enumeration(v, p) },
+            detail: try r.absentOrNull("detail") { (v, p) throws(SessionRecordDecodingError) in try string(v, p) }
         )
     }
 
@@ -453,6 +461,15 @@ private struct ObjectReader {
 
     func optionalInt(_ key: String) throws(SessionRecordDecodingError) -> Int? {
         try optional(key) { (v, p) throws(SessionRecordDecodingError) in try reader.int(v, p) }
+    }
+
+    /// A key that may be missing (added to the schema later) and whose value may be `null`.
+    func absentOrNull<T>(
+        _ key: String,
+        _ transform: (JSONValue, String) throws(SessionRecordDecodingError) -> T
+    ) throws(SessionRecordDecodingError) -> T? {
+        guard has(key) else { return nil }
+        return try optional(key, transform)
     }
 
     /// A required key whose value may be `null`.

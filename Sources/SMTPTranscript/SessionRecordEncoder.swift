@@ -71,7 +71,9 @@ public enum SessionRecordEncoder {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             writeTransaction(transaction, into: &out)
         }
-        JSONOutput.writeRaw(#"],"events":["#, into: &out)
+        JSONOutput.writeRaw(#"],"rules":"#, into: &out)
+        writeVerdicts(r.rules, into: &out)
+        JSONOutput.writeRaw(#","events":["#, into: &out)
         for (i, event) in r.events.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             writeEvent(event, into: &out)
@@ -217,24 +219,40 @@ public enum SessionRecordEncoder {
         } else {
             JSONOutput.writeNull(into: &out)
         }
-        JSONOutput.writeRaw(#","rules":["#, into: &out)
-        for (i, verdict) in t.rules.enumerated() {
+        JSONOutput.writeRaw(#","rules":"#, into: &out)
+        writeVerdicts(t.rules, into: &out)
+        JSONOutput.writeRaw(#","outcome":""#, into: &out)
+        writeASCII(t.outcome.rawValue, into: &out)
+        JSONOutput.writeRaw(#""}"#, into: &out)
+    }
+
+    static func writeVerdicts(_ verdicts: [SessionRecord.RuleVerdict], into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        for (i, verdict) in verdicts.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             JSONOutput.writeRaw(#"{"rule":"#, into: &out)
             JSONOutput.writeString(verdict.rule, into: &out)
             JSONOutput.writeRaw(#","file":"#, into: &out)
             JSONOutput.writeString(verdict.file, into: &out)
+            JSONOutput.writeRaw(#","line":"#, into: &out)
+            if let line = verdict.line {
+                JSONOutput.writeInt(line, into: &out)
+            } else {
+                JSONOutput.writeNull(into: &out)
+            }
             JSONOutput.writeRaw(#","stage":"#, into: &out)
             JSONOutput.writeString(verdict.stage, into: &out)
             JSONOutput.writeRaw(#","action":"#, into: &out)
             JSONOutput.writeString(verdict.action, into: &out)
             JSONOutput.writeRaw(#","enforced":"#, into: &out)
             JSONOutput.writeBool(verdict.enforced, into: &out)
+            JSONOutput.writeRaw(#","mode":"#, into: &out)
+            writeOptionalString(verdict.mode?.rawValue, into: &out)
+            JSONOutput.writeRaw(#","detail":"#, into: &out)
+            writeOptionalString(verdict.detail, into: &out)
             out.append(UInt8(ascii: "}"))
         }
-        JSONOutput.writeRaw(#"],"outcome":""#, into: &out)
-        writeASCII(t.outcome.rawValue, into: &out)
-        JSONOutput.writeRaw(#""}"#, into: &out)
+        out.append(UInt8(ascii: "]"))
     }
 
     static func writeMessage(_ m: SessionRecord.Message, into out: inout [UInt8]) {

@@ -167,7 +167,8 @@ public struct SessionRecorder: Sendable {
             let user = record.auth?.mechanism == mechanism ? record.auth?.user : nil
             record.auth = SessionRecord.Auth(mechanism: mechanism, user: user)
         case .starttls:
-            record.tls.mode = .starttls
+            // A STARTTLS inside TLS (implicit, or a second one) changes nothing; its refusal neither.
+            if record.tls.established != true { record.tls.mode = .starttls }
         default:
             break
         }
@@ -207,7 +208,7 @@ public struct SessionRecorder: Sendable {
             case .auth:
                 settleAuth(reply)
             case .starttls:
-                if reply.code != 220 {
+                if reply.code != 220, record.tls.established != true {
                     starttlsRefused = true
                     record.tls.established = false
                     record.tls.failure = "STARTTLS refused: \(reply.code) \(reply.textWithoutEnhancedCode)"

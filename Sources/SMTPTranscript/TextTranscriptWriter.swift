@@ -27,6 +27,7 @@ public enum TextTranscriptWriter {
     public static func write(_ r: SessionRecord, into out: inout String) {
         writeHeader(r, into: &out)
         writeDialogue(r, into: &out)
+        for verdict in r.rules { writeVerdict(verdict, indent: "  ", into: &out) }
         for (i, transaction) in r.transactions.enumerated() {
             writeTransaction(transaction, number: i + 1, into: &out)
         }
@@ -173,9 +174,16 @@ public enum TextTranscriptWriter {
         if let message = t.message {
             writeMessage(message, into: &out)
         }
-        for verdict in t.rules {
-            out += "    rule \(visible(verdict.rule)) (\(visible(verdict.file)), \(visible(verdict.stage))): \(visible(verdict.action))"
-            out += verdict.enforced ? "\n" : ", not enforced\n"
+        for verdict in t.rules { writeVerdict(verdict, indent: "    ", into: &out) }
+    }
+
+    static func writeVerdict(_ verdict: SessionRecord.RuleVerdict, indent: String, into out: inout String) {
+        out += "\(indent)rule \(visible(verdict.rule)) (\(visible(verdict.file))\(verdict.line.map { ":\($0)" } ?? ""), \(visible(verdict.stage))): \(visible(verdict.action))"
+        if let detail = verdict.detail { out += " \(visible(detail))" }
+        if verdict.enforced {
+            out += "\n"
+        } else {
+            out += verdict.mode == .monitor ? ", monitor only\n" : ", not enforced\n"
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import RuleSimulation
 import SMTPCapture
 import SMTPReport
 import SMTPTranscript
@@ -43,6 +44,9 @@ struct PcapCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace AUTH user names with a keyed hash (stable within one run).")
     var redactUsers = false
 
+    @Option(name: .long, help: ArgumentHelp("Say in each transcript what this rules folder would have done (nothing is enforced); a summary by rule goes to standard error.", valueName: "DIR"))
+    var rules: String?
+
     func validate() throws {
         if files.isEmpty && live == nil {
             throw ValidationError("give capture files, or --live IFACE")
@@ -68,6 +72,9 @@ struct PcapCommand: ParsableCommand {
         var options = CaptureSessionizer.Options()
         options.ports = parsedPorts ?? options.ports
         options.implicitTLSPorts = options.ports.contains(465) ? [465] : []
+        // Decoded body text serves only content rules, which `pcap` does not run; a record never
+        // carries it. Not collecting it lets the message inspector skip the body's lines.
+        options.recorder.messageLimits.maxBodyTextOctets = 0
         if redactUsers { options.recorder.userRedactor = UserRedactor.withRandomKey() }
 
         let destination = transcripts ?? (report ? nil : "-")
@@ -77,9 +84,17 @@ struct PcapCommand: ParsableCommand {
         } catch {
             throw fail("cannot write transcripts: \(error)")
         }
+        let simulator = try rules.map { RuleSimulator(rules: try RulesTestCommand.loadOrExit($0)) }
+        var rulesSummary = RulesReport.Summary()
         var deliveryReport = report ? DeliveryReport() : nil
         var writeFailure: TranscriptFileError?
-        let handle: (SessionRecord) -> Void = { record in
+        let handle: (SessionRecord) -> Void = { captured in
+            var record = captured
+            if let simulator {
+                let simulated = simulator.simulate(captured)
+                rulesSummary.add(simulated)
+                record = simulated.record
+            }
             deliveryReport?.add(record)
             guard writeFailure == nil, let sink else { return }
             do throws(TranscriptFileError) {
@@ -137,6 +152,7 @@ struct PcapCommand: ParsableCommand {
             throw fail("cannot write transcripts: \(error)")
         }
         if let writeFailure { throw fail("cannot write transcripts: \(writeFailure)") }
+        if simulator != nil { FileHandleStandardError.write("rules (\(rules ?? "")), nothing enforced:" + rulesSummary.render()) }
         if let deliveryReport { print(deliveryReport.render(), terminator: "") }
     }
 }

@@ -1,9 +1,14 @@
 import ArgumentParser
 import Dispatch
+import Logging
+import Metrics
 import NIOCore
 import NIOPosix
+import Prometheus
 import SMTPProxy
+import SMTPRules
 import SMTPTranscript
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -20,15 +25,37 @@ struct ProxyCommand: ParsableCommand {
             With no arguments: listen on 127.0.0.1:2525 in front of the built-in sink (an in-process \
             server that accepts and discards mail), write transcripts to ./transcripts/. \
             SIGINT or SIGTERM stops accepting, lets sessions finish for --drain-timeout seconds, \
-            writes their transcripts and exits 0.
+            writes their transcripts and exits 0. SIGHUP re-reads --tls-cert/--tls-key and the rules \
+            for new sessions; a failed reload keeps the old ones. Open sessions are never dropped.
             """
     )
 
     @Option(name: .long, help: ArgumentHelp("Address to listen on, HOST:PORT (repeatable).", valueName: "HOST:PORT"))
     var listen: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("SMTPS address (TLS from the first octet, RFC 8314), HOST:PORT (repeatable; needs --tls-cert).", valueName: "HOST:PORT"))
+    var implicitTLSListen: [String] = []
+
+    @Flag(name: .long, help: "Every client connection starts with a HAProxy PROXY protocol v1 or v2 header; the client is the address it names.")
+    var proxyProtocol = false
+
+    @Option(name: .long, help: "Seconds a client has to send its whole PROXY protocol header.")
+    var proxyProtocolTimeout: Int64 = 10
+
+    @Flag(name: .long, help: "Tell an upstream that offers XCLIENT who the client is (Postfix XCLIENT: ADDR, PORT, HELO, PROTO; NAME is [UNAVAILABLE]).")
+    var xclient = false
+
+    @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics.", valueName: "HOST:PORT"))
+    var metrics: String?
+
     @Option(name: .long, help: ArgumentHelp("Upstream SMTP server, HOST:PORT (default: the built-in sink).", valueName: "HOST:PORT"))
     var upstream: String?
+
+    @Option(name: .long, help: ArgumentHelp("The rules folder (*.rules in name order); default: ./rules when it exists, else no rules. 'none' applies none.", valueName: "DIR|none"))
+    var rules: String?
+
+    @Option(name: .long, help: ArgumentHelp("Where quarantined messages go (ID.eml and ID.json).", valueName: "DIR"))
+    var quarantine = "./quarantine"
 
     @Option(name: .long, help: ArgumentHelp("Where transcripts go: a directory (day- and size-rotated smtpscope-YYYYMMDD.jsonl), a .jsonl file, or '-' for standard output.", valueName: "DIR|FILE|-"))
     var transcripts = "./transcripts"
@@ -97,6 +124,15 @@ struct ProxyCommand: ParsableCommand {
         for address in listen where HostPort(parsing: address) == nil {
             throw ValidationError("--listen \(address): expected HOST:PORT, e.g. 127.0.0.1:2525 or [::1]:2525")
         }
+        for address in implicitTLSListen where HostPort(parsing: address) == nil {
+            throw ValidationError("--implicit-tls-listen \(address): expected HOST:PORT, e.g. 127.0.0.1:465")
+        }
+        if !implicitTLSListen.isEmpty && tlsCert == nil {
+            throw ValidationError("--implicit-tls-listen needs a certificate: give --tls-cert PEM --tls-key PEM, or --tls-cert auto")
+        }
+        if let metrics, HostPort(parsing: metrics) == nil {
+            throw ValidationError("--metrics \(metrics): expected HOST:PORT, e.g. 127.0.0.1:9465")
+        }
         if let upstream, HostPort(parsing: upstream) == nil {
             throw ValidationError("--upstream \(upstream): expected HOST:PORT, e.g. 127.0.0.1:25")
         }
@@ -125,6 +161,7 @@ struct ProxyCommand: ParsableCommand {
             ("--greeting-timeout", greetingTimeout), ("--command-timeout", commandTimeout), ("--data-timeout", dataTimeout),
             ("--data-block-timeout", dataBlockTimeout), ("--end-of-data-timeout", endOfDataTimeout),
             ("--idle-timeout", idleTimeout), ("--connect-timeout", connectTimeout),
+            ("--proxy-protocol-timeout", proxyProtocolTimeout),
         ]
         for (flag, value) in positive where value <= 0 {
             throw ValidationError("\(flag) must be a positive number")
@@ -142,9 +179,17 @@ struct ProxyCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Logs go to standard error: standard output may carry transcripts (`--transcripts -`).
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let logger = Logger(label: "smtpscope.proxy")
         var relay = RelayConfiguration()
         relay.hostname = hostname
         relay.clientTLS = clientTLSMode
+        relay.xclient = xclient
         relay.upstreamTLS = UpstreamTLSMode(rawValue: upstreamTLS) ?? .opportunistic
         relay.limits.maxCommandLineOctets = lineLengthLimit
         relay.limits.maxMessageOctets = messageSizeLimit
@@ -156,6 +201,21 @@ struct ProxyCommand: ParsableCommand {
         relay.timeouts.dataBlock = dataBlockTimeout
         relay.timeouts.endOfData = endOfDataTimeout
         relay.timeouts.serverIdle = idleTimeout
+        relay.spool.quarantineDirectory = quarantine
+
+        // Invalid rules never start a proxy (exit 2, every problem with file:line:col).
+        let rulesDirectory = self.rulesDirectory
+        var policy: any SessionPolicy = AllowAllPolicy()
+        var rulesDescription = "none (allow all)"
+        if let rulesDirectory {
+            let result = RuleSet.load(directory: rulesDirectory)
+            guard result.isValid, let ruleSet = result.ruleSet else {
+                FileHandleStandardError.write(RulesReport.check(result, directory: rulesDirectory))
+                throw ExitCode(2)
+            }
+            policy = RulesPolicy(rules: ruleSet)
+            rulesDescription = Self.describe(ruleSet, in: rulesDirectory)
+        }
 
         // Standard output carries records with `--transcripts -`; the banner then goes to stderr.
         let say: (String) -> Void = transcripts == "-" ? { FileHandleStandardError.write($0 + "\n") } : { print($0); fflush(nil) }
@@ -175,32 +235,51 @@ struct ProxyCommand: ParsableCommand {
         }
 
         var server = ProxyServerConfiguration(
-            listen: listen.isEmpty ? [HostPort(host: "127.0.0.1", port: 2525)] : listen.compactMap(HostPort.init(parsing:)),
+            // The default listener stands in only when no listener at all is given.
+            listen: listen.isEmpty && implicitTLSListen.isEmpty ? [HostPort(host: "127.0.0.1", port: 2525)] : listen.compactMap(HostPort.init(parsing:)),
             upstream: HostPort(host: "127.0.0.1", port: 0),
             relay: relay
         )
+        server.implicitTLSListen = implicitTLSListen.compactMap(HostPort.init(parsing:))
+        server.proxyProtocol = proxyProtocol
+        server.proxyProtocolTimeout = proxyProtocolTimeout
+        server.logger = logger
         server.maxConnections = connectionLimit
         server.maxConnectionsPerClient = connectionsPerClient
         server.upstreamConnectTimeout = connectTimeout
         let tlsDescription: String
+        let tlsSource: ClientTLSSource?
         do {
             switch tlsCert {
             case nil:
+                tlsSource = nil
                 tlsDescription = "off (no certificate)"
             case "auto":
-                server.clientTLSContext = try ProxyTLS.ephemeralClientLegContext(hostname: hostname)
+                tlsSource = .ephemeral(hostname: hostname)
                 tlsDescription = "\(clientTLSMode.rawValue), ephemeral self-signed certificate for \(hostname)"
             case let path?:
-                server.clientTLSContext = try ProxyTLS.clientLegContext(certificatePath: path, keyPath: tlsKey ?? "")
+                tlsSource = .files(certificate: path, key: tlsKey ?? "")
                 tlsDescription = "\(clientTLSMode.rawValue), certificate \(path)"
             }
+            server.clientTLSContext = try tlsSource?.makeContext()
             server.upstreamTLSContext = try ProxyTLS.upstreamLegContext(mode: relay.upstreamTLS, caPath: upstreamCA)
         } catch {
             throw fail(error.description)
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let writer = TranscriptWriter(sink: sink) { message in
+        var proxyMetrics: ProxyMetrics?
+        var metricsServer: MetricsServer?
+        if let metrics, let address = HostPort(parsing: metrics) {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            proxyMetrics = ProxyMetrics()
+            metricsServer = MetricsServer(address: address, group: group, logger: logger) { registry.emitToBuffer() }
+        }
+        let observedMetrics = proxyMetrics
+        var recordObserver: (@Sendable (SessionRecord) -> Void)?
+        if let observedMetrics { recordObserver = { observedMetrics.observe($0) } }
+        let writer = TranscriptWriter(sink: sink, observer: recordObserver) { message in
             FileHandleStandardError.write("smtpscope: transcript write failed: \(message)\n")
         }
         var builtInSink: SMTPSink?
@@ -222,39 +301,113 @@ struct ProxyCommand: ParsableCommand {
             upstreamDescription = "built-in sink at \(server.upstream) (accepts and discards mail)"
         }
 
-        let proxy = ProxyServer(configuration: server, group: group, policy: AllowAllPolicy(), transcripts: writer)
-        let addresses: [SocketAddress]
+        // Trapped before the listeners open, so an early signal waits for the service group.
+        let signals = try blocking { await SignalService.trapSignals() }
+        let proxy = ProxyServer(configuration: server, group: group, policy: policy, transcripts: writer, metrics: proxyMetrics)
+        let listeners: [ProxyServer.Listener]
         do {
-            addresses = try blocking { try await proxy.start() }
+            listeners = try blocking { try await proxy.startListeners() }
         } catch {
-            throw fail("cannot listen on \(server.listen.map(\.description).joined(separator: ", ")): \(error)")
+            throw fail("cannot listen on \((server.listen + server.implicitTLSListen).map(\.description).joined(separator: ", ")): \(error)")
+        }
+        var metricsAddress: SocketAddress?
+        if let metricsServer {
+            do {
+                metricsAddress = try blocking { try await metricsServer.start() }
+            } catch {
+                throw fail("cannot listen for --metrics on \(metricsServer.address): \(error)")
+            }
         }
 
         say("smtpscope proxy")
-        for address in addresses {
-            say("  listening:    \(address.ipAddress ?? "?"):\(address.port ?? 0)")
+        for listener in listeners {
+            let kind = listener.implicitTLS ? " (SMTPS, implicit TLS)" : ""
+            say("  listening:    \(listener.address.ipAddress ?? "?"):\(listener.address.port ?? 0)\(kind)\(proxyProtocol ? ", PROXY protocol v1/v2 required" : "")")
         }
         say("  upstream:     \(upstreamDescription)")
-        say("  rules:        none (allow all)")
+        say("  rules:        \(rulesDescription)")
+        say("  quarantine:   \(quarantine)/ (created when a rule first quarantines)")
         say("  transcripts:  \(transcriptsDescription)")
         say("  client TLS:   \(tlsDescription)")
         say("  upstream TLS: \(relay.upstreamTLS.rawValue)\(upstreamCA.map { " (CA \($0))" } ?? "")")
         say("  limits:       line \(lineLengthLimit) octets, message \(messageSizeLimit) octets, \(recipientLimit) recipients, \(connectionLimit) connections (\(connectionsPerClient) per client)")
-        say("Stop with Ctrl-C or SIGTERM (sessions get \(drainTimeout) s to finish).")
+        if let metricsAddress {
+            say("  metrics:      http://\(metricsAddress.ipAddress ?? "?"):\(metricsAddress.port ?? 0)/metrics")
+        }
+        say("Stop with Ctrl-C or SIGTERM (sessions get \(drainTimeout) s to finish); SIGHUP reloads certificates and rules.")
+        logger.info("started", metadata: ["listeners": "\(listeners.count)", "proxy_protocol": "\(proxyProtocol)", "metrics": "\(metricsAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "off")"])
 
-        waitForTerminationSignal()
-        say("smtpscope proxy: draining (up to \(drainTimeout) s)")
-        let drainTimeout = self.drainTimeout
+        // SIGTERM/SIGINT end the signal service, which shuts the group down gracefully in reverse
+        // order: the proxy drains, then the metrics endpoint closes. SIGHUP: reload.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let metricsServer {
+            services.append(.init(service: MetricsService(server: metricsServer), successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        services.append(.init(service: ProxyService(server: proxy, drainTimeout: drainTimeout, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
+        let command = self
+        services.append(.init(service: SignalService(signals: signals, logger: logger) {
+            command.reload(proxy: proxy, tlsSource: tlsSource, metrics: observedMetrics, logger: logger)
+        }, successTerminationBehavior: .gracefullyShutdownGroup))
+        let serviceGroup = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
+        do {
+            try blocking { try await serviceGroup.run() }
+        } catch {
+            logger.error("service group ended with an error: \(error)")
+        }
         let startedSink = builtInSink
         blocking {
-            await proxy.drain(deadline: drainTimeout)
             try? await startedSink?.stop()
             await writer.close()
         }
+        logger.info("transcripts flushed; exiting")
         try? group.syncShutdownGracefully()
         if writer.failureCount > 0 {
             throw fail("\(writer.failureCount) transcripts could not be written")
         }
+    }
+
+    /// SIGHUP: new sessions get the re-read certificate and rules; a part that fails keeps what it
+    /// had. Open sessions keep what they started with.
+    private func reload(proxy: ProxyServer, tlsSource: ClientTLSSource?, metrics: ProxyMetrics?, logger: Logger) {
+        if let tlsSource {
+            if tlsSource.isReloadable {
+                do {
+                    proxy.replaceClientTLSContext(try tlsSource.makeContext())
+                    logger.info("reload: TLS certificate re-read; new sessions use it", metadata: ["tls_cert": "\(tlsCert ?? "")"])
+                    metrics?.reloaded("tls", succeeded: true)
+                } catch {
+                    logger.error("reload: TLS certificate not reloaded, keeping the previous one: \(error)")
+                    metrics?.reloaded("tls", succeeded: false)
+                }
+            } else {
+                logger.info("reload: --tls-cert auto has nothing on disk to re-read; keeping the ephemeral certificate")
+            }
+        }
+        guard let rulesDirectory else { return }
+        let result = RuleSet.load(directory: rulesDirectory)
+        if result.isValid, let ruleSet = result.ruleSet {
+            proxy.replacePolicy(RulesPolicy(rules: ruleSet))
+            logger.info("reload: rules re-read; new sessions use them", metadata: ["rules": "\(Self.describe(ruleSet, in: rulesDirectory))"])
+            metrics?.reloaded("rules", succeeded: true)
+        } else {
+            // A bad reload keeps the old rules (DESIGN §2), and says why.
+            let problems = RulesReport.check(result, directory: rulesDirectory).split(separator: "\n").joined(separator: "; ")
+            logger.error("reload: rules not reloaded, keeping the previous ones: \(problems)")
+            metrics?.reloaded("rules", succeeded: false)
+        }
+    }
+
+    /// `--rules`, or ./rules when it exists; nil for none.
+    private var rulesDirectory: String? {
+        if let rules { return rules == "none" ? nil : rules }
+        var info = stat()
+        return stat("rules", &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR ? "rules" : nil
+    }
+
+    private static func describe(_ rules: RuleSet, in directory: String) -> String {
+        let stages = RuleStage.allCases.filter { rules.stages.contains($0) }.map(\.rawValue).joined(separator: ", ")
+        let spooling = rules.evaluatesMessages ? "messages spooled for message rules" : "messages cut through"
+        return "\(directory)/: \(rules.ruleCount) rules (\(stages.isEmpty ? "no stage" : stages)); \(spooling)"
     }
 
     private func isRegularFile(_ path: String) -> Bool {
@@ -265,22 +418,6 @@ struct ProxyCommand: ParsableCommand {
     static func isIPAddress(_ host: String) -> Bool {
         (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
-}
-
-/// Blocks until SIGINT or SIGTERM arrives.
-private func waitForTerminationSignal() {
-    let semaphore = DispatchSemaphore(value: 0)
-    let queue = DispatchQueue(label: "smtpscope.signals")
-    var sources: [DispatchSourceSignal] = []
-    for signalNumber in [SIGINT, SIGTERM] {
-        signal(signalNumber, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-        source.setEventHandler { semaphore.signal() }
-        source.resume()
-        sources.append(source)
-    }
-    semaphore.wait()
-    for source in sources { source.cancel() }
 }
 
 /// Runs async work from the synchronous command (the main thread is not part of the cooperative pool).

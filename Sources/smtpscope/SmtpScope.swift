@@ -11,7 +11,7 @@ struct SmtpScope: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "smtpscope",
         abstract: "SMTP proxy and traffic inspector: transcripts, policy, and why mail did not get through.",
-        subcommands: [PcapCommand.self, ReportCommand.self, ProxyCommand.self, SinkCommand.self]
+        subcommands: [PcapCommand.self, ReportCommand.self, ProxyCommand.self, RulesCommand.self, SinkCommand.self]
     )
 
     static func main() {

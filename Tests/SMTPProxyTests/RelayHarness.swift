@@ -1,5 +1,6 @@
 import NIOCore
 import SMTPCore
+import MailMessage
 import SMTPProxy
 
 /// Drives a `RelayStateMachine` with no channel: the test plays the client and a scripted upstream
@@ -14,6 +15,11 @@ struct RelayHarness {
     var clientTLSStarted = false
     var upstreamTLSStarted = false
     var events: [RelayStateMachine.RelayEvent] = []
+    /// What the machine asked the channel layer to spool, release, drop or quarantine.
+    var spooled = ""
+    var released: [[HeaderEdit]] = []
+    var drops = 0
+    var quarantines: [RelayStateMachine.QuarantineRequest] = []
 
     init(configuration: RelayConfiguration = RelayConfiguration(), policy: any SessionPolicy = AllowAllPolicy()) {
         machine = RelayStateMachine(configuration: configuration, policy: policy)
@@ -47,6 +53,10 @@ struct RelayHarness {
             case .startUpstreamTLS: upstreamTLSStarted = true
             case .closeUpstream: upstreamClosed = true
             case .closeClient: clientClosed = true
+            case .spool(let bytes): spooled += String(buffer: bytes)
+            case .releaseSpool(let edits): released.append(edits)
+            case .dropSpool: drops += 1
+            case .quarantineSpool(let request): quarantines.append(request)
             case .record(let event): events.append(event)
             }
         }

@@ -147,5 +147,17 @@ enum Fixtures {
         bytes: .init(client: 0, server: Int(Int32.max) * 4)
     )
 
-    static let all: [SessionRecord] = [minimal, rejectedCapture, deliveredProxy, awkward]
+    /// The proxied session with a session-level verdict (a `helo` rule) and a full transaction verdict.
+    static let deliveredProxyWithVerdicts: SessionRecord = {
+        var record = deliveredProxy
+        record.rules = [
+            .init(rule: "note-helo", file: "rules/10-baseline.rules", line: 12, stage: "helo", action: "tag", enforced: true, mode: .enforce, detail: "laptop")
+        ]
+        record.transactions[0].rules.append(
+            .init(rule: "watch", file: "rules/20-senders.rules", line: 3, stage: "mail", action: "reject", enforced: false, mode: .monitor, detail: "550 5.7.1 no")
+        )
+        return record
+    }()
+
+    static let all: [SessionRecord] = [minimal, rejectedCapture, deliveredProxy, deliveredProxyWithVerdicts, awkward]
 }

@@ -9,7 +9,7 @@ import Testing
             + #""start":"2026-11-29T06:45:01.123456Z","end":null,"client":null,"server":null,"upstream":null,"#
             + #""greeting":null,"helo":null,"extensions":null,"#
             + #""tls":{"mode":"none","established":null,"version":null,"cipher":null,"sni":null,"failure":null},"#
-            + #""auth":null,"transactions":[],"events":[],"outcome":"incomplete","close":null,"anomalies":[],"#
+            + #""auth":null,"transactions":[],"rules":[],"events":[],"outcome":"incomplete","close":null,"anomalies":[],"#
             + #""bytes":{"client":0,"server":0}}"#
         #expect(SessionRecordEncoder.jsonLine(Fixtures.minimal) == expected)
     }
@@ -26,7 +26,7 @@ import Testing
             + #""transactions":[{"mail_from":{"address":"a@example.com","params":{"SIZE":"1234","SMTPUTF8":null},"#
             + #""reply":{"code":250,"enhanced":"2.1.0","text":"Ok"},"rewritten_to":null},"#
             + #""rcpt_to":[{"address":"b@example.org","params":{},"reply":{"code":550,"enhanced":"5.1.1","text":"User unknown"}}],"#
-            + #""data":null,"message":null,"rules":[],"outcome":"rejected"}],"#
+            + #""data":null,"message":null,"rules":[],"outcome":"rejected"}],"rules":[],"#
             + #""events":[{"t":0.000000,"from":"server","to":"client","text":"220 mx.example ESMTP"},"#
             + #"{"t":0.010212,"from":"client","to":"server","text":"EHLO client.example"},"#
             + #"{"t":0.011000,"from":"server","to":"client","text":"250-mx.example"},"#
@@ -50,7 +50,7 @@ import Testing
         #expect(line.contains(#""auth":{"mechanism":"PLAIN","user":"alice","result":"success","code":235}"#))
         #expect(line.contains(#""data":{"command":"BDAT","size":1234,"chunks":2,"initial_reply":null,"reply":{"code":250,"enhanced":"2.0.0","text":"queued as 4F2"}}"#))
         #expect(line.contains(#""attachments":[{"filename":"a.pdf","content_type":"application/pdf","size":1},{"filename":null,"content_type":"image/png","size":0}]"#))
-        #expect(line.contains(#"{"rule":"archive-external","file":"rules/20-content.rules","stage":"message","action":"bcc","enforced":false}"#))
+        #expect(line.contains(#"{"rule":"archive-external","file":"rules/20-content.rules","line":null,"stage":"message","action":"bcc","enforced":false,"mode":null,"detail":null}"#))
         #expect(line.contains(#"{"t":0.002100,"from":"client","to":"proxy","text":"","octets":1000}"#))
         #expect(line.contains(#"{"t":0.002000,"from":"proxy","to":"server","text":"BDAT 1000"}"#))
         #expect(line.contains(#""greeting":{"code":220,"enhanced":null,"text":"proxy.example ESMTP\nwelcome"}"#))

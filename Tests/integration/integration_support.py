@@ -26,3 +26,5 @@ b64 = _module.b64
 event_texts = _module.event_texts
 only_session = _module.only_session
 swaks = _module.swaks
+REPO_ROOT = _module.REPO_ROOT
+COMMAND_TIMEOUT = _module.COMMAND_TIMEOUT

@@ -31,6 +31,9 @@ public enum SMTPAnomalyKind: String, Sendable, Hashable, CaseIterable {
     case bareLFInCommand = "bare_lf_in_command"
     /// Proxy mode: the upstream could not be reached; the client was answered 421 4.4.1.
     case upstreamUnreachable = "upstream_unreachable"
+    /// Proxy mode: a rule quarantined a message the quarantine could not store; the client was
+    /// answered 451 and keeps the message.
+    case quarantineFailed = "quarantine_failed"
 }
 
 public struct SMTPAnomaly: Sendable, Hashable {

@@ -1,3 +1,5 @@
+import Logging
+import MailMessage
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -35,6 +37,10 @@ final class RelayHandler: ChannelDuplexHandler {
     private var lastClientWrite: EventLoopFuture<Void>?
     private var finished = false
     private var observer: TLSHandshakeObserverHandler?
+    /// The message `message` rules are deciding on; at most one per session at a time.
+    private var spool: MessageSpool?
+    private var spoolFailure: String?
+    private var quarantined = 0
     private var clientHandshakeDone = false
 
     init(session: RelaySessionContext, client: SessionRecord.Endpoint?, server: SessionRecord.Endpoint?) {
@@ -50,11 +56,23 @@ final class RelayHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // Implicit TLS (RFC 8314): the server put the TLS handlers in front of the relay.
+        observer = try? context.pipeline.syncOperations.handler(type: TLSHandshakeObserverHandler.self)
+        // Added after a PROXY protocol header was read: the channel is already active.
+        if context.channel.isActive { startSession() }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        perform(machine.start())
+        startSession()
         context.fireChannelActive()
+    }
+
+    private var started = false
+
+    private func startSession() {
+        guard !started else { return }
+        started = true
+        perform(machine.start())
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -173,12 +191,120 @@ final class RelayHandler: ChannelDuplexHandler {
                 } else {
                     channel.close(promise: nil)
                 }
+            case .spool(let bytes):
+                appendToSpool(bytes)
+            case .releaseSpool(let edits):
+                releaseSpool(edits)
+            case .dropSpool:
+                closeSpool()
+            case .quarantineSpool(let request):
+                let failure = quarantine(request)
+                closeSpool()
+                perform(machine.receiveQuarantineStored(request, failure: failure))
             case .record(let event):
+                if case .ruleVerdicts(let verdicts) = event { log(verdicts) }
                 transcript.record(event, at: .now())
             }
         }
         armTimers(context)
         resumeReadingIfDue()
+    }
+
+    /// The `log` action's text goes to the log, with the session it belongs to.
+    private func log(_ verdicts: [SessionRecord.RuleVerdict]) {
+        for verdict in verdicts where verdict.action == "log" {
+            Self.rulesLogger.notice(
+                "\(verdict.detail ?? "")",
+                metadata: ["session": "\(transcript.sessionID)", "rule": "\(verdict.rule)", "enforced": "\(verdict.enforced)"]
+            )
+        }
+    }
+
+    private static let rulesLogger = Logger(label: "smtpscope.rules")
+
+    // MARK: Spool
+
+    private func appendToSpool(_ bytes: ByteBuffer) {
+        if spool == nil {
+            spool = MessageSpool(configuration: session.configuration.spool)
+            spoolFailure = nil
+        }
+        guard spoolFailure == nil else { return }
+        do {
+            try spool?.append(bytes)
+        } catch {
+            spoolFailure = "\(error)"
+        }
+    }
+
+    /// Sends the spooled message upstream with its header edits, dot-stuffed, and the terminating
+    /// `CRLF.CRLF`. It is written whole: the channel queues what the upstream cannot take yet, and
+    /// no other command can follow it before its reply, so nothing interleaves.
+    private func releaseSpool(_ edits: [HeaderEdit]) {
+        defer { closeSpool() }
+        guard let upstream else { return }
+        guard spoolFailure == nil, let spool else {
+            // The spool lost octets: abort the upstream transaction rather than send half a message.
+            upstream.close(promise: nil)
+            return
+        }
+        var rewriter = HeaderRewriter(edits: edits)
+        var writer = DataContentWriter()
+        var edited = ByteBuffer()
+        var wire = ByteBuffer()
+        do {
+            try spool.forEachPiece { piece in
+                rewriter.receive(piece, into: &edited)
+                // The content was checked when spooled; the edits only add canonical fields.
+                try? writer.write(edited, into: &wire)
+                edited.clear()
+                upstream.write(wire, promise: nil)
+                wire = ByteBuffer()
+            }
+            rewriter.finish(into: &edited)
+            try? writer.write(edited, into: &wire)
+            try? writer.finish(into: &wire)
+            upstream.writeAndFlush(wire, promise: nil)
+        } catch {
+            upstream.close(promise: nil)
+        }
+    }
+
+    /// Stores the spooled message in the quarantine; returns why it could not, or nil.
+    private func quarantine(_ request: RelayStateMachine.QuarantineRequest) -> String? {
+        if let spoolFailure { return "spool: \(spoolFailure)" }
+        guard let spool else { return "nothing spooled" }
+        quarantined += 1
+        let store = SinkMessageStore(directory: session.configuration.spool.quarantineDirectory)
+        let id = "\(transcript.sessionID)-\(quarantined)"
+        do {
+            try store.prepare()
+            let file = try store.openSpool(queueID: id)
+            try spool.forEachPiece { file.append($0) }
+            let record = QuarantineRecord(
+                sessionID: transcript.sessionID,
+                quarantined: RFC3339.format(.now()),
+                reason: request.reason,
+                rules: request.rules,
+                clientIP: transcript.client?.ip,
+                clientPort: transcript.client?.port,
+                helo: request.helo,
+                authUser: request.authUser,
+                mailFrom: request.mailFrom?.address,
+                rcptTo: request.recipients.map(\.address),
+                size: spool.octets
+            )
+            guard file.commit(record) else { return "could not write \(id) in \(store.directory)" }
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    private func closeSpool() {
+        spool?.close()
+        spool = nil
+        spoolFailure = nil
     }
 
     private func resumeReadingIfDue() {
@@ -283,6 +409,7 @@ final class RelayHandler: ChannelDuplexHandler {
         upstreamTimer?.cancel()
         upstream?.close(promise: nil)
         upstream = nil
+        closeSpool()
         session.transcripts.write(transcript.finish(at: .now()))
     }
 

@@ -1,3 +1,4 @@
+import MailMessage
 import SMTPCore
 import SMTPTranscript
 
@@ -46,6 +47,8 @@ public struct PolicyFacts: Sendable {
     public var recipientCount: Int
     /// At `message`: octets of content.
     public var messageSize: Int?
+    /// At `message`: what the MIME reading of the spooled message found.
+    public var message: MessageSummary?
 
     public init(
         client: SessionRecord.Endpoint? = nil,
@@ -60,7 +63,8 @@ public struct PolicyFacts: Sendable {
         recipient: SMTPPath? = nil,
         recipients: [SMTPPath] = [],
         recipientCount: Int = 0,
-        messageSize: Int? = nil
+        messageSize: Int? = nil,
+        message: MessageSummary? = nil
     ) {
         self.client = client
         self.server = server
@@ -75,6 +79,7 @@ public struct PolicyFacts: Sendable {
         self.recipients = recipients
         self.recipientCount = recipientCount
         self.messageSize = messageSize
+        self.message = message
     }
 }
 
@@ -103,9 +108,11 @@ public struct PolicyDecision: Sendable {
         case tempfail(PolicyReply)
         /// Answer (421 by default) and close the session.
         case disconnect(PolicyReply?)
-        /// `message` stage only: spool the whole message before anything is sent upstream. Not
-        /// carried out yet (DESIGN §5 spooling); the relay records it and streams through.
-        case hold
+        /// `message` stage (and later stages of the transaction): answer 250 as if delivered, send
+        /// nothing upstream.
+        case discard
+        /// `message` stage: keep the message in the quarantine, answer 250, send nothing upstream.
+        case quarantine(reason: String)
     }
 
     public var action: Action
@@ -115,6 +122,11 @@ public struct PolicyDecision: Sendable {
     public var rewriteRecipient: SMTPPath?
     /// Recipients added upstream only (bcc): never shown to the client.
     public var addRecipients: [SMTPPath]
+    /// `data` and `message` stages: the one recipient the message goes to upstream instead of the
+    /// accepted ones (the client still sees its recipients accepted).
+    public var redirect: SMTPPath?
+    /// `message` stage: changes to the header section, applied to the spooled message.
+    public var headerEdits: [HeaderEdit]
     /// What each rule decided, for the transcript's `rules`.
     public var verdicts: [SessionRecord.RuleVerdict]
 
@@ -123,12 +135,16 @@ public struct PolicyDecision: Sendable {
         rewriteMailFrom: SMTPPath? = nil,
         rewriteRecipient: SMTPPath? = nil,
         addRecipients: [SMTPPath] = [],
+        redirect: SMTPPath? = nil,
+        headerEdits: [HeaderEdit] = [],
         verdicts: [SessionRecord.RuleVerdict] = []
     ) {
         self.action = action
         self.rewriteMailFrom = rewriteMailFrom
         self.rewriteRecipient = rewriteRecipient
         self.addRecipients = addRecipients
+        self.redirect = redirect
+        self.headerEdits = headerEdits
         self.verdicts = verdicts
     }
 

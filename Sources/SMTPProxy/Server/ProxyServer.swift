@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -33,6 +34,9 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
 /// Everything one proxy instance is started with.
 public struct ProxyServerConfiguration: Sendable {
     public var listen: [HostPort]
+    /// SMTPS listeners (`--implicit-tls-listen`, RFC 8314 §3.3): TLS from the first octet with
+    /// `clientTLSContext`.
+    public var implicitTLSListen: [HostPort] = []
     public var upstream: HostPort
     public var relay: RelayConfiguration
     /// Open client connections in total (`421 4.7.0` above it).
@@ -45,6 +49,13 @@ public struct ProxyServerConfiguration: Sendable {
     public var upstreamTLSContext: NIOSSLContext?
     /// SNI and the name checked under `--upstream-tls verify`; nil for an IP address.
     public var upstreamServerHostname: String?
+    /// `--proxy-protocol`: every client connection starts with a HAProxy PROXY v1 or v2 header.
+    public var proxyProtocol = false
+    public var proxyProtocolLimits = ProxyProtocolParser.Limits()
+    /// Seconds a client has to send the whole PROXY header (Postfix
+    /// `smtpd_upstream_proxy_timeout`: 5 s; 10 s leaves room for a busy balancer).
+    public var proxyProtocolTimeout: Int64 = 10
+    public var logger = Logger(label: "smtpscope.proxy")
 
     public init(listen: [HostPort], upstream: HostPort, relay: RelayConfiguration) {
         self.listen = listen
@@ -75,20 +86,37 @@ final class SessionIDSource: Sendable {
     }
 }
 
-/// The proxy's listeners (DESIGN §5): accepts clients, enforces the connection limits, and gives
-/// each connection a `RelayHandler`.
+/// The proxy's listeners (DESIGN §5): accepts clients, reads a PROXY protocol header when
+/// configured, terminates implicit TLS on SMTPS listeners, enforces the connection limits, and
+/// gives each connection a `RelayHandler`.
 public final class ProxyServer: Sendable {
+    /// One bound listening socket.
+    public struct Listener: Sendable {
+        public var address: SocketAddress
+        /// An SMTPS listener (RFC 8314).
+        public var implicitTLS: Bool
+    }
+
+    public struct StartError: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
     public let configuration: ProxyServerConfiguration
     private let group: any EventLoopGroup
-    private let session: RelaySessionContext
+    /// Copied into each new session; a reload replaces it, sessions keep their copy.
+    private let session: Mutex<RelaySessionContext>
     private let limiter: ConnectionLimiter
     private let registry = ChannelRegistry()
+    private let metrics: ProxyMetrics?
+    private let logger: Logger
 
-    public init(configuration: ProxyServerConfiguration, group: any EventLoopGroup, policy: any SessionPolicy = AllowAllPolicy(), transcripts: TranscriptWriter) {
+    public init(configuration: ProxyServerConfiguration, group: any EventLoopGroup, policy: any SessionPolicy = AllowAllPolicy(), transcripts: TranscriptWriter, metrics: ProxyMetrics? = nil) {
         self.configuration = configuration
         self.group = group
+        self.metrics = metrics
+        self.logger = configuration.logger
         self.limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerClient: configuration.maxConnectionsPerClient)
-        self.session = RelaySessionContext(
+        self.session = Mutex(RelaySessionContext(
             configuration: configuration.relay,
             policy: policy,
             upstream: configuration.upstream,
@@ -98,52 +126,117 @@ public final class ProxyServer: Sendable {
             upstreamServerHostname: configuration.upstreamServerHostname,
             transcripts: transcripts,
             sessionIDs: SessionIDSource()
-        )
+        ))
     }
 
     public var openConnections: Int { limiter.openConnections }
 
-    /// Binds every listen address; returns the bound addresses (port 0 becomes the real port).
-    public func start() async throws -> [SocketAddress] {
-        var addresses: [SocketAddress] = []
-        for listen in configuration.listen {
-            let channel = try await bootstrap().bind(host: listen.host, port: listen.port).get()
-            registry.state.withLock { $0.listeners.append(channel) }
-            if let address = channel.localAddress { addresses.append(address) }
-        }
-        return addresses
+    /// SIGHUP: sessions accepted from now on are offered `context` (STARTTLS and SMTPS); open
+    /// sessions keep the one they started with.
+    public func replaceClientTLSContext(_ context: NIOSSLContext) {
+        session.withLock { $0.clientTLSContext = context }
     }
 
-    private func bootstrap() -> ServerBootstrap {
-        let session = self.session
-        let limiter = self.limiter
-        let hostname = configuration.relay.hostname
-        let registry = self.registry
-        return ServerBootstrap(group: group)
+    /// SIGHUP: sessions accepted from now on are judged by `policy`; open sessions keep theirs.
+    public func replacePolicy(_ policy: any SessionPolicy) {
+        session.withLock { $0.policy = policy }
+    }
+
+    /// Binds every listen address; returns the bound addresses (port 0 becomes the real port).
+    public func start() async throws -> [SocketAddress] {
+        try await startListeners().map(\.address)
+    }
+
+    /// Binds `listen`, then `implicitTLSListen`, in order.
+    public func startListeners() async throws -> [Listener] {
+        if !configuration.implicitTLSListen.isEmpty && configuration.clientTLSContext == nil {
+            throw StartError(description: "--implicit-tls-listen needs a certificate (--tls-cert)")
+        }
+        var listeners: [Listener] = []
+        let all = configuration.listen.map { ($0, false) } + configuration.implicitTLSListen.map { ($0, true) }
+        for (listen, implicitTLS) in all {
+            let channel = try await bootstrap(implicitTLS: implicitTLS).bind(host: listen.host, port: listen.port).get()
+            registry.state.withLock { $0.listeners.append(channel) }
+            if let address = channel.localAddress {
+                listeners.append(Listener(address: address, implicitTLS: implicitTLS))
+                logger.info("listening", metadata: ["address": "\(listen.host):\(address.port ?? 0)", "implicit_tls": "\(implicitTLS)", "proxy_protocol": "\(configuration.proxyProtocol)"])
+            }
+        }
+        return listeners
+    }
+
+    private func bootstrap(implicitTLS: Bool) -> ServerBootstrap {
+        ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 512, initial: 8192, maximum: 65536))
-            .childChannelInitializer { channel in
-                let clientIP = channel.remoteAddress?.ipAddress ?? "unknown"
-                guard limiter.acquire(clientIP) else {
-                    return channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(RefuseHandler(reply: "421 4.7.0 \(hostname) Error: too many connections\r\n"))
-                    }
-                }
-                let id = ObjectIdentifier(channel)
-                registry.state.withLock { $0.clients[id] = channel }
-                channel.closeFuture.whenComplete { _ in
-                    limiter.release(clientIP)
-                    registry.state.withLock { _ = $0.clients.removeValue(forKey: id) }
-                }
-                let client = channel.remoteAddress.map { SessionRecord.Endpoint(ip: $0.ipAddress ?? "unknown", port: $0.port ?? 0) }
-                let server = channel.localAddress.map { SessionRecord.Endpoint(ip: $0.ipAddress ?? "unknown", port: $0.port ?? 0) }
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RelayHandler(session: session, client: client, server: server))
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.initialize(channel, implicitTLS: implicitTLS)
                 }
             }
+    }
+
+    /// The pipeline of a new client connection: [PROXY header] [TLS observer, TLS] relay.
+    private func initialize(_ channel: Channel, implicitTLS: Bool) throws {
+        var session = self.session.withLock { $0 }
+        let pipeline = channel.pipeline.syncOperations
+        let id = ObjectIdentifier(channel)
+        let registry = self.registry
+        registry.state.withLock { $0.clients[id] = channel }
+        channel.closeFuture.whenComplete { _ in
+            registry.state.withLock { _ = $0.clients.removeValue(forKey: id) }
+        }
+        var tlsContext: NIOSSLContext?
+        if implicitTLS {
+            guard let context = session.clientTLSContext else { throw StartError(description: "no certificate for implicit TLS") }
+            tlsContext = context
+            session.configuration.clientLegImplicitTLS = true
+        }
+        let admitted = session
+        if configuration.proxyProtocol {
+            let parser = ProxyProtocolParser(limits: configuration.proxyProtocolLimits)
+            try pipeline.addHandler(ProxyProtocolHandler(parser: parser, timeout: .seconds(configuration.proxyProtocolTimeout), logger: logger, metrics: metrics) { [self] context, header in
+                let client = header.source.map { SessionRecord.Endpoint(ip: $0.ip, port: $0.port) } ?? Self.endpoint(context.channel.remoteAddress)
+                let server = header.destination.map { SessionRecord.Endpoint(ip: $0.ip, port: $0.port) } ?? Self.endpoint(context.channel.localAddress)
+                try admit(context.channel, session: admitted, client: client, server: server)
+            })
+        }
+        if let tlsContext {
+            // The observer sits on the socket side of TLS, so it sees the hellos (version, cipher, SNI).
+            try pipeline.addHandler(TLSHandshakeObserverHandler())
+            try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext))
+        }
+        if !configuration.proxyProtocol {
+            try admit(channel, session: admitted, client: Self.endpoint(channel.remoteAddress), server: Self.endpoint(channel.localAddress))
+        }
+    }
+
+    /// The connection limits, then the relay, for the client the connection (or its PROXY header)
+    /// names.
+    private func admit(_ channel: Channel, session: RelaySessionContext, client: SessionRecord.Endpoint?, server: SessionRecord.Endpoint?) throws {
+        let pipeline = channel.pipeline.syncOperations
+        let clientIP = client?.ip ?? "unknown"
+        guard limiter.acquire(clientIP) else {
+            logger.warning("connection refused: too many connections", metadata: ["client": "\(clientIP)"])
+            metrics?.connectionRefused(reason: "limit")
+            try pipeline.addHandler(RefuseHandler(reply: "421 4.7.0 \(session.configuration.hostname) Error: too many connections\r\n"))
+            return
+        }
+        let limiter = self.limiter
+        let metrics = self.metrics
+        metrics?.connectionOpened()
+        channel.closeFuture.whenComplete { _ in
+            limiter.release(clientIP)
+            metrics?.connectionClosed()
+        }
+        try pipeline.addHandler(RelayHandler(session: session, client: client, server: server))
+    }
+
+    private static func endpoint(_ address: SocketAddress?) -> SessionRecord.Endpoint? {
+        address.map { SessionRecord.Endpoint(ip: $0.ipAddress ?? "unknown", port: $0.port ?? 0) }
     }
 
     /// SIGTERM: stop accepting, let sessions finish until `deadline` seconds, then close the rest.
@@ -151,11 +244,14 @@ public final class ProxyServer: Sendable {
         let listeners = registry.state.withLock { $0.listeners }
         for listener in listeners { try? await listener.close() }
         var waited: Int64 = 0
-        while limiter.openConnections > 0 && waited < seconds * 10 {
+        while registry.state.withLock({ !$0.clients.isEmpty }) && waited < seconds * 10 {
             try? await Task.sleep(nanoseconds: 100_000_000)
             waited += 1
         }
         let remaining = registry.state.withLock { Array($0.clients.values) }
+        if !remaining.isEmpty {
+            logger.warning("drain deadline passed; closing open sessions", metadata: ["sessions": "\(remaining.count)"])
+        }
         for channel in remaining { try? await channel.close() }
     }
 }
@@ -171,18 +267,30 @@ final class RefuseHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let reply: String
+    private var sent = false
 
     init(reply: String) {
         self.reply = reply
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        // Added after a PROXY protocol header: the channel is already active.
+        if context.channel.isActive { refuse(context) }
+    }
+
     func channelActive(context: ChannelHandlerContext) {
+        refuse(context)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    private func refuse(_ context: ChannelHandlerContext) {
+        guard !sent else { return }
+        sent = true
         let buffer = context.channel.allocator.buffer(string: reply)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
     }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }
 
 @available(*, unavailable)

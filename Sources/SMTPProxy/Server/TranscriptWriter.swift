@@ -14,14 +14,17 @@ public final class TranscriptWriter: Sendable {
     private let sink: Mutex<(any TranscriptSink)?>
     private let failures: Mutex<Int>
     private let onError: @Sendable (String) -> Void
+    private let observer: (@Sendable (SessionRecord) -> Void)?
 
-    /// `sink` nil discards records (for tests that only count sessions).
-    public init(sink: sending (any TranscriptSink)?, onError: @escaping @Sendable (String) -> Void) {
+    /// `sink` nil discards records (for tests that only count sessions). `observer` sees every
+    /// record on the writer's thread, before it is written (the `--metrics` counters).
+    public init(sink: sending (any TranscriptSink)?, observer: (@Sendable (SessionRecord) -> Void)? = nil, onError: @escaping @Sendable (String) -> Void) {
         self.pool = NIOThreadPool(numberOfThreads: 1)
         self.pool.start()
         self.sink = Mutex(sink)
         self.failures = Mutex(0)
         self.onError = onError
+        self.observer = observer
     }
 
     public var failureCount: Int { failures.withLock { $0 } }
@@ -29,6 +32,7 @@ public final class TranscriptWriter: Sendable {
     public func write(_ record: SessionRecord) {
         pool.submit { [self] state in
             guard state == .active else { return }
+            observer?(record)
             sink.withLock { sink in
                 guard sink != nil else { return }
                 do {

@@ -1,7 +1,8 @@
 import Foundation
 import NIOCore
 
-/// Keeps accepted messages in a directory (`smtpscope sink --store DIR`).
+/// Keeps messages in a directory: accepted ones for `smtpscope sink --store DIR`, quarantined
+/// ones for `smtpscope proxy --quarantine DIR`.
 ///
 /// Each message becomes two files: `ID.eml`, the message content exactly as the client sent it
 /// after dot-unstuffing (RFC 5321 §4.5.2; BDAT content as chunked, RFC 3030), with nothing added,
@@ -90,7 +91,7 @@ final class SinkSpool {
     }
 
     /// Writes the envelope, then moves the message into place; returns false when either failed.
-    func commit(_ record: SinkEnvelopeRecord) -> Bool {
+    func commit(_ record: some Encodable) -> Bool {
         flush()
         guard !failed, close(descriptor) == 0 else {
             discard()

@@ -76,6 +76,14 @@ public struct RelayConfiguration: Sendable {
     public var upstreamTLS = UpstreamTLSMode.opportunistic
     /// The name the proxy uses in its own replies.
     public var hostname = "smtpscope"
+    /// Where messages wait for `message` rules, and where quarantined ones go.
+    public var spool = SpoolConfiguration()
+    /// The client leg is TLS from the first octet (`--implicit-tls-listen`, RFC 8314 §3.3): no
+    /// STARTTLS is offered and rules see `tls` true.
+    public var clientLegImplicitTLS = false
+    /// `--xclient`: tell an upstream that offers Postfix XCLIENT who the client is (ADDR, PORT,
+    /// NAME, HELO, PROTO), after its EHLO and before any command of the client's (DESIGN §5).
+    public var xclient = false
 
     public init() {}
 }

@@ -1,3 +1,4 @@
+import MailMessage
 import NIOCore
 import SMTPCore
 import SMTPTranscript
@@ -18,7 +19,29 @@ extension RelayStateMachine {
         case closeUpstream
         /// Flush what was written to the client, then close the client leg.
         case closeClient
+        /// Keep this piece of message content (un-stuffed) in the session's spool.
+        case spool(ByteBuffer)
+        /// Send the spooled message upstream with these header edits, dot-stuffed and ended with
+        /// `CRLF.CRLF`; the upstream has answered DATA with 354. Then empty the spool.
+        case releaseSpool([HeaderEdit])
+        /// Forget the spooled message.
+        case dropSpool
+        /// Move the spooled message to the quarantine; answer with `receiveQuarantineStored`.
+        case quarantineSpool(QuarantineRequest)
         case record(RelayEvent)
+    }
+
+    /// A message a rule quarantined, with its envelope for the metadata file.
+    public struct QuarantineRequest: Sendable {
+        public var reason: String
+        /// The rules that asked for it.
+        public var rules: [String]
+        public var helo: String?
+        public var authUser: String?
+        public var mailFrom: SMTPPath?
+        public var recipients: [SMTPPath]
+        /// The reply slot of the end of data.
+        var slot: Int
     }
 
     /// What the transcript needs to know, in order.
@@ -37,6 +60,10 @@ extension RelayStateMachine {
         /// The upstream leg is encrypted from here on.
         case upstreamTLSStarted
         case ruleVerdicts([SessionRecord.RuleVerdict])
+        /// A rule changed the reverse-path sent upstream.
+        case mailFromRewritten(SMTPPath)
+        /// A rule settled the transaction instead of delivery.
+        case transactionSettled(SessionRecord.TransactionOutcome)
         case close(by: SessionRecord.Party, reason: SessionRecord.Close.Reason)
     }
 

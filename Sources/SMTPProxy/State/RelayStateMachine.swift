@@ -1,3 +1,4 @@
+import MailMessage
 import NIOCore
 import SMTPCore
 import SMTPTranscript
@@ -63,11 +64,36 @@ public struct RelayStateMachine: Sendable {
 
     private struct Transaction: Sendable {
         var smtpUTF8: Bool
+        /// The reverse-path and parameters as sent upstream, for a redirect's new transaction.
+        var mailFrom: SMTPPath
+        var mailParameters: [ESMTPParameter]
         var mailAccepted = false
+        /// False when a rule settled the transaction before MAIL went upstream.
+        var upstreamOpen = true
         var recipientCommands = 0
         var accepted: [SMTPPath] = []
         var addedRecipients: [SMTPPath] = []
+        var redirect: SMTPPath?
+        /// Set once a rule discarded or quarantined the transaction: the client is answered as if
+        /// it were delivered, and nothing more of it goes upstream.
+        var settlement: Settlement?
     }
+
+    /// What a rule decided for a whole transaction instead of delivery.
+    enum Settlement: Sendable, Hashable {
+        case discard
+        case quarantine(reason: String)
+
+        var outcome: SessionRecord.TransactionOutcome {
+            switch self {
+            case .discard: .discarded
+            case .quarantine: .quarantined
+            }
+        }
+    }
+
+    /// A `connect`, `helo` or `auth` rule's discard or quarantine: every transaction of the session.
+    private var sessionSettlement: Settlement?
 
     private var transaction: Transaction?
 
@@ -91,6 +117,11 @@ public struct RelayStateMachine: Sendable {
         var chunkIsLast = false
         var chunkSlot = 0
         var chunkSize: UInt64 = 0
+        /// Spooled (DESIGN §5): the proxy answers 354 and the chunks itself and keeps the message
+        /// until `message` rules have seen it whole; nothing goes upstream before.
+        var spooled = false
+        /// Reads the spooled message for the `message` stage's facts.
+        var inspector: MessageInspector?
     }
 
     private var content: Content?
@@ -118,17 +149,22 @@ public struct RelayStateMachine: Sendable {
         case rcpt(slot: Int, path: SMTPPath)
         case data(slot: Int, kind: SMTPInspector.DataKind)
         case endOfData(slot: Int)
+        /// DATA for a spooled message: on 354 the channel layer sends the spool with its edits.
+        case spooledData(slot: Int, edits: [HeaderEdit], octets: Int)
         case auth(slot: Int)
-        case starttls(ehloReply: SMTPReply, then: AfterUpstreamTLS)
+        case starttls(ehloReply: SMTPReply, then: EHLOPurpose)
         case resumeEHLO
+        /// XCLIENT (`--xclient`): the commands still to send, whether one was accepted, and the
+        /// EHLO exchange it belongs to, with the EHLO reply to fall back on when it is refused.
+        case xclient(remaining: [String], accepted: Bool, then: EHLOPurpose, ehloReply: SMTPReply)
         case quit
         /// Replies the client never sees (bcc RCPT, SASL cancel).
         case internalOnly
     }
 
-    /// What to do once the upstream leg is encrypted: EHLO again, for the client's EHLO or for a
-    /// reconnection.
-    private enum AfterUpstreamTLS: Sendable {
+    /// What an upstream EHLO exchange is for: the client's EHLO, or a reconnection. It says what to
+    /// do once the upstream leg is encrypted or has accepted XCLIENT: EHLO again, for the same end.
+    private enum EHLOPurpose: Sendable {
         case ehlo(slot: Int, verb: String, name: String)
         case resumeEHLO
     }
@@ -142,6 +178,10 @@ public struct RelayStateMachine: Sendable {
     private var upstreamTLSTried = false
     private var upstreamExtensions: [String: String?] = [:]
     private var greetingSlot: Int?
+    /// `--xclient`: XCLIENT went (or was tried) on this upstream connection; a reconnection resets it.
+    private var xclientTried = false
+    /// The client's greeting verb, for XCLIENT's PROTO.
+    private var clientProtocol: XCLIENTCommand.ClientProtocol?
 
     public init(configuration: RelayConfiguration, policy: any SessionPolicy = AllowAllPolicy(), facts: PolicyFacts = PolicyFacts()) {
         self.configuration = configuration
@@ -149,6 +189,11 @@ public struct RelayStateMachine: Sendable {
         self.facts = facts
         self.commandFramer = LineFramer(maxLineOctets: configuration.limits.maxCommandLineOctets)
         self.saslFramer = LineFramer(maxLineOctets: configuration.limits.maxAuthLineOctets + 2)
+        if configuration.clientLegImplicitTLS {
+            // RFC 8314 §3.3: the channel layer completes the handshake before any SMTP octet.
+            self.clientTLSActive = true
+            self.facts.tls = true
+        }
     }
 
     // MARK: Inputs
@@ -160,7 +205,8 @@ public struct RelayStateMachine: Sendable {
         let decision = policy.decide(at: .connect, facts: facts)
         recordVerdicts(decision, &actions)
         switch decision.action {
-        case .continue, .hold:
+        case .continue, .discard, .quarantine:
+            sessionSettlement = Self.settlement(of: decision)
             greetingSlot = slot
             upstreamState = .connecting
             actions.append(.connectUpstream)
@@ -315,12 +361,7 @@ public struct RelayStateMachine: Sendable {
         upstreamFramer = LineFramer(maxLineOctets: SMTPLimits().maxReplyLineOctets)
         replyAssembler.reset()
         actions.append(.record(.upstreamTLSStarted))
-        switch then {
-        case .ehlo(let slot, let verb, let name):
-            sendUpstream(.ehlo(domain: name), expecting: .ehlo(slot: slot, verb: verb, name: name), &actions)
-        case .resumeEHLO:
-            sendUpstream(.ehlo(domain: facts.helo ?? configuration.hostname), expecting: .resumeEHLO, &actions)
-        }
+        sendEHLOAgain(for: then, &actions)
         pump(&actions)
         return actions
     }
@@ -432,9 +473,9 @@ public struct RelayStateMachine: Sendable {
         guard let head = expectations.first else { return nil }
         switch head {
         case .greeting: return configuration.timeouts.greeting
-        case .data: return configuration.timeouts.dataInitiation
+        case .data, .spooledData: return configuration.timeouts.dataInitiation
         case .endOfData: return configuration.timeouts.endOfData
-        case .relay, .ehlo, .mail, .rcpt, .auth, .starttls, .resumeEHLO, .quit, .internalOnly:
+        case .relay, .ehlo, .mail, .rcpt, .auth, .starttls, .resumeEHLO, .xclient, .quit, .internalOnly:
             return configuration.timeouts.command
         }
     }
@@ -601,6 +642,7 @@ public struct RelayStateMachine: Sendable {
         case .mail, .rcpt, .rset, .noop, .vrfy, .expn, .help, .xclient, .xforward, .unknown:
             break
         }
+        if spoolReleasePending && needsUpstream(command) { return false }
         if needsUpstream(command) && upstreamState != .ready && !transactionRefusedSession {
             return upstreamState == .closed
         }
@@ -628,6 +670,7 @@ public struct RelayStateMachine: Sendable {
         upstreamState = .connecting
         upstreamTLSActive = false
         upstreamTLSTried = false
+        xclientTried = false
         upstreamBuffer.clear()
         replyAssembler.reset()
         upstreamFramer = LineFramer(maxLineOctets: SMTPLimits().maxReplyLineOctets)
@@ -664,10 +707,13 @@ public struct RelayStateMachine: Sendable {
             let decision = policy.decide(at: .helo, facts: probe)
             recordVerdicts(decision, &actions)
             if refuse(decision, answering, &actions) { return }
+            if let settlement = Self.settlement(of: decision) { sessionSettlement = settlement }
             facts.helo = name
             transaction = nil
             let slot = replies.open(answering: answering)
             let verb = command.verb
+            clientProtocol = verb == "EHLO" ? .esmtp : .smtp
+            holdUntilEHLOSettles()
             sendUpstream(verb == "EHLO" ? .ehlo(domain: name) : .helo(domain: name), expecting: .ehlo(slot: slot, verb: verb, name: name), &actions)
         case .lhlo:
             local(502, "5.5.1", "Error: command not implemented", error: true)
@@ -724,7 +770,7 @@ public struct RelayStateMachine: Sendable {
     /// Applies a terminal policy action; true when the command was answered by the proxy.
     private mutating func refuse(_ decision: PolicyDecision, _ answering: SMTPInspector.Answered, _ actions: inout [Action]) -> Bool {
         switch decision.action {
-        case .continue, .hold:
+        case .continue, .discard, .quarantine:
             return false
         case .reject(let reply), .tempfail(let reply):
             replies.answer(answering, with: SMTPReply(reply))
@@ -732,6 +778,14 @@ public struct RelayStateMachine: Sendable {
         case .disconnect(let reply):
             replies.answer(answering, with: reply.map(SMTPReply.init) ?? .proxy(421, "4.7.0", "\(configuration.hostname) Service not available, closing transmission channel"), followUp: .closeClient)
             return true
+        }
+    }
+
+    private static func settlement(of decision: PolicyDecision) -> Settlement? {
+        switch decision.action {
+        case .discard: .discard
+        case .quarantine(let reason): .quarantine(reason: reason)
+        case .continue, .reject, .tempfail, .disconnect: nil
         }
     }
 
@@ -774,9 +828,21 @@ public struct RelayStateMachine: Sendable {
         facts.mailParameters = parameters
         facts.recipients = []
         facts.recipientCount = 0
-        transaction = Transaction(smtpUTF8: smtpUTF8, addedRecipients: decision.addRecipients)
+        let upstreamPath = decision.rewriteMailFrom ?? path
+        if decision.rewriteMailFrom != nil { actions.append(.record(.mailFromRewritten(upstreamPath))) }
+        var started = Transaction(smtpUTF8: smtpUTF8, mailFrom: upstreamPath, mailParameters: parameters, addedRecipients: decision.addRecipients)
+        started.redirect = decision.redirect
+        if let settlement = Self.settlement(of: decision) ?? sessionSettlement {
+            // Settled before anything went upstream: the whole transaction stays with the proxy.
+            started.settlement = settlement
+            started.upstreamOpen = false
+            started.mailAccepted = true
+            transaction = started
+            return local(250, "2.1.0", "Ok")
+        }
+        transaction = started
         let slot = replies.open(answering: answering)
-        sendUpstream(.mail(from: decision.rewriteMailFrom ?? path, parameters: parameters), expecting: .mail(slot: slot), &actions)
+        sendUpstream(.mail(from: upstreamPath, parameters: parameters), expecting: .mail(slot: slot), &actions)
     }
 
     private mutating func executeRcpt(_ path: SMTPPath, _ parameters: [ESMTPParameter], _ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
@@ -792,13 +858,27 @@ public struct RelayStateMachine: Sendable {
         }
         var probe = facts
         probe.recipient = path
-        probe.recipientCount = current.recipientCommands + 1
+        // The recipients given before this one: pipelined RCPTs count before the upstream answers.
+        probe.recipientCount = current.recipientCommands
         let decision = policy.decide(at: .rcpt, facts: probe)
         recordVerdicts(decision, &actions)
         transaction?.recipientCommands += 1
         facts.recipientCount += 1
         if refuse(decision, answering, &actions) { return }
         transaction?.addedRecipients += decision.addRecipients
+        if let settlement = Self.settlement(of: decision), transaction?.settlement == nil { transaction?.settlement = settlement }
+        if transaction?.settlement != nil {
+            // Answered as if accepted: the transaction will never reach the upstream.
+            transaction?.accepted.append(path)
+            facts.recipients.append(path)
+            return local(250, "2.1.5", "Ok")
+        }
+        if let redirect = decision.redirect {
+            // At `rcpt`, a redirect replaces this recipient only; later stages replace them all.
+            let slot = replies.open(answering: answering)
+            sendUpstream(.rcpt(to: redirect, parameters: parameters), expecting: .rcpt(slot: slot, path: path), &actions)
+            return
+        }
         let slot = replies.open(answering: answering)
         sendUpstream(.rcpt(to: decision.rewriteRecipient ?? path, parameters: parameters), expecting: .rcpt(slot: slot, path: path), &actions)
     }
@@ -811,8 +891,10 @@ public struct RelayStateMachine: Sendable {
         let decision = policy.decide(at: .data, facts: facts)
         recordVerdicts(decision, &actions)
         switch decision.action {
-        case .continue, .hold:
+        case .continue, .discard, .quarantine:
             transaction?.addedRecipients += decision.addRecipients
+            if let redirect = decision.redirect { transaction?.redirect = redirect }
+            if let settlement = Self.settlement(of: decision), transaction?.settlement == nil { transaction?.settlement = settlement }
             return nil
         case .reject(let reply), .tempfail(let reply):
             return SMTPReply(reply)
@@ -821,13 +903,20 @@ public struct RelayStateMachine: Sendable {
         }
     }
 
-    /// Sends bcc recipients (never shown to the client), then DATA.
-    private mutating func startUpstreamData(slot: Int, kind: SMTPInspector.DataKind, _ actions: inout [Action]) {
+    /// Sends bcc recipients (never shown to the client), then DATA. A redirect first replaces the
+    /// upstream transaction with one for the redirect address alone.
+    private mutating func startUpstreamData(expecting: Expectation, _ actions: inout [Action]) {
+        if let current = transaction, let redirect = current.redirect {
+            sendUpstream(.rset, expecting: .internalOnly, &actions)
+            sendUpstream(.mail(from: current.mailFrom, parameters: current.mailParameters), expecting: .internalOnly, &actions)
+            sendUpstream(.rcpt(to: redirect, parameters: []), expecting: .internalOnly, &actions)
+            transaction?.redirect = nil
+        }
         for recipient in transaction?.addedRecipients ?? [] {
             sendUpstream(.rcpt(to: recipient, parameters: []), expecting: .internalOnly, &actions)
         }
         transaction?.addedRecipients = []
-        sendUpstream(.data, expecting: .data(slot: slot, kind: kind), &actions)
+        sendUpstream(.data, expecting: expecting, &actions)
     }
 
     private mutating func executeData(kind: SMTPInspector.DataKind, _ answering: SMTPInspector.Answered, id: Int, _ actions: inout [Action]) {
@@ -836,10 +925,11 @@ public struct RelayStateMachine: Sendable {
             return
         }
         let slot = replies.open(answering: answering)
+        if spoolsMessages { return startSpooledData(slot: slot, id: id, &actions) }
         content = Content(commandID: id, kind: .data)
         earlyContent = clientBuffer.readableBytes > 0
         clientMode = .awaitingReply(.data)
-        startUpstreamData(slot: slot, kind: kind, &actions)
+        startUpstreamData(expecting: .data(slot: slot, kind: kind), &actions)
     }
 
     private mutating func executeBDAT(size: UInt64, last: Bool, _ answering: SMTPInspector.Answered, id: Int, _ actions: inout [Action]) {
@@ -872,10 +962,19 @@ public struct RelayStateMachine: Sendable {
         started.chunkSize = size
         started.chunkIsLast = last
         started.chunkSlot = slot
-        content = started
         actions.append(.record(.client(.messageBegin(commandID: id, .bdat))))
+        if spoolsMessages {
+            started.spooled = true
+            started.inspector = MessageInspector()
+            content = started
+            actions.append(.dropSpool)
+            clientMode = .content
+            if size == 0 { finishChunk(&actions) }
+            return
+        }
+        content = started
         clientMode = .awaitingReply(.bdat)
-        startUpstreamData(slot: slot, kind: .bdat, &actions)
+        startUpstreamData(expecting: .data(slot: slot, kind: .bdat), &actions)
     }
 
     private mutating func executeAuth(_ mechanism: String, _ initial: SASLResponse?, id: Int, _ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
@@ -898,9 +997,6 @@ public struct RelayStateMachine: Sendable {
             facts.authUser = user
             actions.append(.record(.client(.authIdentity(authID: id, mechanism: mechanism, user: user))))
         }
-        let decision = policy.decide(at: .auth, facts: facts)
-        recordVerdicts(decision, &actions)
-        if refuse(decision, answering, &actions) { return }
         let slot = replies.open(answering: answering)
         sasl = (id, exchange, slot)
         clientMode = .awaitingReply(.auth)
@@ -1005,7 +1101,15 @@ public struct RelayStateMachine: Sendable {
         if current.octets > configuration.limits.maxMessageOctets {
             current.failure = .tooLarge
             out.clear()
-            abortUpstreamTransfer(&actions)
+            if current.spooled {
+                actions.append(.dropSpool)
+            } else {
+                abortUpstreamTransfer(&actions)
+            }
+            return
+        }
+        if current.spooled {
+            spool(slice, &current, &actions)
             return
         }
         let mark = out.writerIndex
@@ -1013,13 +1117,7 @@ public struct RelayStateMachine: Sendable {
             try current.writer.write(slice, into: &out)
         } catch {
             out.moveWriterIndex(to: mark)
-            current.failure = .forbidden(error.octet)
-            let kind: SMTPAnomalyKind = switch error.octet {
-            case .bareLF: .bareLFInData
-            case .bareCR: .bareCRInData
-            case .nul: .nulInData
-            }
-            note(kind, "at content octet \(error.offset); transaction aborted", &actions)
+            refuseContent(error, &current, &actions)
             if out.readableBytes > 0 {
                 actions.append(.sendUpstream(out))
                 out.clear()
@@ -1032,23 +1130,11 @@ public struct RelayStateMachine: Sendable {
     private mutating func endMessage(slot: Int, _ actions: inout [Action]) {
         guard var current = content else { return }
         content = nil
-        transaction = nil
-        if current.failure == nil, policy.evaluatesMessages {
-            var probe = facts
-            probe.messageSize = current.octets
-            let decision = policy.decide(at: .message, facts: probe)
-            recordVerdicts(decision, &actions)
-            switch decision.action {
-            case .continue, .hold:
-                break
-            case .reject(let reply), .tempfail(let reply), .disconnect(.some(let reply)):
-                current.failure = .rejected(reply)
-                abortUpstreamTransfer(&actions)
-            case .disconnect(.none):
-                current.failure = .rejected(PolicyReply(code: 421, enhanced: .init(statusClass: 4, subject: 7, detail: 0), text: "Service not available"))
-                abortUpstreamTransfer(&actions)
-            }
+        if current.spooled {
+            endSpooledMessage(&current, slot: slot, &actions)
+            return
         }
+        transaction = nil
         if current.failure == nil {
             var out = ByteBuffer()
             do {
@@ -1065,6 +1151,164 @@ public struct RelayStateMachine: Sendable {
         if let failure = current.failure {
             replies.fill(slot, with: reply(for: failure), origin: .proxy)
         }
+    }
+
+    /// The first octet DATA may not carry (SECURITY.md principle 2): the transaction fails, and the
+    /// client hears why at its end of data.
+    private mutating func refuseContent(_ error: DataContentWriter.ForbiddenOctet, _ current: inout Content, _ actions: inout [Action]) {
+        current.failure = .forbidden(error.octet)
+        let kind: SMTPAnomalyKind = switch error.octet {
+        case .bareLF: .bareLFInData
+        case .bareCR: .bareCRInData
+        case .nul: .nulInData
+        }
+        note(kind, "at content octet \(error.offset); transaction aborted", &actions)
+    }
+
+    // MARK: Spooled messages
+
+    /// Whether the next message is held whole by the proxy before anything goes upstream.
+    private var spoolsMessages: Bool {
+        policy.evaluatesMessages || transaction?.settlement != nil
+    }
+
+    /// DATA when the message is spooled: the proxy answers 354 itself.
+    private mutating func startSpooledData(slot: Int, id: Int, _ actions: inout [Action]) {
+        if clientBuffer.readableBytes > 0 {
+            // SECURITY row 7: content pipelined after DATA, before any 354.
+            note(.unparsedBytes, "message content sent before 354", &actions)
+            clientBuffer.clear()
+            replies.fill(slot, with: .proxy(554, "5.5.0", "Error: SMTP protocol synchronization"), origin: .proxy, followUp: .closeClient)
+            return
+        }
+        var started = Content(commandID: id, kind: .data)
+        started.spooled = true
+        started.inspector = MessageInspector()
+        content = started
+        // Whatever an earlier, interrupted message left behind is not part of this one.
+        actions.append(.dropSpool)
+        actions.append(.record(.client(.messageBegin(commandID: id, .data))))
+        clientMode = .awaitingReply(.data)
+        replies.fill(slot, with: .proxy(354, nil, "End data with <CR><LF>.<CR><LF>"), origin: .proxy, followUp: .enterContent)
+    }
+
+    /// Checks a piece of spooled content as the upstream would get it, reads it for the
+    /// `message` stage, and hands it to the channel layer's spool.
+    private mutating func spool(_ slice: ByteBuffer, _ current: inout Content, _ actions: inout [Action]) {
+        var scratch = ByteBuffer()
+        do {
+            try current.writer.write(slice, into: &scratch)
+        } catch {
+            refuseContent(error, &current, &actions)
+            actions.append(.dropSpool)
+            return
+        }
+        current.inspector?.receive(slice)
+        // A discarded message needs no copy; every other outcome sends or stores it.
+        if transaction?.settlement != .discard { actions.append(.spool(slice)) }
+    }
+
+    /// The whole message is spooled: the `message` stage decides, then the message is refused,
+    /// settled by the proxy, or sent upstream with its edits.
+    private mutating func endSpooledMessage(_ current: inout Content, slot: Int, _ actions: inout [Action]) {
+        let open = transaction
+        transaction = nil
+        if current.failure == nil {
+            var scratch = ByteBuffer()
+            do {
+                try current.writer.finish(into: &scratch)
+            } catch {
+                current.failure = .forbidden(error.octet)
+                note(.bareCRInData, "at the end of the content; transaction aborted", &actions)
+            }
+        }
+        if let failure = current.failure {
+            actions.append(.dropSpool)
+            closeUpstreamTransaction(open, &actions)
+            replies.fill(slot, with: reply(for: failure), origin: .proxy)
+            return
+        }
+        var settlement = open?.settlement
+        var settlingRules: [String] = []
+        var edits: [HeaderEdit] = []
+        var added = open?.addedRecipients ?? []
+        var redirect = open?.redirect
+        if settlement == nil, policy.evaluatesMessages {
+            var probe = facts
+            probe.messageSize = current.octets
+            probe.message = current.inspector?.finish()
+            let decision = policy.decide(at: .message, facts: probe)
+            recordVerdicts(decision, &actions)
+            switch decision.action {
+            case .reject(let refusal), .tempfail(let refusal):
+                actions.append(.dropSpool)
+                closeUpstreamTransaction(open, &actions)
+                replies.fill(slot, with: SMTPReply(refusal), origin: .proxy)
+                return
+            case .disconnect(let refusal):
+                actions.append(.dropSpool)
+                replies.fill(slot, with: refusal.map(SMTPReply.init) ?? .proxy(421, "4.7.0", "\(configuration.hostname) Service not available, closing transmission channel"), origin: .proxy, followUp: .closeClient)
+                return
+            case .discard, .quarantine, .continue:
+                settlement = Self.settlement(of: decision)
+                settlingRules = decision.verdicts.filter { $0.enforced && ($0.action == "quarantine" || $0.action == "discard") }.map(\.rule)
+                edits = decision.headerEdits
+                added += decision.addRecipients
+                redirect = decision.redirect ?? redirect
+            }
+        }
+        if let settlement {
+            closeUpstreamTransaction(open, &actions)
+            switch settlement {
+            case .discard:
+                actions.append(.dropSpool)
+                actions.append(.record(.transactionSettled(settlement.outcome)))
+                replies.fill(slot, with: .proxy(250, "2.0.0", "Ok"), origin: .proxy)
+            case .quarantine(let reason):
+                // Answered once the quarantine holds the message (receiveQuarantineStored).
+                let request = QuarantineRequest(reason: reason, rules: settlingRules, helo: facts.helo, authUser: facts.authUser, mailFrom: facts.mailFrom, recipients: facts.recipients, slot: slot)
+                actions.append(.quarantineSpool(request))
+            }
+            return
+        }
+        guard upstreamState == .ready, let open else {
+            // The upstream went away while the message was spooled: nothing was delivered.
+            actions.append(.dropSpool)
+            replies.fill(slot, with: reply(for: .upstreamLost), origin: .proxy)
+            return
+        }
+        transaction = open
+        transaction?.addedRecipients = added
+        transaction?.redirect = redirect
+        spoolReleasePending = true
+        startUpstreamData(expecting: .spooledData(slot: slot, edits: edits, octets: current.octets), &actions)
+        transaction = nil
+    }
+
+    /// Set from DATA for a spooled message until the spool is on its way: no other command may
+    /// reach the upstream in between, or it would read as message content.
+    private var spoolReleasePending = false
+
+    /// The channel layer stored a quarantined message, or could not (`failure`).
+    public mutating func receiveQuarantineStored(_ request: QuarantineRequest, failure: String?) -> [Action] {
+        var actions: [Action] = []
+        if let failure {
+            // Nothing is lost: the client keeps the message and may try again.
+            note(.quarantineFailed, failure, &actions)
+            replies.fill(request.slot, with: .proxy(451, "4.3.0", "Error: message not stored, try again later"), origin: .proxy)
+        } else {
+            actions.append(.record(.transactionSettled(.quarantined)))
+            replies.fill(request.slot, with: .proxy(250, "2.0.0", "Ok"), origin: .proxy)
+        }
+        pump(&actions)
+        return actions
+    }
+
+    /// A transaction the client will not complete upstream: RSET, so the upstream's next MAIL
+    /// starts clean.
+    private mutating func closeUpstreamTransaction(_ transaction: Transaction?, _ actions: inout [Action]) {
+        guard let transaction, transaction.upstreamOpen, upstreamState == .ready else { return }
+        sendUpstream(.rset, expecting: .internalOnly, &actions)
     }
 
     private func reply(for failure: ContentFailure) -> SMTPReply {
@@ -1119,18 +1363,22 @@ public struct RelayStateMachine: Sendable {
         case .relay(let slot):
             replies.fill(slot, with: reply, origin: .server)
         case .ehlo(let slot, let verb, let name):
+            let purpose = EHLOPurpose.ehlo(slot: slot, verb: verb, name: name)
             if verb == "EHLO" && reply.code == 250 {
                 upstreamExtensions = EHLOReconciler.extensions(of: reply)
-                if startUpstreamTLSIfWanted(ehloReply: reply, then: .ehlo(slot: slot, verb: verb, name: name), &actions) { return }
+                if startUpstreamTLSIfWanted(ehloReply: reply, then: purpose, &actions) { return }
+                if startXCLIENTIfWanted(after: purpose, ehloReply: reply, &actions) { return }
             }
-            answerEHLO(slot: slot, verb: verb, reply: reply)
+            finishEHLO(purpose, reply: reply)
         case .resumeEHLO:
             guard reply.code == 250 else {
                 replies.failRemaining(with: .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost"))
                 return
             }
             upstreamExtensions = EHLOReconciler.extensions(of: reply)
-            if !startUpstreamTLSIfWanted(ehloReply: reply, then: .resumeEHLO, &actions) { upstreamState = .ready }
+            if startUpstreamTLSIfWanted(ehloReply: reply, then: .resumeEHLO, &actions) { return }
+            if startXCLIENTIfWanted(after: .resumeEHLO, ehloReply: reply, &actions) { return }
+            upstreamState = .ready
         case .starttls(let ehloReply, let then):
             if reply.code == 220 {
                 upstreamState = .tlsHandshake
@@ -1139,8 +1387,10 @@ public struct RelayStateMachine: Sendable {
                 return
             }
             note(.starttlsStripped, "upstream answered STARTTLS with \(reply.code)", &actions)
-            upstreamState = .ready
-            if case .ehlo(let slot, let verb, _) = then { answerEHLO(slot: slot, verb: verb, reply: ehloReply) }
+            if startXCLIENTIfWanted(after: then, ehloReply: ehloReply, &actions) { return }
+            finishEHLO(then, reply: ehloReply)
+        case .xclient(var remaining, let accepted, let then, let ehloReply):
+            handleXCLIENTReply(reply, remaining: &remaining, accepted: accepted, then: then, ehloReply: ehloReply, &actions)
         case .mail(let slot):
             if reply.isPositiveCompletion { transaction?.mailAccepted = true } else { transaction = nil }
             replies.fill(slot, with: reply, origin: .server)
@@ -1154,12 +1404,28 @@ public struct RelayStateMachine: Sendable {
             handleDataReply(reply, slot: slot, kind: kind, &actions)
         case .endOfData(let slot):
             replies.fill(slot, with: reply, origin: .server)
+        case .spooledData(let slot, let edits, let octets):
+            spoolReleasePending = false
+            guard reply.code == 354 else {
+                // The upstream refused the message: the client gets its code for the end of data.
+                actions.append(.dropSpool)
+                replies.fill(slot, with: reply, origin: .server)
+                return
+            }
+            expectations.append(.endOfData(slot: slot))
+            actions.append(.record(.upstreamContent(octets: octets)))
+            actions.append(.record(.upstreamCommand(".")))
+            actions.append(.releaseSpool(edits))
         case .auth(let slot):
             if reply.code == 334 {
                 sasl?.exchange.receiveChallenge(reply.lines.first ?? "")
                 replies.fill(slot, with: reply, origin: .server, followUp: .enterSASL)
+            } else if reply.isPositiveCompletion {
+                sasl = nil
+                authenticated = true
+                authSucceeded(reply, slot: slot, &actions)
             } else {
-                if reply.isPositiveCompletion { authenticated = true } else { facts.authUser = nil }
+                facts.authUser = nil
                 sasl = nil
                 replies.fill(slot, with: reply, origin: .server, followUp: .resumeCommands)
             }
@@ -1168,6 +1434,95 @@ public struct RelayStateMachine: Sendable {
             actions.append(.closeUpstream)
         case .internalOnly:
             break
+        }
+    }
+
+    /// The upstream accepted the credentials: now `auth` rules judge the user (rules README). A
+    /// refusal is the client's reply instead of the upstream's 235, and the authenticated upstream
+    /// connection is dropped, so nothing is ever relayed under an identity the rules refused.
+    private mutating func authSucceeded(_ reply: SMTPReply, slot: Int, _ actions: inout [Action]) {
+        let decision = policy.decide(at: .auth, facts: facts)
+        recordVerdicts(decision, &actions)
+        if let settlement = Self.settlement(of: decision) { sessionSettlement = settlement }
+        switch decision.action {
+        case .continue, .discard, .quarantine:
+            replies.fill(slot, with: reply, origin: .server, followUp: .resumeCommands)
+            return
+        case .reject(let refusal), .tempfail(let refusal):
+            replies.fill(slot, with: SMTPReply(refusal), origin: .proxy, followUp: .resumeCommands)
+        case .disconnect(let refusal):
+            replies.fill(slot, with: refusal.map(SMTPReply.init) ?? .proxy(421, "4.7.0", "\(configuration.hostname) Service not available, closing transmission channel"), origin: .proxy, followUp: .closeClient)
+        }
+        authenticated = false
+        facts.authUser = nil
+        facts.authMechanism = nil
+        abortUpstreamTransfer(&actions)
+    }
+
+    /// The upstream's EHLO exchange is over (TLS and XCLIENT done or not wanted): the client's EHLO
+    /// is answered, or the reconnected upstream takes the client's commands again.
+    private mutating func finishEHLO(_ purpose: EHLOPurpose, reply: SMTPReply) {
+        switch purpose {
+        case .ehlo(let slot, let verb, _):
+            // Held while STARTTLS or XCLIENT might follow (`holdUntilEHLOSettles`).
+            if upstreamState == .connecting { upstreamState = .ready }
+            answerEHLO(slot: slot, verb: verb, reply: reply)
+        case .resumeEHLO:
+            upstreamState = .ready
+        }
+    }
+
+    /// STARTTLS or XCLIENT may follow the reply to the EHLO about to go out: nothing else of the
+    /// client's goes upstream before it (`finishEHLO` releases the hold), so a command pipelined
+    /// after EHLO can never reach the upstream in plaintext ahead of its STARTTLS.
+    private mutating func holdUntilEHLOSettles() {
+        let tlsMayFollow = configuration.upstreamTLS != .off && !upstreamTLSActive && !upstreamTLSTried
+        let xclientMayFollow = configuration.xclient && !xclientTried
+        if tlsMayFollow || xclientMayFollow { upstreamState = .connecting }
+    }
+
+    /// EHLO again on the same upstream connection, after STARTTLS or XCLIENT.
+    private mutating func sendEHLOAgain(for purpose: EHLOPurpose, _ actions: inout [Action]) {
+        holdUntilEHLOSettles()
+        switch purpose {
+        case .ehlo(let slot, let verb, let name):
+            sendUpstream(.ehlo(domain: name), expecting: .ehlo(slot: slot, verb: verb, name: name), &actions)
+        case .resumeEHLO:
+            sendUpstream(.ehlo(domain: facts.helo ?? configuration.hostname), expecting: .resumeEHLO, &actions)
+        }
+    }
+
+    /// `--xclient` (DESIGN §5 "Client identity"): once per upstream connection, after its last EHLO
+    /// before any client command, tell an upstream that offers XCLIENT who the client is. True when
+    /// XCLIENT is under way; nothing of the client's goes upstream until it is over.
+    private mutating func startXCLIENTIfWanted(after purpose: EHLOPurpose, ehloReply: SMTPReply, _ actions: inout [Action]) -> Bool {
+        guard configuration.xclient, !xclientTried, case .some(.some(let offered)) = upstreamExtensions["XCLIENT"] else { return false }
+        let client = XCLIENTCommand.Client(address: facts.client?.ip, port: facts.client?.port, helo: facts.helo, proto: clientProtocol)
+        var commands = XCLIENTCommand.arguments(for: client, offered: offered)
+        guard !commands.isEmpty else { return false }
+        xclientTried = true
+        upstreamState = .connecting
+        let first = commands.removeFirst()
+        sendUpstream(.xclient(first), expecting: .xclient(remaining: commands, accepted: false, then: purpose, ehloReply: ehloReply), &actions)
+        return true
+    }
+
+    /// XCLIENT_README: a server that accepts XCLIENT starts a new session with a 220 greeting, so
+    /// the proxy sends EHLO again and answers the client from that reply. A refusal is not the
+    /// client's concern: the session goes on without it (the upstream events record it).
+    private mutating func handleXCLIENTReply(_ reply: SMTPReply, remaining: inout [String], accepted: Bool, then: EHLOPurpose, ehloReply: SMTPReply, _ actions: inout [Action]) {
+        if reply.isPositiveCompletion {
+            if !remaining.isEmpty {
+                let next = remaining.removeFirst()
+                sendUpstream(.xclient(next), expecting: .xclient(remaining: remaining, accepted: true, then: then, ehloReply: ehloReply), &actions)
+                return
+            }
+            sendEHLOAgain(for: then, &actions)
+        } else if accepted {
+            // An earlier XCLIENT started a new session: it needs its EHLO all the same.
+            sendEHLOAgain(for: then, &actions)
+        } else {
+            finishEHLO(then, reply: ehloReply)
         }
     }
 
@@ -1182,7 +1537,7 @@ public struct RelayStateMachine: Sendable {
 
     /// STARTTLS towards the upstream when `--upstream-tls` asks for it and the upstream offers it;
     /// true when the handshake is under way.
-    private mutating func startUpstreamTLSIfWanted(ehloReply: SMTPReply, then: AfterUpstreamTLS, _ actions: inout [Action]) -> Bool {
+    private mutating func startUpstreamTLSIfWanted(ehloReply: SMTPReply, then: EHLOPurpose, _ actions: inout [Action]) -> Bool {
         guard configuration.upstreamTLS != .off, !upstreamTLSActive, !upstreamTLSTried else { return false }
         upstreamTLSTried = true
         guard upstreamExtensions["STARTTLS"] != nil else {

@@ -22,12 +22,22 @@ struct ProxyTranscript: Sendable {
     private var verdicts: [SessionRecord.RuleVerdict] = []
     private var transactionOrdinal = -1
     private var verdictsByTransaction: [Int: [SessionRecord.RuleVerdict]] = [:]
+    private var sessionVerdicts: [SessionRecord.RuleVerdict] = []
+    private var settlements: [Int: SessionRecord.TransactionOutcome] = [:]
+    private var rewrittenMailFrom: [Int: String] = [:]
+    let sessionID: String
+    let client: SessionRecord.Endpoint?
     private var upstreamTLS = false
     var upstream: SessionRecord.Endpoint?
 
     init(sessionID: String, start: Timestamp, client: SessionRecord.Endpoint?, server: SessionRecord.Endpoint?, options: SessionRecorder.Options = SessionRecorder.Options()) {
+        var options = options
+        // Records never carry body text; only `message` rules read it, from the relay's own reading.
+        options.messageLimits.maxBodyTextOctets = 0
         self.recorder = SessionRecorder(sessionID: sessionID, source: .proxy, start: start, client: client, server: server, options: options)
         self.start = start
+        self.sessionID = sessionID
+        self.client = client
     }
 
     mutating func noteClientOctets(_ count: Int) { recorder.noteClientOctets(count) }
@@ -70,7 +80,16 @@ struct ProxyTranscript: Sendable {
             upstreamTLS = true
             append(t, .proxy, .server, "[TLS established]")
         case .ruleVerdicts(let list):
-            verdictsByTransaction[transactionOrdinal, default: []] += list
+            // connect, helo and auth rules belong to the session; the others to the transaction
+            // the last MAIL opened.
+            let sessionStages: Set<String> = ["connect", "helo", "auth"]
+            sessionVerdicts += list.filter { sessionStages.contains($0.stage) }
+            let transactional = list.filter { !sessionStages.contains($0.stage) }
+            if !transactional.isEmpty { verdictsByTransaction[transactionOrdinal, default: []] += transactional }
+        case .mailFromRewritten(let path):
+            rewrittenMailFrom[transactionOrdinal] = path.address
+        case .transactionSettled(let outcome):
+            settlements[transactionOrdinal] = outcome
         case .close(let by, let reason):
             if close == nil { close = SessionRecord.Close(by: by, reason: reason) }
         }
@@ -81,8 +100,15 @@ struct ProxyTranscript: Sendable {
         var record = recorder.finish(at: time, close: close ?? SessionRecord.Close(by: nil, reason: .error))
         record.events = events
         record.upstream = upstream
+        record.rules = sessionVerdicts
         for (index, list) in verdictsByTransaction where index >= 0 && index < record.transactions.count {
             record.transactions[index].rules = list
+        }
+        for (index, outcome) in settlements where index >= 0 && index < record.transactions.count {
+            record.transactions[index].outcome = outcome
+        }
+        for (index, address) in rewrittenMailFrom where index >= 0 && index < record.transactions.count {
+            record.transactions[index].mailFrom?.rewrittenTo = address
         }
         if droppedEvents > 0 {
             record.anomalies.append(SessionRecord.Anomaly(kind: "events_truncated", t: max(0, time.microseconds(since: start)), detail: "\(droppedEvents) events beyond \(Self.maxEvents) not kept"))

@@ -9,6 +9,9 @@ Prints "READY" once it listens and stops on SIGTERM/SIGINT. Two kinds:
     --reject-rcpt ADDR     550 5.1.1 for that recipient        --tempfail-rcpt ADDR  450 4.2.0
     --reject-data          554 5.7.1 after the end of data     --tempfail-data       451 4.3.0
     --auth-user/--auth-password  offer AUTH PLAIN/LOGIN and require it (no TLS needed)
+    --xclient ATTRS        offer "XCLIENT ATTRS" in EHLO and record each XCLIENT line as
+                           {"xclient": LINE}; answered with --xclient-reply (default a 220 greeting,
+                           as Postfix does; the session is not reset)
 --kind drop-in-data: a minimal raw server that answers EHLO/MAIL/RCPT/DATA, then closes the
   connection without a reply after --drop-after content octets; it records
   {"dropped": true, "octets": N} in --record, so a test can see nothing was delivered.
@@ -22,7 +25,7 @@ import sys
 import threading
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Handler:
@@ -34,6 +37,8 @@ class Handler:
         session.host_name = hostname
         if self.options.pipelining:
             responses.insert(1, "250-PIPELINING")
+        if self.options.xclient:
+            responses.insert(1, f"250-XCLIENT {self.options.xclient}")
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -64,6 +69,19 @@ class Handler:
                 record.write(json.dumps(entry) + "\n")
 
 
+class XclientSMTP(SMTP):
+    """aiosmtpd with a Postfix-style XCLIENT command that only records what it was told."""
+
+    async def smtp_XCLIENT(self, arg):
+        self.event_handler.record({"xclient": f"XCLIENT {arg or ''}".rstrip()})
+        await self.push(self.event_handler.options.xclient_reply)
+
+
+class XclientController(Controller):
+    def factory(self):
+        return XclientSMTP(self.handler, **self.SMTP_kwargs)
+
+
 def run_aiosmtpd(options, stop):
     kwargs = {"hostname": options.host, "port": options.port, "ident": "aiosmtpd upstream"}
     if options.auth_user:
@@ -73,7 +91,7 @@ def run_aiosmtpd(options, stop):
                   and auth_data.password.decode() == options.auth_password)
             return AuthResult(success=ok, handled=False)
         kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=False)
-    controller = Controller(Handler(options), **kwargs)
+    controller = (XclientController if options.xclient else Controller)(Handler(options), **kwargs)
     controller.start()
     print("READY", flush=True)
     stop.wait()
@@ -138,6 +156,8 @@ def main():
     parser.add_argument("--auth-user")
     parser.add_argument("--auth-password")
     parser.add_argument("--drop-after", type=int, default=100)
+    parser.add_argument("--xclient")
+    parser.add_argument("--xclient-reply", default="220 upstream ESMTP XCLIENT accepted")
     options = parser.parse_args()
 
     stop = threading.Event()

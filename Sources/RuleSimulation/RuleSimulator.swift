@@ -1,0 +1,184 @@
+import SMTPRules
+import SMTPTranscript
+
+/// What a rule set would have done to recorded sessions (DESIGN §4: `pcap --rules` and
+/// `rules test`). Nothing is enforced: every verdict says `enforced: false`, and its `mode` says
+/// whether the rule would have been enforced in the proxy.
+///
+/// A session is replayed stage by stage in the order the proxy asks its policy: `connect`, `helo`,
+/// `auth`, then for each transaction `mail`, `rcpt` (each recipient), `data` and `message`. The
+/// first action that would have been enforced and ends a stage changes the replay the way the proxy
+/// would have acted: a refused MAIL ends its transaction, a refused RCPT drops that recipient, a
+/// disconnect ends the session.
+///
+/// Facts come from the transcript. A capture or a transcript does not keep whole messages, so at
+/// `message` the header fields are the ones the record keeps (Subject, From, To, Cc, Date and
+/// Message-ID) and `body` is empty.
+public struct RuleSimulator: Sendable {
+    public let rules: RuleSet
+
+    public init(rules: RuleSet) {
+        self.rules = rules
+    }
+
+    /// The record with every verdict filled in, and what the rules would have decided.
+    public func simulate(_ record: SessionRecord) -> SimulatedSession {
+        var simulated = record
+        simulated.rules = []
+        for index in simulated.transactions.indices { simulated.transactions[index].rules = [] }
+        var decisions: [SimulatedDecision] = []
+        var facts = RuleFacts()
+        facts.clientIP = record.client?.ip
+        facts.clientPort = record.client?.port
+        facts.serverIP = record.server?.ip
+        facts.serverPort = record.server?.port
+        facts.tls = record.tls.established == true
+        facts.tlsVersion = record.tls.version
+
+        func run(_ stage: RuleStage, _ facts: RuleFacts, transaction: Int?) -> RuleTerminal? {
+            guard rules.stages.contains(stage) else { return nil }
+            let outcome = rules.evaluate(stage, facts)
+            let verdicts = outcome.verdicts.map(SessionRecord.RuleVerdict.simulated)
+            if let transaction {
+                simulated.transactions[transaction].rules += verdicts
+            } else {
+                simulated.rules += verdicts
+            }
+            guard let terminal = outcome.terminal, terminal != .accept else { return nil }
+            let deciding = outcome.verdicts.last { $0.enforced && Self.isTerminal($0.action) }
+            decisions.append(SimulatedDecision(stage: stage, transaction: transaction, rule: deciding?.rule, file: deciding?.file, action: deciding?.action ?? "\(terminal)", detail: deciding?.detail))
+            return terminal
+        }
+
+        replay: do {
+            if let terminal = run(.connect, facts, transaction: nil), Self.endsSession(terminal) { break replay }
+            if let helo = record.helo {
+                facts.helo = helo.name
+                if let terminal = run(.helo, facts, transaction: nil), Self.endsSession(terminal) { break replay }
+            }
+            // `auth` rules judge a successful AUTH only, as the proxy asks them after the 235.
+            if let auth = record.auth, auth.result == .success {
+                facts.authMechanism = auth.mechanism
+                facts.authUser = auth.user
+                if let terminal = run(.auth, facts, transaction: nil), Self.endsSession(terminal) { break replay }
+            }
+            for (index, transaction) in record.transactions.enumerated() {
+                var stageFacts = facts
+                stageFacts.mailFrom = transaction.mailFrom?.address
+                for parameter in transaction.mailFrom?.params ?? [] { stageFacts.mailParameters[parameter.keyword.uppercased()] = parameter.value }
+                if let terminal = run(.mail, stageFacts, transaction: index) {
+                    if Self.endsSession(terminal) { break replay }
+                    if Self.refuses(terminal) { continue }
+                }
+                var accepted: [String] = []
+                for (position, recipient) in transaction.rcptTo.enumerated() {
+                    stageFacts.recipient = recipient.address
+                    stageFacts.rcptCount = position
+                    let terminal = run(.rcpt, stageFacts, transaction: index)
+                    if let terminal, Self.endsSession(terminal) { break replay }
+                    if let terminal, Self.refuses(terminal) { continue }
+                    // The server's own refusal drops the recipient as well; an unknown reply keeps it.
+                    if let reply = recipient.reply, reply.code >= 400 { continue }
+                    if let address = recipient.address { accepted.append(address) }
+                }
+                stageFacts.recipient = nil
+                stageFacts.recipients = accepted
+                stageFacts.rcptCount = accepted.count
+                guard transaction.data != nil, !accepted.isEmpty || transaction.rcptTo.isEmpty else { continue }
+                if let terminal = run(.data, stageFacts, transaction: index) {
+                    if Self.endsSession(terminal) { break replay }
+                    if Self.refuses(terminal) { continue }
+                }
+                guard let message = transaction.message else { continue }
+                stageFacts.message = RuleMessageFacts(recorded: message)
+                if let terminal = run(.message, stageFacts, transaction: index), Self.endsSession(terminal) { break replay }
+            }
+        }
+        return SimulatedSession(record: simulated, decisions: decisions)
+    }
+
+    private static func isTerminal(_ action: String) -> Bool {
+        ["accept", "reject", "tempfail", "disconnect", "discard", "quarantine"].contains(action)
+    }
+
+    private static func endsSession(_ terminal: RuleTerminal) -> Bool {
+        if case .disconnect = terminal { return true }
+        return false
+    }
+
+    /// Whether the command would have been refused (its transaction or recipient goes no further).
+    private static func refuses(_ terminal: RuleTerminal) -> Bool {
+        switch terminal {
+        case .reject, .tempfail, .disconnect: true
+        case .accept, .discard, .quarantine: false
+        }
+    }
+}
+
+/// One session as the rules would have left it.
+public struct SimulatedSession: Sendable {
+    /// The transcript with `rules` filled in at session and transaction level.
+    public var record: SessionRecord
+    /// Every action that would have been enforced and ended a stage, in order.
+    public var decisions: [SimulatedDecision]
+
+    /// Every verdict, session level first.
+    public var verdicts: [SessionRecord.RuleVerdict] {
+        record.rules + record.transactions.flatMap(\.rules)
+    }
+}
+
+/// An action that would have ended a stage.
+public struct SimulatedDecision: Sendable, Hashable, CustomStringConvertible {
+    public var stage: RuleStage
+    /// The transaction's index in the record; nil at `connect`, `helo` and `auth`.
+    public var transaction: Int?
+    public var rule: String?
+    public var file: String?
+    public var action: String
+    public var detail: String?
+
+    public var description: String {
+        var text = "\(action) at \(stage.rawValue)"
+        if let transaction { text += " (transaction \(transaction + 1))" }
+        if let rule { text += " by \"\(rule)\"" }
+        if let detail { text += ": \(detail)" }
+        return text
+    }
+}
+
+extension SessionRecord.RuleVerdict {
+    /// A verdict of a replay: never enforced; the mode says what the proxy would have done.
+    static func simulated(_ verdict: RuleVerdict) -> SessionRecord.RuleVerdict {
+        SessionRecord.RuleVerdict(
+            rule: verdict.rule,
+            file: verdict.file,
+            line: verdict.line,
+            stage: verdict.stage.rawValue,
+            action: verdict.action,
+            enforced: false,
+            mode: verdict.enforced ? .enforce : .monitor,
+            detail: verdict.detail
+        )
+    }
+}
+
+extension RuleMessageFacts {
+    /// The message facts a transcript keeps: the summary fields, as header fields too.
+    init(recorded message: SessionRecord.Message) {
+        self.init()
+        var fields: [(name: String, value: String)] = []
+        if let date = message.date { fields.append((name: "Date", value: date)) }
+        if !message.from.isEmpty { fields.append((name: "From", value: message.from.joined(separator: ", "))) }
+        if !message.to.isEmpty { fields.append((name: "To", value: message.to.joined(separator: ", "))) }
+        if !message.cc.isEmpty { fields.append((name: "Cc", value: message.cc.joined(separator: ", "))) }
+        if let subject = message.subject { fields.append((name: "Subject", value: subject)) }
+        if let messageID = message.messageID { fields.append((name: "Message-ID", value: messageID)) }
+        headers = fields
+        subject = message.subject
+        from = message.from
+        messageID = message.messageID
+        size = message.size
+        attachments = message.attachments.map { RuleAttachment(filename: $0.filename, contentType: $0.contentType, size: $0.size) }
+    }
+}

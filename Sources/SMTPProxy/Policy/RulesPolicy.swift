@@ -1,0 +1,140 @@
+import MailMessage
+import SMTPCore
+import SMTPRules
+import SMTPTranscript
+
+/// The proxy's policy from a compiled `rules/` folder (DESIGN §4): each stage asks the rule set,
+/// and its outcome becomes the relay's decision.
+///
+/// Only enforced actions change the session; `mode monitor` rules only leave verdicts. An address a
+/// rule builds that is not a valid RFC 5321 path is not used: the verdict stays in the transcript
+/// with `enforced` false, so nothing malformed ever reaches the upstream.
+public struct RulesPolicy: SessionPolicy {
+    public let rules: RuleSet
+
+    public init(rules: RuleSet) {
+        self.rules = rules
+    }
+
+    public var evaluatesMessages: Bool { rules.evaluatesMessages }
+
+    public func decide(at stage: PolicyStage, facts: PolicyFacts) -> PolicyDecision {
+        guard let ruleStage = RuleStage(rawValue: stage.rawValue), rules.stages.contains(ruleStage) else { return .continue }
+        let outcome = rules.evaluate(ruleStage, RuleFacts(facts, at: stage))
+        var decision = PolicyDecision()
+        var verdicts = outcome.verdicts
+        if let terminal = outcome.terminal { decision.action = Self.action(for: terminal) }
+        for effect in outcome.effects {
+            switch effect {
+            case .setMailFrom(let address):
+                if let path = Self.path(address) { decision.rewriteMailFrom = path } else { unenforce(&verdicts, "set_mail_from", address) }
+            case .setRcpt(let address):
+                if let path = Self.path(address) { decision.rewriteRecipient = path } else { unenforce(&verdicts, "set_rcpt", address) }
+            case .bcc(let address):
+                if let path = Self.path(address) { decision.addRecipients.append(path) } else { unenforce(&verdicts, "bcc", address) }
+            case .redirect(let address):
+                if let path = Self.path(address) { decision.redirect = path } else { unenforce(&verdicts, "redirect", address) }
+            case .addHeader(let name, let value):
+                decision.headerEdits.append(.add(name: name, value: value))
+            case .setHeader(let name, let value):
+                decision.headerEdits.append(.set(name: name, value: value))
+            case .removeHeader(let name):
+                decision.headerEdits.append(.remove(name: name))
+            case .prefixSubject(let prefix):
+                decision.headerEdits.append(.prefixSubject(prefix))
+            case .tag, .log:
+                // Bookkeeping: the verdict in the transcript (and the log) is the whole effect.
+                break
+            }
+        }
+        decision.verdicts = verdicts.map(SessionRecord.RuleVerdict.init)
+        return decision
+    }
+
+    private static func action(for terminal: RuleTerminal) -> PolicyDecision.Action {
+        switch terminal {
+        case .accept:
+            .continue
+        case .reject(let code, let enhanced, let text):
+            .reject(PolicyReply(code: code, enhanced: enhanced, text: text))
+        case .tempfail(let code, let enhanced, let text):
+            .tempfail(PolicyReply(code: code, enhanced: enhanced, text: text))
+        case .disconnect(let code, let enhanced, let text):
+            code.map { .disconnect(PolicyReply(code: $0, enhanced: enhanced, text: text ?? "Service not available, closing transmission channel")) } ?? .disconnect(nil)
+        case .discard:
+            .discard
+        case .quarantine(let reason):
+            .quarantine(reason: reason)
+        }
+    }
+
+    /// The address as an RFC 5321 path, checked by the same parser that reads the client's
+    /// commands; nil when it would not read back as one.
+    static func path(_ address: String) -> SMTPPath? {
+        var text = Substring(address)
+        if text.hasPrefix("<") && text.hasSuffix(">") && text.count >= 2 { text = text.dropFirst().dropLast() }
+        guard case .success(.rcpt(let path, let parameters)) = CommandParser.parse("RCPT TO:<\(text)>"),
+            parameters.isEmpty, path.isSyntacticallyValid, !path.address.isEmpty
+        else { return nil }
+        return path
+    }
+
+    private func unenforce(_ verdicts: inout [RuleVerdict], _ action: String, _ address: String) {
+        guard let index = verdicts.lastIndex(where: { $0.action == action && $0.enforced }) else { return }
+        verdicts[index].enforced = false
+        verdicts[index].detail = "not an address: \(address)"
+    }
+}
+
+extension SessionRecord.RuleVerdict {
+    init(_ verdict: RuleVerdict) {
+        self.init(
+            rule: verdict.rule,
+            file: verdict.file,
+            line: verdict.line,
+            stage: verdict.stage.rawValue,
+            action: verdict.action,
+            enforced: verdict.enforced,
+            mode: verdict.enforced ? .enforce : .monitor,
+            detail: verdict.detail
+        )
+    }
+}
+
+extension RuleFacts {
+    /// What the rules see at `stage`, from what the relay knows.
+    init(_ facts: PolicyFacts, at stage: PolicyStage) {
+        self.init()
+        clientIP = facts.client?.ip
+        clientPort = facts.client?.port
+        serverIP = facts.server?.ip
+        serverPort = facts.server?.port
+        helo = facts.helo
+        tls = facts.tls
+        tlsVersion = facts.tlsVersion
+        authUser = facts.authUser
+        authMechanism = facts.authMechanism
+        mailFrom = facts.mailFrom?.address
+        for parameter in facts.mailParameters { mailParameters[parameter.keyword.uppercased()] = parameter.value }
+        recipient = facts.recipient?.address
+        recipients = facts.recipients.map(\.address)
+        // At `rcpt` the recipients given before this one; later, the accepted ones (rules README).
+        rcptCount = stage == .rcpt ? facts.recipientCount : facts.recipients.count
+        if stage == .message, let summary = facts.message {
+            message = RuleMessageFacts(summary, size: facts.messageSize)
+        }
+    }
+}
+
+extension RuleMessageFacts {
+    init(_ summary: MessageSummary, size: Int?) {
+        self.init()
+        headers = summary.header.fields.map { (name: $0.name, value: $0.value) }
+        subject = summary.subject
+        from = summary.from.map(\.address)
+        messageID = summary.messageID
+        self.size = size ?? summary.size
+        body = summary.bodyText
+        attachments = summary.attachments.map { RuleAttachment(filename: $0.filename, contentType: $0.contentType, size: $0.size) }
+    }
+}

@@ -1,0 +1,71 @@
+import SMTPCapture
+import SMTPTranscript
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Sessions from files that are either captures or transcripts, as `rules test --against` takes
+/// them: a file is a capture when it starts with a pcap, pcapng or gzip magic number, and JSON
+/// Lines otherwise.
+enum RecordedSessions {
+    enum Kind {
+        case capture
+        case transcript
+    }
+
+    static func kind(of path: String) -> Kind {
+        guard let file = fopen(path, "rb") else { return .transcript }
+        defer { fclose(file) }
+        var magic = [UInt8](repeating: 0, count: 4)
+        let count = magic.withUnsafeMutableBytes { fread($0.baseAddress, 1, 4, file) }
+        guard count == 4 else { return .transcript }
+        let captureMagics: [[UInt8]] = [
+            [0xD4, 0xC3, 0xB2, 0xA1], [0xA1, 0xB2, 0xC3, 0xD4],  // pcap, microseconds
+            [0x4D, 0x3C, 0xB2, 0xA1], [0xA1, 0xB2, 0x3C, 0x4D],  // pcap, nanoseconds
+            [0x0A, 0x0D, 0x0D, 0x0A],  // pcapng section header block
+        ]
+        if captureMagics.contains(magic) || magic.starts(with: [0x1F, 0x8B]) { return .capture }
+        return .transcript
+    }
+
+    /// Calls `body` with every session: the captures first, read as one (a session split across
+    /// files is joined, as `smtpscope pcap` does), then each transcript file in order. Unreadable
+    /// files and malformed transcript lines are errors; the first ten are named on standard error.
+    static func forEach(in files: [String], _ body: (SessionRecord) -> Void) throws {
+        let captures = files.filter { kind(of: $0) == .capture }
+        if !captures.isEmpty {
+            // The same ids as `smtpscope pcap` gives the same captures.
+            let names = captures.map { String($0.split(separator: "/").last ?? "") }
+            var reader = CaptureReader(options: CaptureSessionizer.Options(), sessionIDs: SessionIDGenerator(random: DeterministicRandom(seedingFrom: names)))
+            for file in captures {
+                do {
+                    let source = try PcapSource.openFile(path: file, filter: nil)
+                    try reader.read(source, record: body)
+                } catch {
+                    let message = error.description
+                    throw fail(message.hasPrefix(file) ? message : "\(file): \(message)")
+                }
+            }
+            reader.finish(record: body)
+        }
+        var problems = 0
+        for file in files where kind(of: file) == .transcript {
+            do {
+                try TranscriptFileReader().forEachRecord(inFile: file) { result in
+                    switch result {
+                    case .success(let record):
+                        body(record)
+                    case .failure(let error):
+                        if problems < 10 { FileHandleStandardError.write("smtpscope: \(file):\(error)\n") }
+                        problems += 1
+                    }
+                    return true
+                }
+            } catch {
+                throw fail("\(file): \(error)")
+            }
+        }
+        if problems > 0 { throw fail("\(problems) lines were not valid records") }
+    }
+}

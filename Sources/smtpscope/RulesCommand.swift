@@ -1,0 +1,99 @@
+import ArgumentParser
+import RuleSimulation
+import SMTPRules
+import SMTPTranscript
+
+/// `smtpscope rules`: check a rules folder, and try it on recorded traffic (DESIGN §2 and §4).
+struct RulesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rules",
+        abstract: "Check a rules folder, or show what it would do to captured or recorded sessions.",
+        subcommands: [RulesCheckCommand.self, RulesTestCommand.self]
+    )
+}
+
+/// `smtpscope rules check DIR`: every problem with `file:line:col` and a hint, then the examples.
+struct RulesCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Find every problem in a rules folder and run its example blocks. Exit 2 when any is found."
+    )
+
+    @Argument(help: "The rules folder (its *.rules files load in name order).")
+    var directory: String
+
+    func run() throws {
+        let result = RuleSet.load(directory: directory)
+        print(RulesReport.check(result, directory: directory), terminator: "")
+        if !result.isValid { throw ExitCode(2) }
+    }
+}
+
+/// `smtpscope rules test DIR --against FILE...`: what the rules would have done, nothing enforced.
+struct RulesTestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Show what a rules folder would do to the sessions in captures or transcript files.",
+        discussion: """
+            Nothing is enforced. Each session with a verdict is listed with what would have ended a \
+            stage, then a summary by rule. With --diff OLD_DIR, only the sessions whose verdicts differ \
+            between OLD_DIR and DIR are listed: try a policy change on last week's traffic before \
+            deploying it. Messages are not kept whole in captures or transcripts, so `body` is empty and \
+            only the recorded header fields (Subject, From, To, Cc, Date, Message-ID) are known.
+            """
+    )
+
+    @Argument(help: "The rules folder to try.")
+    var directory: String
+
+    @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Captures (pcap, pcapng, gzip) or transcript files (JSON Lines).", valueName: "FILE"))
+    var against: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Compare with this rules folder and list the sessions whose verdicts change.", valueName: "OLD_DIR"))
+    var diff: String?
+
+    @Option(name: .long, help: "text (default), or jsonl: each session's transcript with its verdicts.")
+    var format: FileTranscriptSink.Format = .text
+
+    func validate() throws {
+        if against.isEmpty { throw ValidationError("give the traffic to test against: --against FILE...") }
+        if diff != nil && format == .jsonLines { throw ValidationError("--diff prints a text list; leave out --format jsonl") }
+    }
+
+    func run() throws {
+        let new = try Self.loadOrExit(directory)
+        let old = try diff.map(Self.loadOrExit)
+        let simulator = RuleSimulator(rules: new)
+        let previous = old.map(RuleSimulator.init)
+        var summary = RulesReport.Summary()
+        var comparison = RuleSetComparison()
+        let sink = format == .jsonLines ? try? FileTranscriptSink(path: "-", format: .jsonLines) : nil
+        try RecordedSessions.forEach(in: against) { record in
+            let simulated = simulator.simulate(record)
+            summary.add(simulated)
+            if let previous {
+                comparison.compare(old: previous.simulate(record), new: simulated)
+            } else if let sink {
+                try? sink.write(simulated.record)
+            } else if let text = RulesReport.session(simulated) {
+                print(text, terminator: "")
+            }
+        }
+        try? sink?.flush()
+        if diff != nil {
+            print(RulesReport.comparison(comparison, old: diff ?? "", new: directory), terminator: "")
+        } else if sink == nil {
+            print(summary.render(), terminator: "")
+        }
+    }
+
+    /// The compiled rules, or the check report and exit 2.
+    static func loadOrExit(_ directory: String) throws -> RuleSet {
+        let result = RuleSet.load(directory: directory)
+        guard result.isValid, let rules = result.ruleSet else {
+            FileHandleStandardError.write(RulesReport.check(result, directory: directory))
+            throw ExitCode(2)
+        }
+        return rules
+    }
+}

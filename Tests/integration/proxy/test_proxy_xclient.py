@@ -1,0 +1,311 @@
+"""End-to-end: `smtpscope proxy --xclient` (issue 3; DESIGN §5 "Client identity").
+
+A throwaway Postfix smtpd (TESTING.md "A throwaway Postfix instance") is the upstream. It authorises
+XCLIENT from 127.0.0.0/8 and logs, through a `header_checks` WARN on Received:, the Received: header it
+writes, with the client address, reverse name, HELO and protocol it believes in. With --xclient that
+is the proxy's client (the PROXY header's address, or the real socket's); without it, the proxy.
+An aiosmtpd upstream that offers XCLIENT and refuses it shows the session goes on without it.
+
+Every peer runs on loopback; documentation addresses appear only inside PROXY headers and XCLIENT.
+"""
+import os
+import pathlib
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from proxy_support import (COMMAND_TIMEOUT, RawClient, check_records, delivered, free_port, listening, recorded,
+                           swaks)
+
+HELO = "xclient-test.example"
+POSTFIX_WAIT = 20
+
+
+class ThrowawayPostfix:
+    """A Postfix instance of its own (main.cf, master.cf, queue) on a free loopback port. Mail to
+    example.org is accepted and discarded; the Received: header of each message is logged."""
+
+    def __init__(self, inet_protocols):
+        self.port = free_port()
+        self.directory = pathlib.Path(tempfile.mkdtemp(prefix="smtpscope-postfix-", dir="/tmp"))
+        self.directory.chmod(0o755)
+        self.log = self.directory / "maillog"
+        (self.directory / "queue").mkdir()
+        data = self.directory / "data"
+        data.mkdir()
+        postfix_user = pwd.getpwnam("postfix")
+        os.chown(data, postfix_user.pw_uid, postfix_user.pw_gid)
+        (self.directory / "header_checks").write_text("/^Received:/ WARN\n")
+        (self.directory / "main.cf").write_text(f"""\
+compatibility_level = 3.6
+queue_directory = {self.directory}/queue
+data_directory = {self.directory}/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = upstream.test
+mydomain = upstream.test
+myorigin = upstream.test
+mydestination = example.org
+local_recipient_maps =
+local_transport = discard
+default_transport = discard
+relay_transport = discard
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = {inet_protocols}
+mynetworks = 127.0.0.0/8
+smtpd_authorized_xclient_hosts = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_client_port_logging = yes
+smtputf8_enable = no
+maillog_file = {self.log}
+maillog_file_prefixes = /tmp
+header_checks = regexp:{self.directory}/header_checks
+""")
+        services = [
+            f"127.0.0.1:{self.port} inet n - n - - smtpd",
+            "pickup unix n - n 60 1 pickup",
+            "cleanup unix n - n - 0 cleanup",
+            "qmgr unix n - n 300 1 qmgr",
+            "rewrite unix - - n - - trivial-rewrite",
+            "bounce unix - - n - 0 bounce",
+            "defer unix - - n - 0 bounce",
+            "trace unix - - n - 0 bounce",
+            "verify unix - - n - 1 verify",
+            "flush unix n - n 1000? 0 flush",
+            "proxymap unix - - n - - proxymap",
+            "showq unix n - n - - showq",
+            "error unix - - n - - error",
+            "retry unix - - n - - error",
+            "discard unix - - n - - discard",
+            "anvil unix - - n - 1 anvil",
+            "scache unix - - n - 1 scache",
+            "postlog unix-dgram n - n - 1 postlogd",
+        ]
+        (self.directory / "master.cf").write_text("\n".join(services) + "\n")
+
+    @staticmethod
+    def _alternates():
+        completed = subprocess.run(["postconf", "-h", "alternate_config_directories"], capture_output=True,
+                                   text=True, timeout=COMMAND_TIMEOUT)
+        return [d for d in re.split(r"[\s,]+", completed.stdout.strip()) if d]
+
+    def _set_alternates(self, directories):
+        subprocess.run(["postconf", "-e", f"alternate_config_directories = {', '.join(directories)}"],
+                       check=True, timeout=COMMAND_TIMEOUT)
+
+    def start(self):
+        # `postfix -c DIR` is refused unless the default main.cf lists DIR (TESTING.md).
+        self._set_alternates(self._alternates() + [str(self.directory)])
+        # postfix prints its diagnostics only to a terminal.
+        completed = subprocess.run(["script", "-qec", f"postfix -c {self.directory} start", "/dev/null"],
+                                   capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+        if completed.returncode != 0:
+            raise AssertionError(f"postfix -c {self.directory} start failed:\n{completed.stdout}{completed.stderr}")
+        deadline = time.monotonic() + POSTFIX_WAIT
+        while not listening(self.port):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Postfix did not listen on {self.port}:\n{self.log_text()}")
+            time.sleep(0.1)
+
+    def stop(self):
+        subprocess.run(["script", "-qec", f"postfix -c {self.directory} stop", "/dev/null"],
+                       capture_output=True, timeout=COMMAND_TIMEOUT)
+        self._set_alternates([d for d in self._alternates() if d != str(self.directory)])
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def log_text(self):
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def received(self, count=1):
+        """The logged Received: headers ("from HELO (NAME [ADDR]) ... proto=P helo=<H>"), waiting for `count`."""
+        deadline = time.monotonic() + POSTFIX_WAIT
+        while True:
+            lines = [line for line in self.log_text().splitlines() if "warning: header Received:" in line]
+            if len(lines) >= count or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def postfixes():
+    """start(inet_protocols="all") -> a started ThrowawayPostfix; all are stopped in teardown."""
+    if shutil.which("postfix") is None or shutil.which("script") is None:
+        pytest.skip("Postfix not installed; run tools/setup")
+    if os.geteuid() != 0:
+        pytest.skip("a throwaway Postfix instance needs root")
+    instances = []
+
+    def start(inet_protocols="all"):
+        instance = ThrowawayPostfix(inet_protocols)
+        instances.append(instance)
+        instance.start()
+        return instance
+
+    yield start
+    for instance in instances:
+        instance.stop()
+
+
+@pytest.fixture
+def postfix(postfixes):
+    return postfixes()
+
+
+# The repository's ./rules would spool messages, which changes how a transfer is aborted.
+NO_RULES = ("--rules", "none")
+
+
+def send_through(run, *proxy_header, helo=HELO):
+    """One message through the proxy with swaks, optionally behind a PROXY header."""
+    swaks(run.host, run.port, "--helo", helo, "--from", "a@client.test", "--to", "b@example.org", *proxy_header)
+
+
+PROXY_V1 = ("--proxy-version", "1", "--proxy-family", "TCP4", "--proxy-source", "192.0.2.55",
+            "--proxy-source-port", "40123", "--proxy-dest", "198.51.100.5", "--proxy-dest-port", "25")
+
+
+def upstream_lines(record):
+    return [event["text"] for event in record["events"] if event.get("to") == "server"]
+
+
+def test_postfix_sees_the_proxy_protocol_client_with_xclient(proxy, postfix, validate_record):
+    run = proxy(("127.0.0.1", postfix.port), "--proxy-protocol", "--xclient", *NO_RULES)
+    send_through(run, *PROXY_V1)
+    [received] = postfix.received()
+    assert f"from {HELO} (unknown [192.0.2.55])" in received, received
+    assert f"proto=ESMTP helo=<{HELO}>" in received
+    assert "client=unknown[192.0.2.55]:40123" in postfix.log_text()
+    [record] = run.records(1)
+    check_records([record], validate_record)
+    assert delivered(record)
+    assert record["anomalies"] == []
+    sent = upstream_lines(record)
+    xclient = f"XCLIENT NAME=[UNAVAILABLE] ADDR=192.0.2.55 PORT=40123 HELO={HELO} PROTO=ESMTP"
+    assert sent[:3] == [f"EHLO {HELO}", xclient, f"EHLO {HELO}"]
+    # The client never learns the upstream offers XCLIENT.
+    assert not [e for e in record["extensions"] if e.upper().startswith("XCLIENT")]
+
+
+def test_postfix_sees_the_proxy_without_xclient(proxy, postfix, validate_record):
+    run = proxy(("127.0.0.1", postfix.port), "--proxy-protocol", *NO_RULES)
+    send_through(run, *PROXY_V1)
+    [received] = postfix.received()
+    assert "[127.0.0.1]" in received and "192.0.2.55" not in received, received
+    [record] = run.records(1)
+    check_records([record], validate_record)
+    assert delivered(record)
+    assert not [line for line in upstream_lines(record) if line.startswith("XCLIENT")]
+
+
+def test_postfix_sees_a_direct_client_unresolved_with_xclient(proxy, postfix, validate_record):
+    """No PROXY header: the address is the socket's, 127.0.0.1; Postfix, told NAME=[UNAVAILABLE], does no
+    lookup of its own, where it would otherwise name the proxy localhost."""
+    run = proxy(("127.0.0.1", postfix.port), "--xclient", *NO_RULES)
+    send_through(run)
+    [received] = postfix.received()
+    assert f"from {HELO} (unknown [127.0.0.1])" in received, received
+    [record] = run.records(1)
+    check_records([record], validate_record)
+    client_port = record["client"]["port"]
+    assert f"client=unknown[127.0.0.1]:{client_port}" in postfix.log_text()
+
+
+def test_postfix_sees_an_ipv6_client_named_by_the_proxy_header(proxy, postfix, validate_record):
+    run = proxy(("127.0.0.1", postfix.port), "--proxy-protocol", "--xclient", *NO_RULES)
+    send_through(run, "--proxy-version", "1", "--proxy-family", "TCP6", "--proxy-source", "2001:db8::10",
+                 "--proxy-source-port", "40000", "--proxy-dest", "2001:db8::25", "--proxy-dest-port", "25")
+    [received] = postfix.received()
+    assert "(unknown [IPv6:2001:db8::10])" in received, received
+    [record] = run.records(1)
+    assert "XCLIENT NAME=[UNAVAILABLE] ADDR=IPV6:2001:db8::10 PORT=40000 " + f"HELO={HELO} PROTO=ESMTP" \
+        in upstream_lines(record)
+
+
+def test_a_postfix_without_ipv6_refuses_the_address_and_mail_still_flows(proxy, postfixes, validate_record):
+    """Postfix with inet_protocols = ipv4 answers `501 5.5.4 Bad ADDR syntax`: the client's EHLO is
+    answered from the first EHLO reply, nothing is flagged, and the mail goes through."""
+    postfix = postfixes("ipv4")
+    run = proxy(("127.0.0.1", postfix.port), "--proxy-protocol", "--xclient", *NO_RULES)
+    send_through(run, "--proxy-version", "1", "--proxy-family", "TCP6", "--proxy-source", "2001:db8::10",
+                 "--proxy-source-port", "40000", "--proxy-dest", "2001:db8::25", "--proxy-dest-port", "25")
+    [received] = postfix.received()
+    assert "[127.0.0.1]" in received and "2001:db8" not in received, received
+    [record] = run.records(1)
+    check_records([record], validate_record)
+    assert delivered(record)
+    assert record["anomalies"] == []
+    replies = [event["text"] for event in record["events"] if event.get("from") == "server"]
+    assert any(reply.startswith("501 ") and "ADDR" in reply for reply in replies)
+    assert upstream_lines(record).count(f"EHLO {HELO}") == 1, "no EHLO again after a refusal"
+
+
+def test_xclient_is_sent_again_after_the_proxy_reconnects(proxy, postfix, validate_record):
+    """A bare LF aborts the first transfer by closing the upstream leg; the next transaction goes over a
+    new upstream connection, which is told the client's identity again before MAIL."""
+    run = proxy(("127.0.0.1", postfix.port), "--proxy-protocol", "--xclient", *NO_RULES)
+    client = RawClient(run.host, run.port)
+    try:
+        client.send(b"PROXY TCP4 192.0.2.66 198.51.100.5 50123 25\r\n")
+        assert client.reply()[0] == 220
+        assert client.command(f"EHLO {HELO}\r\n")[0] == 250
+        assert client.command("MAIL FROM:<a@client.test>\r\n")[0] == 250
+        assert client.command("RCPT TO:<b@example.org>\r\n")[0] == 250
+        assert client.command("DATA\r\n")[0] == 354
+        assert client.command("Subject: one\r\n\r\nbare\nLF\r\n.\r\n")[0] == 550
+        assert client.command("MAIL FROM:<a@client.test>\r\n")[0] == 250
+        assert client.command("RCPT TO:<b@example.org>\r\n")[0] == 250
+        assert client.command("DATA\r\n")[0] == 354
+        assert client.command("Subject: two\r\n\r\nfine\r\n.\r\n")[0] == 250
+        assert client.command("QUIT\r\n")[0] == 221
+    finally:
+        client.close()
+    [received] = postfix.received()
+    assert f"from {HELO} (unknown [192.0.2.66])" in received, received
+    [record] = run.records(1)
+    check_records([record], validate_record)
+    sent = upstream_lines(record)
+    abort = "[connection closed: transaction aborted]"
+    assert abort in sent, "the first transfer was aborted upstream"
+    xclient = f"XCLIENT NAME=[UNAVAILABLE] ADDR=192.0.2.66 PORT=50123 HELO={HELO} PROTO=ESMTP"
+    assert sent[:3] == [f"EHLO {HELO}", xclient, f"EHLO {HELO}"]
+    # The new connection: EHLO, XCLIENT and EHLO again before the client's MAIL.
+    assert sent[sent.index(abort) + 1:][:4] == [f"EHLO {HELO}", xclient, f"EHLO {HELO}", "MAIL FROM:<a@client.test>"]
+
+
+def test_a_refused_xclient_is_ignored_and_mail_flows(proxy, upstreams, validate_record):
+    """aiosmtpd offers XCLIENT and refuses it, as a Postfix that does not trust the proxy would."""
+    host, port, record_path = upstreams.aiosmtpd("--xclient", "NAME ADDR PORT HELO PROTO LOGIN",
+                                                 "--xclient-reply", "550 5.7.0 Error: insufficient authorization")
+    run = proxy((host, port), "--xclient", *NO_RULES)
+    send_through(run)
+    [record] = run.records(1)
+    check_records([record], validate_record)
+    entries = recorded(record_path)
+    assert [e["xclient"] for e in entries if "xclient" in e] == [record_xclient(record)]
+    assert [e["rcpt_tos"] for e in entries if "rcpt_tos" in e] == [["b@example.org"]]
+    assert delivered(record)
+    assert record["anomalies"] == []
+    assert upstream_lines(record)[:2] == [f"EHLO {HELO}", record_xclient(record)]
+    assert f"EHLO {HELO}" not in upstream_lines(record)[2:], "no EHLO again after a refusal"
+
+
+def record_xclient(record):
+    return f"XCLIENT NAME=[UNAVAILABLE] ADDR=127.0.0.1 PORT={record['client']['port']} HELO={HELO} PROTO=ESMTP"
+
+
+def test_xclient_accepted_by_aiosmtpd_is_followed_by_a_new_ehlo(proxy, upstreams, validate_record):
+    host, port, record_path = upstreams.aiosmtpd("--xclient", "ADDR HELO")
+    run = proxy((host, port), "--xclient", *NO_RULES)
+    send_through(run)
+    [record] = run.records(1)
+    check_records([record], validate_record)
+    assert [e["xclient"] for e in recorded(record_path) if "xclient" in e] == [f"XCLIENT ADDR=127.0.0.1 HELO={HELO}"]
+    assert upstream_lines(record)[:3] == [f"EHLO {HELO}", f"XCLIENT ADDR=127.0.0.1 HELO={HELO}", f"EHLO {HELO}"]
+    assert delivered(record)
