@@ -248,24 +248,40 @@ final class RelayHandler: ChannelDuplexHandler {
             upstream.close(promise: nil)
             return
         }
-        var rewriter = HeaderRewriter(edits: edits)
+        // Without edits the spool goes out as it is; with them the header section is rewritten.
+        var rewriter = edits.isEmpty ? nil : HeaderRewriter(edits: edits)
         var writer = DataContentWriter()
         var edited = ByteBuffer()
         var wire = ByteBuffer()
-        do {
-            try spool.forEachPiece { piece in
-                rewriter.receive(piece, into: &edited)
-                // The content was checked when spooled; the edits only add canonical fields.
-                try? writer.write(edited, into: &wire)
-                edited.clear()
+        var intact = true
+        func send(_ content: ByteBuffer, last: Bool) {
+            guard intact else { return }
+            do {
+                // The content was checked when spooled and the rewriter writes only canonical
+                // fields, so this cannot fail; if it ever did, half a message must not go out.
+                try writer.write(content, into: &wire)
+                if last { try writer.finish(into: &wire) }
                 upstream.write(wire, promise: nil)
                 wire = ByteBuffer()
+            } catch {
+                intact = false
             }
-            rewriter.finish(into: &edited)
-            try? writer.write(edited, into: &wire)
-            try? writer.finish(into: &wire)
-            upstream.writeAndFlush(wire, promise: nil)
+        }
+        do {
+            try spool.forEachPiece { piece in
+                guard rewriter != nil else { return send(piece, last: false) }
+                rewriter?.receive(piece, into: &edited)
+                send(edited, last: false)
+                edited.clear()
+            }
+            rewriter?.finish(into: &edited)
+            send(edited, last: true)
         } catch {
+            intact = false
+        }
+        if intact {
+            upstream.flush()
+        } else {
             upstream.close(promise: nil)
         }
     }
