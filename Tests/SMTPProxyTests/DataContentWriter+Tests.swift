@@ -55,4 +55,65 @@ import Testing
         #expect(throws: DataContentWriter.ForbiddenOctet.self) { try writer.write(ByteBuffer(string: ".\r"), into: &out) }
         #expect(!String(buffer: out).contains("\r"))
     }
+
+    /// The word-at-a-time scan against a plain octet-by-octet reading of RFC 5321 §4.5.2, on
+    /// generated content where CR, LF, NUL and dots fall at every offset of a word, in random chunks.
+    @Test func agreesWithAnOctetByOctetReference() {
+        var generator = SystemRandomNumberGenerator()
+        let pieces: [[UInt8]] = [Array("abcdefghij".utf8), Array("\r\n".utf8), Array(".".utf8), [0x0D], [0x0A], [0], [0x0E], [0xFF], Array("xy".utf8)]
+        for _ in 0..<2000 {
+            var content: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...12, using: &generator) {
+                content += pieces.randomElement(using: &generator) ?? []
+            }
+            var chunks: [[UInt8]] = []
+            var rest = content[...]
+            while !rest.isEmpty {
+                let take = Int.random(in: 1...max(1, rest.count), using: &generator)
+                chunks.append(Array(rest.prefix(take)))
+                rest = rest.dropFirst(take)
+            }
+            var writer = DataContentWriter()
+            var out = ByteBuffer()
+            var failure: DataContentWriter.ForbiddenOctet?
+            do {
+                for chunk in chunks { try writer.write(ByteBuffer(bytes: chunk), into: &out) }
+                try writer.finish(into: &out)
+            } catch {
+                failure = error
+            }
+            let expected = Self.reference(content)
+            switch expected {
+            case .success(let wire):
+                #expect(failure == nil && Array(out.readableBytesView) == wire, "\(content)")
+            case .failure(let error):
+                #expect(failure == error, "\(content)")
+            }
+        }
+    }
+
+    private static func reference(_ content: [UInt8]) -> Result<[UInt8], DataContentWriter.ForbiddenOctet> {
+        var out: [UInt8] = []
+        var atLineStart = true
+        var index = 0
+        while index < content.count {
+            let byte = content[index]
+            switch byte {
+            case 0x0D:
+                guard index + 1 < content.count, content[index + 1] == 0x0A else { return .failure(.init(octet: .bareCR, offset: index)) }
+                out += [0x0D, 0x0A]
+                atLineStart = true
+                index += 2
+                continue
+            case 0x0A: return .failure(.init(octet: .bareLF, offset: index))
+            case 0: return .failure(.init(octet: .nul, offset: index))
+            case UInt8(ascii: ".") where atLineStart: out += [0x2E, 0x2E]
+            default: out.append(byte)
+            }
+            atLineStart = false
+            index += 1
+        }
+        if !atLineStart { out += [0x0D, 0x0A] }
+        return .success(out + Array(".\r\n".utf8))
+    }
 }

@@ -42,22 +42,24 @@ public struct DataContentWriter: Sendable {
     /// later call throws again.
     public mutating func write(_ content: ByteBuffer, into output: inout ByteBuffer) throws(ForbiddenOctet) {
         precondition(!finished, "content written after the end of data")
-        let view = content.readableBytesView
-        var spanStart = view.startIndex
-        var index = view.startIndex
-        func copySpan(upTo end: Int) {
-            if end > spanStart { output.writeBytes(view[spanStart..<end]) }
-            spanStart = end
-        }
-        while index < view.endIndex {
-            let byte = view[index]
+        let failure = content.withUnsafeReadableBytes { write($0, into: &output) }
+        if let failure { throw failure }
+    }
+
+    /// The scan over contiguous octets: one pass, ordinary octets skipped a word at a time, and
+    /// copied to `output` in spans rather than one by one.
+    private mutating func write(_ bytes: UnsafeRawBufferPointer, into output: inout ByteBuffer) -> ForbiddenOctet? {
+        let count = bytes.count
+        var spanStart = 0
+        var index = 0
+        while index < count {
             if pendingCarriageReturn {
-                guard byte == UInt8(ascii: "\n") else {
-                    copySpan(upTo: index)
-                    throw ForbiddenOctet(octet: .bareCR, offset: contentOctets - 1)
+                guard bytes[index] == UInt8(ascii: "\n") else {
+                    Self.copy(bytes, spanStart, index, into: &output)
+                    return ForbiddenOctet(octet: .bareCR, offset: contentOctets - 1)
                 }
                 pendingCarriageReturn = false
-                if index == view.startIndex {
+                if index == 0 {
                     // The CR ended the previous input and was held back until this LF confirmed it.
                     output.writeInteger(UInt8(ascii: "\r"))
                 }
@@ -66,19 +68,31 @@ public struct DataContentWriter: Sendable {
                 index += 1
                 continue
             }
-            switch byte {
+            if !atLineStart {
+                // Only CR, LF and NUL (all below 0x0E) need a look inside a line: a word holding
+                // none of them is skipped whole.
+                while index + 8 <= count {
+                    let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                    if (word &- 0x0E0E_0E0E_0E0E_0E0E) & ~word & 0x8080_8080_8080_8080 != 0 { break }
+                    index += 8
+                    contentOctets += 8
+                }
+                if index == count { break }
+            }
+            switch bytes[index] {
             case UInt8(ascii: "\r"):
                 pendingCarriageReturn = true
                 atLineStart = false
             case UInt8(ascii: "\n"):
-                copySpan(upTo: index)
-                throw ForbiddenOctet(octet: .bareLF, offset: contentOctets)
+                Self.copy(bytes, spanStart, index, into: &output)
+                return ForbiddenOctet(octet: .bareLF, offset: contentOctets)
             case 0:
-                copySpan(upTo: index)
-                throw ForbiddenOctet(octet: .nul, offset: contentOctets)
+                Self.copy(bytes, spanStart, index, into: &output)
+                return ForbiddenOctet(octet: .nul, offset: contentOctets)
             case UInt8(ascii: ".") where atLineStart:
                 // RFC 5321 §4.5.2: the sender doubles a leading period.
-                copySpan(upTo: index)
+                Self.copy(bytes, spanStart, index, into: &output)
+                spanStart = index
                 output.writeInteger(UInt8(ascii: "."))
                 atLineStart = false
             default:
@@ -88,7 +102,12 @@ public struct DataContentWriter: Sendable {
             index += 1
         }
         // A trailing CR is held back: if a bare CR, it must not reach the upstream at all.
-        copySpan(upTo: pendingCarriageReturn ? index - 1 : index)
+        Self.copy(bytes, spanStart, pendingCarriageReturn ? index - 1 : index, into: &output)
+        return nil
+    }
+
+    private static func copy(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, into output: inout ByteBuffer) {
+        if end > start { output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) }
     }
 
     /// Ends the content: CRLF if the last line lacks one (BDAT content may end anywhere), then
