@@ -105,23 +105,23 @@ import Testing
         #expect(h.events.contains { if case .transactionSettled(.discarded) = $0 { true } else { false } })
     }
 
-    @Test func quarantineIsAnsweredOnlyOnceStored() {
+    @Test func quarantineIsAnsweredOnlyOnceStored() throws {
         var h = Self.spooling(Scripted(atMessage: PolicyDecision(action: .quarantine(reason: "oversize"))))
         _ = h.takeClient()
         h.client(Self.content)
         #expect(h.takeClient() == "")
-        let request = try! #require(h.quarantines.first)
+        let request = try #require(h.quarantines.first)
         #expect(request.reason == "oversize")
         #expect(request.recipients.map(\.address) == ["b@example.org"])
         h.apply(h.machine.receiveQuarantineStored(request, failure: nil))
         #expect(h.takeClient() == "250 2.0.0 Ok\r\n")
     }
 
-    @Test func aQuarantineThatCannotStoreAnswers451() {
+    @Test func aQuarantineThatCannotStoreAnswers451() throws {
         var h = Self.spooling(Scripted(atMessage: PolicyDecision(action: .quarantine(reason: "x"))))
         _ = h.takeClient()
         h.client(Self.content)
-        let request = try! #require(h.quarantines.first)
+        let request = try #require(h.quarantines.first)
         h.apply(h.machine.receiveQuarantineStored(request, failure: "disk full"))
         #expect(h.takeClient() == "451 4.3.0 Error: message not stored, try again later\r\n")
         #expect(h.anomalies.contains("quarantine_failed"))
