@@ -45,8 +45,8 @@ public struct RuleSimulator: Sendable {
                 simulated.rules += verdicts
             }
             guard let terminal = outcome.terminal, terminal != .accept else { return nil }
-            let deciding = outcome.verdicts.last { $0.enforced && Self.isTerminal($0.action) }
-            decisions.append(SimulatedDecision(stage: stage, transaction: transaction, rule: deciding?.rule, file: deciding?.file, action: deciding?.action ?? "\(terminal)", detail: deciding?.detail))
+            let deciding = outcome.terminalVerdict
+            decisions.append(SimulatedDecision(stage: stage, transaction: transaction, rule: deciding?.rule, file: deciding?.file, action: terminal.actionName, detail: deciding?.detail))
             return terminal
         }
 
@@ -95,10 +95,6 @@ public struct RuleSimulator: Sendable {
             }
         }
         return SimulatedSession(record: simulated, decisions: decisions)
-    }
-
-    private static func isTerminal(_ action: String) -> Bool {
-        ["accept", "reject", "tempfail", "disconnect", "discard", "quarantine"].contains(action)
     }
 
     private static func endsSession(_ terminal: RuleTerminal) -> Bool {

@@ -106,7 +106,7 @@ struct PcapCommand: ParsableCommand {
 
         // Offline reads are reproducible: the same captures give the same session ids.
         let sessionIDs = live == nil
-            ? SessionIDGenerator(random: DeterministicRandom(seedingFrom: files.map { String($0.split(separator: "/").last ?? "") }))
+            ? RecordedSessions.reproducibleSessionIDs(for: files)
             : SessionIDGenerator()
         var reader = CaptureReader(options: options, sessionIDs: sessionIDs)
         var progress = TerminalProgress()

@@ -14,6 +14,12 @@ enum RecordedSessions {
         case transcript
     }
 
+    /// Session ids seeded from the captures' file names, so reading the same captures again gives
+    /// the same ids and runs can be diffed.
+    static func reproducibleSessionIDs(for captures: [String]) -> SessionIDGenerator {
+        SessionIDGenerator(random: DeterministicRandom(seedingFrom: captures.map { String($0.split(separator: "/").last ?? "") }))
+    }
+
     static func kind(of path: String) -> Kind {
         guard let file = fopen(path, "rb") else { return .transcript }
         defer { fclose(file) }
@@ -36,8 +42,7 @@ enum RecordedSessions {
         let captures = files.filter { kind(of: $0) == .capture }
         if !captures.isEmpty {
             // The same ids as `smtpscope pcap` gives the same captures.
-            let names = captures.map { String($0.split(separator: "/").last ?? "") }
-            var reader = CaptureReader(options: CaptureSessionizer.Options(), sessionIDs: SessionIDGenerator(random: DeterministicRandom(seedingFrom: names)))
+            var reader = CaptureReader(options: CaptureSessionizer.Options(), sessionIDs: reproducibleSessionIDs(for: captures))
             for file in captures {
                 do {
                     let source = try PcapSource.openFile(path: file, filter: nil)

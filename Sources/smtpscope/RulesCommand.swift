@@ -68,18 +68,28 @@ struct RulesTestCommand: ParsableCommand {
         var summary = RulesReport.Summary()
         var comparison = RuleSetComparison()
         let sink = format == .jsonLines ? try? FileTranscriptSink(path: "-", format: .jsonLines) : nil
+        var writeFailure: TranscriptFileError?
         try RecordedSessions.forEach(in: against) { record in
             let simulated = simulator.simulate(record)
             summary.add(simulated)
             if let previous {
                 comparison.compare(old: previous.simulate(record), new: simulated)
             } else if let sink {
-                try? sink.write(simulated.record)
+                do throws(TranscriptFileError) {
+                    if writeFailure == nil { try sink.write(simulated.record) }
+                } catch {
+                    writeFailure = error
+                }
             } else if let text = RulesReport.session(simulated) {
                 print(text, terminator: "")
             }
         }
-        try? sink?.flush()
+        do throws(TranscriptFileError) {
+            try sink?.flush()
+        } catch {
+            writeFailure = error
+        }
+        if let writeFailure { throw fail("cannot write transcripts: \(writeFailure)") }
         if diff != nil {
             print(RulesReport.comparison(comparison, old: diff ?? "", new: directory), terminator: "")
         } else if sink == nil {

@@ -122,6 +122,8 @@ public struct RelayStateMachine: Sendable {
         var spooled = false
         /// Reads the spooled message for the `message` stage's facts.
         var inspector: MessageInspector?
+        /// Where spooled content is checked as the upstream would get it; reused for every piece.
+        var scratch = ByteBuffer()
     }
 
     private var content: Content?
@@ -1195,9 +1197,9 @@ public struct RelayStateMachine: Sendable {
     /// Checks a piece of spooled content as the upstream would get it, reads it for the
     /// `message` stage, and hands it to the channel layer's spool.
     private mutating func spool(_ slice: ByteBuffer, _ current: inout Content, _ actions: inout [Action]) {
-        var scratch = ByteBuffer()
+        current.scratch.clear()
         do {
-            try current.writer.write(slice, into: &scratch)
+            try current.writer.write(slice, into: &current.scratch)
         } catch {
             refuseContent(error, &current, &actions)
             actions.append(.dropSpool)

@@ -12,6 +12,8 @@ import SMTPTranscript
 struct ProxyTranscript: Sendable {
     /// Events kept per session; later ones are counted in an anomaly, not kept.
     static let maxEvents = 10_000
+    /// Stages whose rule verdicts go in the record's top-level `rules`.
+    static let sessionStages: Set<String> = ["connect", "helo", "auth"]
 
     private var recorder: SessionRecorder
     private let start: Timestamp
@@ -82,9 +84,8 @@ struct ProxyTranscript: Sendable {
         case .ruleVerdicts(let list):
             // connect, helo and auth rules belong to the session; the others to the transaction
             // the last MAIL opened.
-            let sessionStages: Set<String> = ["connect", "helo", "auth"]
-            sessionVerdicts += list.filter { sessionStages.contains($0.stage) }
-            let transactional = list.filter { !sessionStages.contains($0.stage) }
+            sessionVerdicts += list.filter { Self.sessionStages.contains($0.stage) }
+            let transactional = list.filter { !Self.sessionStages.contains($0.stage) }
             if !transactional.isEmpty { verdictsByTransaction[transactionOrdinal, default: []] += transactional }
         case .mailFromRewritten(let path):
             rewrittenMailFrom[transactionOrdinal] = path.address
