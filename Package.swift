@@ -129,16 +129,32 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(name: "RulesRegexBench", dependencies: ["CPCRE2"], swiftSettings: strictSettings),
-        .executableTarget(
-            name: "SMTPCoreFuzzer",
-            dependencies: ["SMTPCore", .product(name: "NIOCore", package: "swift-nio")],
+        // Fuzzing (SECURITY.md "Fuzzing", tools/fuzz): each harness is a function in FuzzHarness, so the
+        // unit tests replay the seeds and kept crashes through the very code the fuzzers run.
+        .target(
+            name: "FuzzHarness",
+            dependencies: [
+                "SMTPCore", "MailMessage", "SMTPRules", "SMTPCapture", "SMTPTranscript", "TCPReassembly",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
-            name: "CaptureFuzzer",
-            dependencies: ["SMTPCapture", "SMTPTranscript", "TCPReassembly", .product(name: "NIOCore", package: "swift-nio")],
+        // The relay's harness needs the whole proxy (NIOSSL, certificates) under the sanitizers: a
+        // module of its own keeps that build out of the other fuzzers' (and CI's).
+        .target(
+            name: "RelayFuzzHarness",
+            dependencies: [
+                "FuzzHarness", "SMTPCore", "SMTPProxy", "MailMessage", "SMTPRules", "SMTPTranscript",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
+        .executableTarget(name: "SMTPCoreFuzzer", dependencies: ["FuzzHarness"], swiftSettings: strictSettings),
+        .executableTarget(name: "RelayFuzzer", dependencies: ["FuzzHarness", "RelayFuzzHarness"], swiftSettings: strictSettings),
+        .executableTarget(name: "MailMessageFuzzer", dependencies: ["FuzzHarness"], swiftSettings: strictSettings),
+        .executableTarget(name: "RulesFuzzer", dependencies: ["FuzzHarness"], swiftSettings: strictSettings),
+        .executableTarget(name: "CaptureFuzzer", dependencies: ["FuzzHarness"], swiftSettings: strictSettings),
+        .testTarget(name: "FuzzHarnessTests", dependencies: ["FuzzHarness", "RelayFuzzHarness"], swiftSettings: strictSettings),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strictSettings),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "SMTPRulesTests", dependencies: ["SMTPRules", "SMTPCore"], swiftSettings: strictSettings),
@@ -151,6 +167,7 @@ let package = Package(
                 "SMTPProxy", "SMTPCore", "SMTPTranscript", "SMTPRules", "MailMessage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

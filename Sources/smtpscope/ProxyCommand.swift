@@ -51,13 +51,19 @@ struct ProxyCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Upstream SMTP server, HOST:PORT (default: the built-in sink).", valueName: "HOST:PORT"))
     var upstream: String?
 
+    @Flag(name: .long, help: "Transparent gateway: each connection's upstream is the address its client dialled, as an nftables/iptables REDIRECT (SO_ORIGINAL_DST) or TPROXY rule intercepted it. Excludes --upstream.")
+    var transparent = false
+
+    @Flag(name: .long, help: "With --transparent under TPROXY: connect upstream from the client's own address (IP_TRANSPARENT; needs CAP_NET_ADMIN).")
+    var spoofSource = false
+
     @Option(name: .long, help: ArgumentHelp("The rules folder (*.rules in name order); default: ./rules when it exists, else no rules. 'none' applies none.", valueName: "DIR|none"))
     var rules: String?
 
     @Option(name: .long, help: ArgumentHelp("Where quarantined messages go (ID.eml and ID.json).", valueName: "DIR"))
     var quarantine = "./quarantine"
 
-    @Option(name: .long, help: ArgumentHelp("Where transcripts go: a directory (day- and size-rotated smtpscope-YYYYMMDD.jsonl), a .jsonl file, or '-' for standard output.", valueName: "DIR|FILE|-"))
+    @Option(name: .long, help: ArgumentHelp("Where transcripts go: a directory (day- and size-rotated smtpscope-YYYYMMDD.jsonl), a .jsonl file, '-' for standard output, or syslog+tcp://HOST:PORT (one RFC 5424 message per session, RFC 6587 octet counting).", valueName: "DIR|FILE|-|syslog+tcp://HOST:PORT"))
     var transcripts = "./transcripts"
 
     @Option(name: .long, help: ArgumentHelp("Certificate chain (PEM) offered to clients, or 'auto' for an ephemeral self-signed one.", valueName: "PEM|auto"))
@@ -84,11 +90,17 @@ struct ProxyCommand: ParsableCommand {
     @Option(name: .long, help: "Largest message in octets.")
     var messageSizeLimit = ProxyLimits().maxMessageOctets
 
+    @Option(name: .long, help: "Largest header section of a message in octets (Postfix header_size_limit).")
+    var headerSizeLimit = ProxyLimits().maxHeaderSectionOctets
+
     @Option(name: .long, help: "Recipients per message.")
     var recipientLimit = ProxyLimits().maxRecipients
 
     @Option(name: .long, help: "Error replies per session before 421.")
     var errorLimit = ProxyLimits().maxErrors
+
+    @Option(name: .long, help: "Slowest message content accepted, in octets per second (Postfix smtpd_min_data_rate): 421 4.4.2 below it.")
+    var minDataRate = ProxyLimits().minDataRate
 
     @Option(name: .long, help: "Open client connections in total.")
     var connectionLimit = 1000
@@ -105,7 +117,7 @@ struct ProxyCommand: ParsableCommand {
     @Option(name: .long, help: "Seconds to wait for the upstream's reply to DATA.")
     var dataTimeout = ProxyTimeouts().dataInitiation
 
-    @Option(name: .long, help: "Seconds between two blocks of message content.")
+    @Option(name: .long, help: "Seconds a client has to send each --min-data-rate × this many octets of message content (and at most between two reads).")
     var dataBlockTimeout = ProxyTimeouts().dataBlock
 
     @Option(name: .long, help: "Seconds to wait for the upstream's reply to the end of data.")
@@ -133,9 +145,13 @@ struct ProxyCommand: ParsableCommand {
         if let metrics, HostPort(parsing: metrics) == nil {
             throw ValidationError("--metrics \(metrics): expected HOST:PORT, e.g. 127.0.0.1:9465")
         }
+        if SyslogTarget.looksLikeURL(transcripts), case .failure(let problem) = SyslogTarget.parse(transcripts) {
+            throw ValidationError("--transcripts \(transcripts): \(problem); expected a directory, a file, '-' or syslog+tcp://HOST:PORT, e.g. syslog+tcp://127.0.0.1:514")
+        }
         if let upstream, HostPort(parsing: upstream) == nil {
             throw ValidationError("--upstream \(upstream): expected HOST:PORT, e.g. 127.0.0.1:25")
         }
+        try validateTransparent()
         if let clientTLS, ClientTLSMode(rawValue: clientTLS) == nil {
             throw ValidationError("--client-tls \(clientTLS): expected offer, require or off")
         }
@@ -156,7 +172,9 @@ struct ProxyCommand: ParsableCommand {
         }
         let positive: [(String, Int64)] = [
             ("--line-length-limit", Int64(lineLengthLimit)), ("--message-size-limit", Int64(messageSizeLimit)),
+            ("--header-size-limit", Int64(headerSizeLimit)),
             ("--recipient-limit", Int64(recipientLimit)), ("--error-limit", Int64(errorLimit)),
+            ("--min-data-rate", Int64(minDataRate)),
             ("--connection-limit", Int64(connectionLimit)), ("--connections-per-client", Int64(connectionsPerClient)),
             ("--greeting-timeout", greetingTimeout), ("--command-timeout", commandTimeout), ("--data-timeout", dataTimeout),
             ("--data-block-timeout", dataBlockTimeout), ("--end-of-data-timeout", endOfDataTimeout),
@@ -171,6 +189,24 @@ struct ProxyCommand: ParsableCommand {
         }
         if drainTimeout < 0 {
             throw ValidationError("--drain-timeout must be 0 or more seconds")
+        }
+    }
+
+    /// `--transparent` takes each connection's upstream from the connection itself, so nothing
+    /// that names another upstream or another destination goes with it.
+    private func validateTransparent() throws {
+        if spoofSource && !transparent {
+            throw ValidationError("--spoof-source needs --transparent: only an intercepted connection has a client address to connect upstream from")
+        }
+        guard transparent else { return }
+        if upstream != nil {
+            throw ValidationError("--upstream and --transparent exclude each other: in transparent mode each connection's upstream is its original destination")
+        }
+        if proxyProtocol {
+            throw ValidationError("--proxy-protocol and --transparent exclude each other: behind a load balancer the connection's destination is the proxy itself, and a PROXY header's destination is not trusted to choose the upstream")
+        }
+        if !implicitTLSListen.isEmpty {
+            throw ValidationError("--implicit-tls-listen and --transparent exclude each other: intercepted SMTPS would need implicit TLS towards the original destination, which the proxy does not speak")
         }
     }
 
@@ -193,8 +229,10 @@ struct ProxyCommand: ParsableCommand {
         relay.upstreamTLS = UpstreamTLSMode(rawValue: upstreamTLS) ?? .opportunistic
         relay.limits.maxCommandLineOctets = lineLengthLimit
         relay.limits.maxMessageOctets = messageSizeLimit
+        relay.limits.maxHeaderSectionOctets = headerSizeLimit
         relay.limits.maxRecipients = recipientLimit
         relay.limits.maxErrors = errorLimit
+        relay.limits.minDataRate = minDataRate
         relay.timeouts.greeting = greetingTimeout
         relay.timeouts.command = commandTimeout
         relay.timeouts.dataInitiation = dataTimeout
@@ -223,7 +261,10 @@ struct ProxyCommand: ParsableCommand {
         let sink: any TranscriptSink
         let transcriptsDescription: String
         do {
-            if transcripts == "-" || transcripts.hasSuffix(".jsonl") || isRegularFile(transcripts) {
+            if SyslogTarget.looksLikeURL(transcripts), case .success(let target) = SyslogTarget.parse(transcripts) {
+                sink = SyslogTranscriptSink(target: target) { logger.warning("\($0)") }
+                transcriptsDescription = "\(target) (RFC 5424 over TCP, octet-counted; up to \(SyslogTranscriptSink.defaultBacklogLimit >> 20) MiB held while the collector is down)"
+            } else if transcripts == "-" || transcripts.hasSuffix(".jsonl") || isRegularFile(transcripts) {
                 sink = try FileTranscriptSink(path: transcripts)
                 transcriptsDescription = transcripts == "-" ? "standard output (JSON Lines)" : "\(transcripts) (JSON Lines, appended)"
             } else {
@@ -284,7 +325,13 @@ struct ProxyCommand: ParsableCommand {
         }
         var builtInSink: SMTPSink?
         let upstreamDescription: String
-        if let upstream, let target = HostPort(parsing: upstream) {
+        if transparent {
+            if spoofSource, let problem = TransparentConfiguration.spoofingPermissionProblem() {
+                throw fail("--spoof-source: cannot set IP_TRANSPARENT (\(problem)); run as root or with CAP_NET_ADMIN")
+            }
+            server.transparent = TransparentConfiguration(spoofSource: spoofSource)
+            upstreamDescription = "transparent: each connection's original destination (REDIRECT or TPROXY)\(spoofSource ? ", from the client's address" : "")"
+        } else if let upstream, let target = HostPort(parsing: upstream) {
             server.upstream = target
             server.upstreamServerHostname = Self.isIPAddress(target.host) ? nil : target.host
             upstreamDescription = "\(target)"

@@ -8,8 +8,8 @@ import NIOCore
 public struct ReplyAssembler: Sendable {
     public enum Output: Sendable, Hashable {
         case reply(SMTPReply)
-        /// A line that is not a reply line (no three-digit code from 2xx to 5xx, or a bad
-        /// separator). Any reply being assembled is abandoned.
+        /// A line that is not a reply line (no three-digit code from 2xx to 5xx, a bad separator,
+        /// or a CR or NUL in it). Any reply being assembled is abandoned.
         case malformed(String)
     }
 
@@ -39,6 +39,13 @@ public struct ReplyAssembler: Sendable {
         let code = d0 * 100 + d1 * 10 + d2
         let separator: UInt8? = view.count > 3 ? view[view.startIndex + 3] : nil
         guard separator == nil || separator == UInt8(ascii: " ") || separator == UInt8(ascii: "-") else {
+            reset()
+            return .malformed(String(decoding: view, as: UTF8.self))
+        }
+        // RFC 5321 §4.2 `textstring` holds no CR and no NUL (the framer has taken the CRLF off): a
+        // reply that carries one would reach the client as a line break of its own when relayed
+        // (found by RelayFuzzer: "220 up ESMTP\rBoo").
+        guard !view.contains(UInt8(ascii: "\r")), !view.contains(0) else {
             reset()
             return .malformed(String(decoding: view, as: UTF8.self))
         }

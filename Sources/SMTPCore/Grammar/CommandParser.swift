@@ -95,9 +95,9 @@ public enum CommandParser {
         switch NumericParameter(parsing: String(words[0])) {
         case .valid(let size):
             return .success(.bdat(size: size, last: words.count == 2))
-        case .overflow:
-            return .failure(SMTPCommandError(code: 552, enhanced: .init(statusClass: 5, subject: 3, detail: 4), text: "Chunk size exceeds any limit", verb: "BDAT"))
-        case .invalid, .absent:
+        case .overflow, .invalid, .absent:
+            // A size past 2^64-1 is as unreadable as a negative one: either way nobody can tell
+            // where the chunk ends.
             return .failure(.syntax("BDAT", "Syntax: BDAT chunk-size [LAST]"))
         }
     }

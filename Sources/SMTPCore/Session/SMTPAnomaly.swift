@@ -34,6 +34,9 @@ public enum SMTPAnomalyKind: String, Sendable, Hashable, CaseIterable {
     /// Proxy mode: a rule quarantined a message the quarantine could not store; the client was
     /// answered 451 and keeps the message.
     case quarantineFailed = "quarantine_failed"
+    /// Transparent proxy mode: the connection's original destination is the proxy itself (no
+    /// firewall rule redirected it); the client was answered 554 5.4.6 and nothing was relayed.
+    case proxyLoop = "proxy_loop"
 }
 
 public struct SMTPAnomaly: Sendable, Hashable {

@@ -342,7 +342,7 @@ public struct SMTPInspector: Sendable {
                     clientMode = .encrypted
                     if tlsObserver == nil { tlsObserver = TLSHandshakeObserver() }
                 } else {
-                    emitOnce(.plaintextAfterSTARTTLS, "the client went on in plaintext after the 220 to STARTTLS (TLS stripped, or a decrypted capture)")
+                    emitOnce(.starttlsStripped, "the client went on in plaintext after the 220 to STARTTLS (TLS stripped, or a decrypted capture)")
                     clientMode = .command
                 }
             case .encrypted:

@@ -33,6 +33,8 @@ final class RelayHandler: ChannelDuplexHandler {
     private var upstreamWritable = true
     private var pendingRead = false
     private var clientTimer: Scheduled<Void>?
+    /// The client deadline `clientTimer` runs for: re-armed only when the machine starts a new one.
+    private var clientDeadline: (seconds: Int64, epoch: Int)?
     private var upstreamTimer: Scheduled<Void>?
     private var lastClientWrite: EventLoopFuture<Void>?
     private var finished = false
@@ -60,6 +62,13 @@ final class RelayHandler: ChannelDuplexHandler {
         observer = try? context.pipeline.syncOperations.handler(type: TLSHandshakeObserverHandler.self)
         // Added after a PROXY protocol header was read: the channel is already active.
         if context.channel.isActive { startSession() }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // The context holds this handler: keeping it past removal would keep every closed
+        // session, its machine and its buffers, alive for good.
+        self.context = nil
+        observer = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -332,7 +341,7 @@ final class RelayHandler: ChannelDuplexHandler {
     private func connectUpstream(_ context: ChannelHandlerContext) {
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let target = session.upstream
-        ClientBootstrap(group: context.eventLoop)
+        var bootstrap = ClientBootstrap(group: context.eventLoop)
             .connectTimeout(session.connectTimeout)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
@@ -340,6 +349,11 @@ final class RelayHandler: ChannelDuplexHandler {
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler(relay: bound))
                 }
             }
+        if let source = session.upstreamSource {
+            // `--spoof-source`: IP_TRANSPARENT lets the socket bind the client's (foreign) address.
+            bootstrap = bootstrap.channelOption(TransparentSocket.transparentOption(for: source), value: 1).bind(to: source)
+        }
+        bootstrap
             .connect(host: target.host, port: target.port)
             .hop(to: context.eventLoop)
             .whenComplete { result in
@@ -397,9 +411,24 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     private func armTimers(_ context: ChannelHandlerContext) {
-        clientTimer?.cancel()
-        clientTimer = nil
-        if let seconds = machine.clientTimeout {
+        guard !finished else {
+            // A timer holds this handler, and with it the whole session, until it fires: a
+            // closed session keeps none (an upstream closing after the client would arm one).
+            clientTimer?.cancel()
+            clientTimer = nil
+            upstreamTimer?.cancel()
+            upstreamTimer = nil
+            return
+        }
+        // A deadline, not an idle timer: reads alone do not restart it (SECURITY row 15).
+        let deadline = machine.clientTimeout.map { (seconds: $0, epoch: machine.clientDeadlineEpoch) }
+        let unchanged = deadline?.seconds == clientDeadline?.seconds && deadline?.epoch == clientDeadline?.epoch
+        if !unchanged || clientTimer == nil {
+            clientTimer?.cancel()
+            clientTimer = nil
+        }
+        clientDeadline = deadline
+        if clientTimer == nil, let seconds = deadline?.seconds {
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             clientTimer = context.eventLoop.scheduleTask(in: .seconds(seconds)) {
                 let handler = bound.value

@@ -55,6 +55,8 @@ public struct ProxyServerConfiguration: Sendable {
     /// Seconds a client has to send the whole PROXY header (Postfix
     /// `smtpd_upstream_proxy_timeout`: 5 s; 10 s leaves room for a busy balancer).
     public var proxyProtocolTimeout: Int64 = 10
+    /// `--transparent`: each connection's upstream is its original destination, not `upstream`.
+    public var transparent: TransparentConfiguration?
     public var logger = Logger(label: "smtpscope.proxy")
 
     public init(listen: [HostPort], upstream: HostPort, relay: RelayConfiguration) {
@@ -69,6 +71,8 @@ struct RelaySessionContext: Sendable {
     var configuration: RelayConfiguration
     var policy: any SessionPolicy
     var upstream: HostPort
+    /// `--spoof-source`: the client's address, bound (IP_TRANSPARENT) before connecting upstream.
+    var upstreamSource: SocketAddress?
     var connectTimeout: TimeAmount
     var clientTLSContext: NIOSSLContext?
     var upstreamTLSContext: NIOSSLContext?
@@ -109,6 +113,7 @@ public final class ProxyServer: Sendable {
     private let registry = ChannelRegistry()
     private let metrics: ProxyMetrics?
     private let logger: Logger
+    private let router: TransparentRouter?
 
     public init(configuration: ProxyServerConfiguration, group: any EventLoopGroup, policy: any SessionPolicy = AllowAllPolicy(), transcripts: TranscriptWriter, metrics: ProxyMetrics? = nil) {
         self.configuration = configuration
@@ -116,6 +121,7 @@ public final class ProxyServer: Sendable {
         self.metrics = metrics
         self.logger = configuration.logger
         self.limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerClient: configuration.maxConnectionsPerClient)
+        self.router = configuration.transparent.map { TransparentRouter(configuration: $0, logger: configuration.logger) }
         self.session = Mutex(RelaySessionContext(
             configuration: configuration.relay,
             policy: policy,
@@ -152,12 +158,16 @@ public final class ProxyServer: Sendable {
         if !configuration.implicitTLSListen.isEmpty && configuration.clientTLSContext == nil {
             throw StartError(description: "--implicit-tls-listen needs a certificate (--tls-cert)")
         }
+        if router != nil && (configuration.proxyProtocol || !configuration.implicitTLSListen.isEmpty) {
+            throw StartError(description: "--transparent goes with neither --proxy-protocol nor --implicit-tls-listen")
+        }
         var listeners: [Listener] = []
         let all = configuration.listen.map { ($0, false) } + configuration.implicitTLSListen.map { ($0, true) }
         for (listen, implicitTLS) in all {
-            let channel = try await bootstrap(implicitTLS: implicitTLS).bind(host: listen.host, port: listen.port).get()
+            let channel = try await bootstrap(implicitTLS: implicitTLS, listen: listen).bind(host: listen.host, port: listen.port).get()
             registry.state.withLock { $0.listeners.append(channel) }
             if let address = channel.localAddress {
+                router?.noteListening(on: address)
                 listeners.append(Listener(address: address, implicitTLS: implicitTLS))
                 logger.info("listening", metadata: ["address": "\(listen.host):\(address.port ?? 0)", "implicit_tls": "\(implicitTLS)", "proxy_protocol": "\(configuration.proxyProtocol)"])
             }
@@ -165,22 +175,35 @@ public final class ProxyServer: Sendable {
         return listeners
     }
 
-    private func bootstrap(implicitTLS: Bool) -> ServerBootstrap {
-        ServerBootstrap(group: group)
+    private func bootstrap(implicitTLS: Bool, listen: HostPort) -> ServerBootstrap {
+        // `--listen 0.0.0.0:P --listen [::]:P` (a transparent gateway's usual pair): the IPv6
+        // socket takes IPv6 only, as Postfix's do, so both can bind.
+        let all = configuration.listen + configuration.implicitTLSListen
+        let v6Only = listen.host.contains(":") && all.contains { !$0.host.contains(":") && $0.port == listen.port && listen.port != 0 }
+        var bootstrap = ServerBootstrap(group: group)
+        if v6Only {
+            bootstrap = bootstrap.serverChannelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
+        }
+        return bootstrap
+            .serverChannelInitializer { [router] channel in
+                router?.prepareListener(channel, listen: listen) ?? channel.eventLoop.makeSucceededVoidFuture()
+            }
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 512, initial: 8192, maximum: 65536))
             .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try self.initialize(channel, implicitTLS: implicitTLS)
+                // Transparent mode reads the original destination off the socket first.
+                let destination = router?.destination(of: channel) ?? channel.eventLoop.makeSucceededFuture(nil)
+                return destination.flatMapThrowing { destination in
+                    try self.initialize(channel, implicitTLS: implicitTLS, destination: destination)
                 }
             }
     }
 
     /// The pipeline of a new client connection: [PROXY header] [TLS observer, TLS] relay.
-    private func initialize(_ channel: Channel, implicitTLS: Bool) throws {
+    private func initialize(_ channel: Channel, implicitTLS: Bool, destination: SocketAddress?) throws {
         var session = self.session.withLock { $0 }
         let pipeline = channel.pipeline.syncOperations
         let id = ObjectIdentifier(channel)
@@ -209,14 +232,26 @@ public final class ProxyServer: Sendable {
             try pipeline.addHandler(TLSHandshakeObserverHandler())
             try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext))
         }
-        if !configuration.proxyProtocol {
+        if let router, let destination {
+            let client = channel.remoteAddress?.unmappingIPv4
+            switch router.route(client: client, destination: destination) {
+            case .relay(let upstream, let source):
+                var relayed = admitted
+                relayed.upstream = upstream
+                relayed.upstreamSource = source
+                try admit(channel, session: relayed, client: Self.endpoint(client), server: Self.endpoint(destination))
+            case .loop(let detail):
+                logger.warning("connection refused: destination is the proxy itself", metadata: ["client": "\(client?.ipAddress ?? "?"):\(client?.port ?? 0)", "detail": "\(detail)"])
+                try admit(channel, session: admitted, client: Self.endpoint(client), server: Self.endpoint(destination), loop: detail)
+            }
+        } else if !configuration.proxyProtocol {
             try admit(channel, session: admitted, client: Self.endpoint(channel.remoteAddress), server: Self.endpoint(channel.localAddress))
         }
     }
 
     /// The connection limits, then the relay, for the client the connection (or its PROXY header)
-    /// names.
-    private func admit(_ channel: Channel, session: RelaySessionContext, client: SessionRecord.Endpoint?, server: SessionRecord.Endpoint?) throws {
+    /// names; a transparent connection to the proxy itself (`loop`) gets the loop refusal instead.
+    private func admit(_ channel: Channel, session: RelaySessionContext, client: SessionRecord.Endpoint?, server: SessionRecord.Endpoint?, loop: String? = nil) throws {
         let pipeline = channel.pipeline.syncOperations
         let clientIP = client?.ip ?? "unknown"
         guard limiter.acquire(clientIP) else {
@@ -231,6 +266,11 @@ public final class ProxyServer: Sendable {
         channel.closeFuture.whenComplete { _ in
             limiter.release(clientIP)
             metrics?.connectionClosed()
+        }
+        if let loop {
+            metrics?.connectionRefused(reason: "loop")
+            try pipeline.addHandler(LoopRefusalHandler(session: session, client: client, server: server, detail: loop))
+            return
         }
         try pipeline.addHandler(RelayHandler(session: session, client: client, server: server))
     }

@@ -54,7 +54,13 @@ public final class TranscriptWriter: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             pool.submit { [self] _ in
                 sink.withLock { sink in
-                    do { try sink?.close() } catch { onError("\(error)") }
+                    do {
+                        try sink?.close()
+                    } catch {
+                        // Records a sink still held (a syslog backlog) are lost: the exit code says so.
+                        failures.withLock { $0 += 1 }
+                        onError("\(error)")
+                    }
                     sink = nil
                 }
                 continuation.resume()

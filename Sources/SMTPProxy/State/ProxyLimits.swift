@@ -8,6 +8,9 @@ public struct ProxyLimits: Sendable, Hashable {
     public var maxOverlongLineOctets = 1 << 20
     /// Message size (Postfix `message_size_limit`): `552 5.3.4` above it.
     public var maxMessageOctets = 10_240_000
+    /// Header section of a message, up to its empty line (Postfix `header_size_limit`): `552 5.3.4`
+    /// at the end of data above it (SECURITY row 19).
+    public var maxHeaderSectionOctets = 102_400
     /// Recipients per transaction (Postfix `smtpd_recipient_limit`): later ones get `452 4.5.3`.
     public var maxRecipients = 1000
     /// Error replies per session (Postfix `smtpd_hard_error_limit`): then `421 4.7.0` and close.
@@ -16,6 +19,9 @@ public struct ProxyLimits: Sendable, Hashable {
     public var maxAuthLineOctets = 12288
     /// Client octets held while a command waits for the upstream's reply.
     public var maxHeldClientOctets = 256 * 1024
+    /// Slowest message content accepted, in octets per second (Postfix `smtpd_min_data_rate`):
+    /// `--data-block-timeout` restarts only after this rate's worth of octets (SECURITY row 15).
+    public var minDataRate = 500
 
     public init() {}
 }

@@ -43,7 +43,10 @@ public struct RelayStateMachine: Sendable {
         case quit
     }
 
-    private var clientMode = ClientMode.beforeGreeting
+    private var clientMode = ClientMode.beforeGreeting {
+        // Each new mode starts a new client deadline (`clientDeadlineEpoch`).
+        didSet { if clientMode != oldValue { restartClientDeadline() } }
+    }
     private var clientBuffer = ByteBuffer()
     private var commandFramer: LineFramer
     private var saslFramer: LineFramer
@@ -100,6 +103,7 @@ public struct RelayStateMachine: Sendable {
     private enum ContentFailure: Sendable, Hashable {
         case forbidden(DataContentWriter.Octet)
         case tooLarge
+        case headerTooLarge
         case upstreamLost
         case rejected(PolicyReply)
     }
@@ -124,6 +128,28 @@ public struct RelayStateMachine: Sendable {
         var inspector: MessageInspector?
         /// Where spooled content is checked as the upstream would get it; reused for every piece.
         var scratch = ByteBuffer()
+        /// The header section so far (SECURITY row 19): its octets, the last four of them, and
+        /// whether its empty line was seen.
+        var headerOctets = 0
+        var headerTail: UInt32 = 0
+        var headerEnded = false
+
+        /// Reads `slice` up to the end of the header section; false once the section is longer
+        /// than `limit`.
+        mutating func measureHeader(_ slice: ByteBuffer, limit: Int) -> Bool {
+            guard !headerEnded else { return true }
+            for octet in slice.readableBytesView {
+                headerOctets += 1
+                headerTail = headerTail << 8 | UInt32(octet)
+                // CRLF CRLF, or a message that starts with its empty line.
+                if headerTail == 0x0D0A_0D0A || (headerOctets == 2 && headerTail == 0x0D0A) {
+                    headerEnded = true
+                    return true
+                }
+                if headerOctets > limit { return false }
+            }
+            return true
+        }
     }
 
     private var content: Content?
@@ -285,6 +311,12 @@ public struct RelayStateMachine: Sendable {
             failSession(.proxy(421, "4.7.0", "Error: too much pipelined input"), &actions)
             return actions
         }
+        if clientMode == .content || clientMode == .discardingChunk {
+            contentOctetsSinceDeadline += bytes.readableBytes
+            if contentOctetsSinceDeadline / max(1, configuration.limits.minDataRate) >= configuration.timeouts.dataBlock {
+                restartClientDeadline()
+            }
+        }
         clientBuffer.writeBuffer(&bytes)
         pump(&actions)
         return actions
@@ -313,6 +345,10 @@ public struct RelayStateMachine: Sendable {
                 case .reply(let reply):
                     if reply.hasMixedCodes {
                         protocolError("multi-line reply with mixed codes", &actions)
+                    } else if reply.droppedLines > 0 {
+                        // SECURITY row 24: no real reply is that long; relaying it cut would
+                        // hide what the upstream said.
+                        protocolError("multi-line reply of \(reply.lines.count + reply.droppedLines) lines", &actions)
                     } else {
                         handleUpstreamReply(reply, &actions)
                     }
@@ -400,6 +436,16 @@ public struct RelayStateMachine: Sendable {
         }
         let hadGreeting = greetingSlot == nil
         upstreamState = .lost
+        if clientMode == .sasl {
+            // The client is writing its next SASL response for an exchange no new connection
+            // can take up (its secrets were never kept): answer now rather than at a timeout.
+            sasl = nil
+            upstreamState = .closed
+            expectations.removeAll()
+            actions.append(.record(.close(by: .server, reason: .fin)))
+            failSession(.proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost"), &actions)
+            return actions
+        }
         if content != nil, clientMode == .content || clientMode == .awaitingReply(.bdat) {
             // Mid-content: read on to the client's end of data, then answer 451 4.4.2.
             if content?.failure == nil { content?.failure = .upstreamLost }
@@ -484,6 +530,18 @@ public struct RelayStateMachine: Sendable {
 
     public var isClosed: Bool { clientMode == .closed }
 
+    /// The client's deadline (`clientTimeout`) runs from the last change of this number, not from
+    /// the last read: it changes when a command or SASL line is complete, when the mode changes,
+    /// and in content after each `minDataRate × dataBlock` octets. So a client that trickles a
+    /// command or a message one octet at a time still hits the deadline (SECURITY row 15).
+    public private(set) var clientDeadlineEpoch = 0
+    private var contentOctetsSinceDeadline = 0
+
+    private mutating func restartClientDeadline() {
+        clientDeadlineEpoch &+= 1
+        contentOctetsSinceDeadline = 0
+    }
+
     // MARK: The pump
 
     /// Sends the replies that are due, then acts on client input until nothing more can move.
@@ -518,6 +576,9 @@ public struct RelayStateMachine: Sendable {
                 break
             case .closeClient:
                 clientMode = .closed
+                // Nothing the client sent after this reply is acted on or answered.
+                deferred = nil
+                clientBuffer.clear()
                 actions.append(.record(.close(by: .proxy, reason: reply.code == 221 ? .quit : .error)))
                 actions.append(.closeClient)
                 if upstreamState != .closed {
@@ -568,6 +629,7 @@ public struct RelayStateMachine: Sendable {
                     if commandFramer.isDroppingOverlongLine {
                         droppedOverlongOctets += before - clientBuffer.readableBytes
                         if droppedOverlongOctets > configuration.limits.maxOverlongLineOctets {
+                            note(.overlongLine, "more than \(configuration.limits.maxOverlongLineOctets) octets without CRLF; session closed", &actions)
                             failSession(.proxy(421, "4.7.0", "\(configuration.hostname) Error: line too long"), &actions)
                         }
                     }
@@ -608,6 +670,7 @@ public struct RelayStateMachine: Sendable {
     }
 
     private mutating func handleCommandFrame(_ frame: LineFramer.Frame, _ actions: inout [Action]) {
+        restartClientDeadline()
         let id = nextCommandID
         nextCommandID += 1
         switch frame {
@@ -621,6 +684,13 @@ public struct RelayStateMachine: Sendable {
             case .failure(let error):
                 let shown = error.verb == "AUTH" ? "AUTH [redacted]" : String(decoding: line.readableBytesView.prefix(512), as: UTF8.self)
                 actions.append(.record(.client(.invalidCommand(id: id, error, line: shown))))
+                if error.verb == "BDAT" {
+                    // The chunk's end cannot be known, so whatever follows could be read as
+                    // commands: answer and close, as Postfix does (`521 5.5.4`).
+                    replies.answer(.invalidCommand(id: id, verb: error.verb), with: .proxy(521, "5.5.4", error.text), isError: true, followUp: .closeClient)
+                    clientMode = .awaitingReply(.quit)
+                    return
+                }
                 replies.answer(.invalidCommand(id: id, verb: error.verb), with: .proxy(error.code, error.enhanced.description, error.text), isError: true)
             case .success(let command):
                 actions.append(.record(.client(.command(id: id, command, line: command.redactedLine))))
@@ -663,9 +733,12 @@ public struct RelayStateMachine: Sendable {
     }
 
     private mutating func reconnect(_ actions: inout [Action]) {
-        if authenticated {
-            // The SASL exchange cannot be replayed: its secrets were never kept.
+        if authenticated || transaction != nil {
+            // Neither can move to a new connection: the SASL exchange cannot be replayed (its
+            // secrets were never kept), and an open transaction's MAIL and RCPTs were accepted
+            // by the upstream that is gone, so a new one would answer its next command 503.
             deferred = nil
+            clientBuffer.clear()
             replies.failRemaining(with: .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost"))
             return
         }
@@ -1006,6 +1079,7 @@ public struct RelayStateMachine: Sendable {
     }
 
     private mutating func handleSASLFrame(_ frame: LineFramer.Frame, _ actions: inout [Action]) {
+        restartClientDeadline()
         guard var current = sasl else {
             clientMode = .commands
             return
@@ -1100,8 +1174,19 @@ public struct RelayStateMachine: Sendable {
             actions.append(.record(.client(.messageContent(slice))))
         }
         guard current.failure == nil else { return }
-        if current.octets > configuration.limits.maxMessageOctets {
+        if current.octets > contentLimit {
             current.failure = .tooLarge
+            out.clear()
+            if current.spooled {
+                actions.append(.dropSpool)
+            } else {
+                abortUpstreamTransfer(&actions)
+            }
+            return
+        }
+        if !current.measureHeader(slice, limit: configuration.limits.maxHeaderSectionOctets) {
+            current.failure = .headerTooLarge
+            note(.messageHeaderAnomaly, "header section over \(configuration.limits.maxHeaderSectionOctets) octets; transaction aborted", &actions)
             out.clear()
             if current.spooled {
                 actions.append(.dropSpool)
@@ -1126,6 +1211,16 @@ public struct RelayStateMachine: Sendable {
             }
             abortUpstreamTransfer(&actions)
         }
+    }
+
+    /// The most content octets this transaction may carry: `--message-size-limit`, or the SIZE
+    /// its MAIL declared when smaller (SECURITY row 11). Both count the message as RFC 1870 §6.1
+    /// does: CRLFs included, stuffing dots and the terminating dot not, which is what the
+    /// content parser hands over.
+    private var contentLimit: Int {
+        let limit = configuration.limits.maxMessageOctets
+        guard case .valid(let declared)? = transaction?.mailParameters.size, declared < UInt64(limit) else { return limit }
+        return Int(declared)
     }
 
     /// The client's message is complete: end it upstream, or refuse it.
@@ -1319,6 +1414,7 @@ public struct RelayStateMachine: Sendable {
         case .forbidden(.bareCR): .proxy(550, "5.5.2", "Error: bare <CR> received")
         case .forbidden(.nul): .proxy(550, "5.5.2", "Error: NUL character in message content")
         case .tooLarge: .proxy(552, "5.3.4", "Error: message file too big")
+        case .headerTooLarge: .proxy(552, "5.3.4", "Error: message header section too big")
         case .upstreamLost: .proxy(451, "4.4.2", "Error: upstream connection lost, message not delivered")
         case .rejected(let reply): SMTPReply(reply)
         }
