@@ -19,6 +19,16 @@ import Testing
         #expect(h.anomalies.contains("malformed_reply"))
     }
 
+    /// Principle 3: a reply line holding a CR would reach the client as a line of its own
+    /// (RelayFuzzer's first find); it is an upstream protocol error.
+    @Test func answersAReplyLineWithABareCRAsAnUpstreamProtocolError() {
+        var h = H()
+        h.apply(h.machine.receiveUpstreamConnected())
+        h.upstream("220 up ESMTP\rBoo\r\n")
+        #expect(h.takeClient().hasPrefix("421 4.3.0 "))
+        #expect(h.clientClosed && h.upstreamClosed)
+    }
+
     /// Row 9: a line that never ends is cut off at the hard cap, and the transcript says why.
     @Test func recordsTheOverlongLineThatHitsTheHardCap() {
         var configuration = RelayConfiguration()

@@ -8,8 +8,8 @@ import NIOCore
 public struct ReplyAssembler: Sendable {
     public enum Output: Sendable, Hashable {
         case reply(SMTPReply)
-        /// A line that is not a reply line (no three-digit code from 2xx to 5xx, a bad separator,
-        /// or a CR or NUL in it). Any reply being assembled is abandoned.
+        /// A line that is not a reply line (no three-digit code from 2xx to 5xx, or a bad
+        /// separator). Any reply being assembled is abandoned.
         case malformed(String)
     }
 
@@ -18,6 +18,7 @@ public struct ReplyAssembler: Sendable {
     private var firstCode: Int?
     private var mixedCodes = false
     private var droppedLines = 0
+    private var controlOctets = false
 
     public init(maxLines: Int = SMTPLimits().maxReplyLines) {
         self.maxLines = maxLines
@@ -42,13 +43,11 @@ public struct ReplyAssembler: Sendable {
             reset()
             return .malformed(String(decoding: view, as: UTF8.self))
         }
-        // RFC 5321 §4.2 `textstring` holds no CR and no NUL (the framer has taken the CRLF off): a
-        // reply that carries one would reach the client as a line break of its own when relayed
+        // RFC 5321 §4.2 `textstring` holds no CR and no NUL (the framer has taken the CRLF off).
+        // The reply is still a reply, as its server meant it (a passive reader follows the server),
+        // but it is marked: relayed, such a line would reach the client as a line break of its own
         // (found by RelayFuzzer: "220 up ESMTP\rBoo").
-        guard !view.contains(UInt8(ascii: "\r")), !view.contains(0) else {
-            reset()
-            return .malformed(String(decoding: view, as: UTF8.self))
-        }
+        if !controlOctets, view.contains(where: { $0 == UInt8(ascii: "\r") || $0 == 0 }) { controlOctets = true }
         let text = view.count > 4 ? String(decoding: view.dropFirst(4), as: UTF8.self) : ""
         if let firstCode, firstCode != code { mixedCodes = true }
         if firstCode == nil { firstCode = code }
@@ -58,7 +57,8 @@ public struct ReplyAssembler: Sendable {
             droppedLines += 1
         }
         if separator == UInt8(ascii: "-") { return nil }
-        let reply = SMTPReply(code: code, lines: lines, droppedLines: droppedLines, hasMixedCodes: mixedCodes)
+        var reply = SMTPReply(code: code, lines: lines, droppedLines: droppedLines, hasMixedCodes: mixedCodes)
+        reply.hasControlOctets = controlOctets
         reset()
         return .reply(reply)
     }
@@ -67,6 +67,7 @@ public struct ReplyAssembler: Sendable {
         lines.removeAll(keepingCapacity: true)
         firstCode = nil
         mixedCodes = false
+        controlOctets = false
         droppedLines = 0
     }
 }

@@ -12,6 +12,9 @@ public struct SMTPReply: Sendable, Hashable {
     /// True when continuation lines carried a code other than the final one (RFC 5321 §4.2.1 says
     /// they must agree; a proxy treats it as an upstream protocol error).
     public var hasMixedCodes: Bool
+    /// True when a line's text held a CR or a NUL, which RFC 5321 §4.2 `textstring` excludes: a
+    /// proxy treats it as an upstream protocol error, a passive reader keeps the reply.
+    public var hasControlOctets = false
 
     public init(code: Int, lines: [String], droppedLines: Int = 0, hasMixedCodes: Bool = false) {
         self.code = code

@@ -345,6 +345,8 @@ public struct RelayStateMachine: Sendable {
                 case .reply(let reply):
                     if reply.hasMixedCodes {
                         protocolError("multi-line reply with mixed codes", &actions)
+                    } else if reply.hasControlOctets {
+                        protocolError("reply line with a CR or NUL octet", &actions)
                     } else if reply.droppedLines > 0 {
                         // SECURITY row 24: no real reply is that long; relaying it cut would
                         // hide what the upstream said.
