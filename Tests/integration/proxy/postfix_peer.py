@@ -154,3 +154,27 @@ class ThrowawayPostfix:
             if len(messages) >= count or time.monotonic() > deadline:
                 return messages
             time.sleep(0.1)
+
+
+def postfix_instances(**defaults):
+    """For a fixture to `yield from`: yields start(**options) -> a started ThrowawayPostfix (options
+    over `defaults`), and stops every instance it started afterwards. Skips when Postfix or root is
+    missing."""
+    import pytest
+    if shutil.which("postfix") is None or shutil.which("script") is None:
+        pytest.skip("Postfix not installed; run tools/setup")
+    if os.geteuid() != 0:
+        pytest.skip("a throwaway Postfix instance needs root")
+    instances = []
+
+    def start(**options):
+        instance = ThrowawayPostfix(**{**defaults, **options})
+        instances.append(instance)
+        instance.start()
+        return instance
+
+    try:
+        yield start
+    finally:
+        for instance in instances:
+            instance.stop()

@@ -8,12 +8,10 @@ An aiosmtpd upstream that offers XCLIENT and refuses it shows the session goes o
 
 Every peer runs on loopback; documentation addresses appear only inside PROXY headers and XCLIENT.
 """
-import os
-import shutil
 
 import pytest
 
-from postfix_peer import ThrowawayPostfix
+from postfix_peer import postfix_instances
 from proxy_support import RawClient, check_records, delivered, recorded, swaks
 
 HELO = "xclient-test.example"
@@ -22,21 +20,7 @@ HELO = "xclient-test.example"
 @pytest.fixture
 def postfixes():
     """start(inet_protocols="all") -> a started ThrowawayPostfix; all are stopped in teardown."""
-    if shutil.which("postfix") is None or shutil.which("script") is None:
-        pytest.skip("Postfix not installed; run tools/setup")
-    if os.geteuid() != 0:
-        pytest.skip("a throwaway Postfix instance needs root")
-    instances = []
-
-    def start(inet_protocols="all"):
-        instance = ThrowawayPostfix(inet_protocols)
-        instances.append(instance)
-        instance.start()
-        return instance
-
-    yield start
-    for instance in instances:
-        instance.stop()
+    yield from postfix_instances()
 
 
 @pytest.fixture
@@ -117,7 +101,7 @@ def test_postfix_sees_an_ipv6_client_named_by_the_proxy_header(proxy, postfix, v
 def test_a_postfix_without_ipv6_refuses_the_address_and_mail_still_flows(proxy, postfixes, validate_record):
     """Postfix with inet_protocols = ipv4 answers `501 5.5.4 Bad ADDR syntax`: the client's EHLO is
     answered from the first EHLO reply, nothing is flagged, and the mail goes through."""
-    postfix = postfixes("ipv4")
+    postfix = postfixes(inet_protocols="ipv4")
     run = proxy(("127.0.0.1", postfix.port), "--proxy-protocol", "--xclient", *NO_RULES)
     send_through(run, "--proxy-version", "1", "--proxy-family", "TCP6", "--proxy-source", "2001:db8::10",
                  "--proxy-source-port", "40000", "--proxy-dest", "2001:db8::25", "--proxy-dest-port", "25")

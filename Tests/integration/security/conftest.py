@@ -10,9 +10,7 @@ fixtures (`proxy`, `upstreams`) are the ones of Tests/integration/proxy, shared 
   STARTTLS, malformed or oversized replies) and records every line it receives.
 """
 import importlib.util
-import os
 import pathlib
-import shutil
 import sys
 
 import pytest
@@ -30,7 +28,7 @@ proxy_binary = _proxy_conftest.proxy_binary
 proxy = _proxy_conftest.proxy
 upstreams = _proxy_conftest.upstreams
 
-from postfix_peer import LENIENT, ThrowawayPostfix  # noqa: E402  (needs PROXY_TESTS on sys.path)
+from postfix_peer import LENIENT, postfix_instances  # noqa: E402  (needs PROXY_TESTS on sys.path)
 from proxy_support import PYTHON, free_port  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -39,21 +37,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 @pytest.fixture
 def postfixes():
     """start(main=None, hold=True) -> a started ThrowawayPostfix; all are stopped in teardown."""
-    if shutil.which("postfix") is None or shutil.which("script") is None:
-        pytest.skip("Postfix not installed; run tools/setup")
-    if os.geteuid() != 0:
-        pytest.skip("a throwaway Postfix instance needs root")
-    instances = []
-
-    def start(main=None, hold=True):
-        instance = ThrowawayPostfix(main=main, hold=hold)
-        instances.append(instance)
-        instance.start()
-        return instance
-
-    yield start
-    for instance in instances:
-        instance.stop()
+    yield from postfix_instances(hold=True)
 
 
 @pytest.fixture
