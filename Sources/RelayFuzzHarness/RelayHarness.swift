@@ -87,6 +87,9 @@ public enum RelayHarness {
         var relay: RelayStateMachine
         var upstream = UpstreamModel()
         var clientClosed = false
+        /// `--client-tls passthrough` started: the channel layer relays blind from here, so the
+        /// machine gets no more octets.
+        var passthrough = false
         var failQuarantine: Bool
         /// The channel layer's spool: pieces the relay handed over, un-stuffed.
         var spool: [ByteBuffer] = []
@@ -111,7 +114,7 @@ public enum RelayHarness {
             var configuration = RelayConfiguration()
             configuration.xclient = flags & 0x02 != 0
             configuration.upstreamTLS = flags & 0x04 != 0 ? .opportunistic : .off
-            configuration.clientTLS = flags & 0x08 != 0 ? .offer : .off
+            configuration.clientTLS = flags & 0x80 != 0 ? .passthrough : flags & 0x08 != 0 ? .offer : .off
             if flags & 0x10 != 0 {
                 configuration.limits.maxMessageOctets = 200
                 configuration.limits.maxRecipients = 3
@@ -135,12 +138,12 @@ public enum RelayHarness {
         }
 
         mutating func clientSends(_ chunk: ArraySlice<UInt8>) throws(FuzzInvariantViolation) {
-            guard !clientClosed else { return }
+            guard !clientClosed, !passthrough else { return }
             try perform(relay.receiveClientBytes(ByteBuffer(bytes: chunk)))
         }
 
         mutating func upstreamSends(_ chunk: ArraySlice<UInt8>) throws(FuzzInvariantViolation) {
-            guard upstream.connected else { return }
+            guard upstream.connected, !passthrough else { return }
             try perform(relay.receiveUpstreamBytes(ByteBuffer(bytes: chunk)))
         }
 
@@ -189,7 +192,7 @@ public enum RelayHarness {
                     try upstream.endOfData(octets, expected: expectedContent(edited: false))
                 case let line?:
                     log.append(line)
-                    try upstream.command(octets, line: line)
+                    try upstream.command(octets, line: line, expected: expectedContent(edited: false))
                 case nil:
                     log.append("content \(octets.count)")
                     try upstream.content(octets)
@@ -200,6 +203,9 @@ public enum RelayHarness {
                 owed.append(.upstreamConnected)
             case .startClientTLS:
                 owed.append(.clientTLS)
+            case .startPassthrough:
+                log.append("passthrough")
+                passthrough = true
             case .startUpstreamTLS:
                 try upstream.startTLS()
                 owed.append(.upstreamTLS)
@@ -298,7 +304,19 @@ public enum RelayHarness {
         var stream = StreamCheck()
         /// Set between the 354 to DATA and the end of data.
         var reader: ContentReader?
+        /// Set from the first `BDAT n` (RFC 3030) to the end of the LAST chunk.
+        var chunks: ChunkReader?
         var closedWhileReading = false
+
+        /// BDAT is length-delimited: the wire may split a CRLF between chunks, so line ends are
+        /// checked over the chunks' content, not over the stream.
+        struct ChunkReader {
+            var remaining = 0
+            var last = false
+            var content: [UInt8] = []
+            var lineEnds = StreamCheck()
+            var expected: [UInt8]?
+        }
 
         struct ContentReader {
             var parser = DataContentParser(reportsLenientEndCandidates: false)
@@ -311,12 +329,14 @@ public enum RelayHarness {
             unanswered = ["(greeting)"]
             stream = StreamCheck()
             reader = nil
+            chunks = nil
         }
 
         mutating func close() {
             connected = false
             unanswered = []
             reader = nil
+            chunks = nil
         }
 
         mutating func startTLS() throws(FuzzInvariantViolation) {
@@ -332,20 +352,57 @@ public enum RelayHarness {
             if command.uppercased() == "DATA", reply.code == 354 { reader = ContentReader() }
         }
 
-        mutating func command(_ octets: [UInt8], line: String) throws(FuzzInvariantViolation) {
+        mutating func command(_ octets: [UInt8], line: String, expected: [UInt8]? = nil) throws(FuzzInvariantViolation) {
             guard connected else { throw FuzzInvariantViolation("command \(line) written upstream on a closed connection") }
             try stream.append(octets, leg: "upstream")
-            guard reader == nil else {
+            guard reader == nil, (chunks?.remaining ?? 0) == 0 else {
                 throw FuzzInvariantViolation("command \(octets.shown) written upstream inside message content (smuggling)")
             }
             guard octets.count >= 2, octets.suffix(2).elementsEqual([13, 10]), !octets.dropLast(2).contains(13), !octets.dropLast(2).contains(10) else {
                 throw FuzzInvariantViolation("command written upstream is not one line: \(octets.shown)")
             }
             unanswered.append(String(decoding: octets.dropLast(2).prefix(while: { $0 != 32 }), as: UTF8.self))
+            let words = String(decoding: octets.dropLast(2), as: UTF8.self).uppercased().split(separator: " ")
+            if words.first == "BDAT" {
+                guard words.count >= 2, let size = Int(words[1]) else { throw FuzzInvariantViolation("BDAT without a size: \(line)") }
+                var current = chunks ?? ChunkReader()
+                current.remaining = size
+                current.last = words.count == 3 && words[2] == "LAST"
+                if current.last { current.expected = expected }
+                chunks = current
+                try endChunk()
+            } else {
+                // Any other command ends the transfer (RSET after a refused chunk).
+                chunks = nil
+            }
+        }
+
+        /// A chunk's octets all arrived: after the LAST one the upstream commits the message.
+        mutating func endChunk() throws(FuzzInvariantViolation) {
+            guard let current = chunks, current.remaining == 0, current.last else { return }
+            chunks = nil
+            if current.lineEnds.previousWasCR {
+                throw FuzzInvariantViolation("a BDAT message committed upstream ends in a bare CR")
+            }
+            if let expected = current.expected, expected != current.content, expected + [13, 10] != current.content {
+                throw FuzzInvariantViolation("the upstream commits \(current.content.shown), the client sent \(expected.shown)")
+            }
         }
 
         mutating func content(_ octets: [UInt8]) throws(FuzzInvariantViolation) {
             guard connected else { throw FuzzInvariantViolation("content written upstream on a closed connection") }
+            if var current = chunks, current.remaining > 0 {
+                guard octets.count <= current.remaining else {
+                    throw FuzzInvariantViolation("\(octets.count) octets written into a BDAT chunk with \(current.remaining) left (smuggling)")
+                }
+                try current.lineEnds.append(octets, leg: "upstream BDAT content")
+                if octets.contains(0) { throw FuzzInvariantViolation("NUL written upstream in a BDAT chunk") }
+                current.remaining -= octets.count
+                current.content += octets
+                chunks = current
+                try endChunk()
+                return
+            }
             try stream.append(octets, leg: "upstream")
             guard var current = reader else {
                 throw FuzzInvariantViolation("content \(octets.shown) written upstream where commands are read (smuggling)")

@@ -72,11 +72,11 @@ struct ProxyCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Private key (PEM) for --tls-cert.", valueName: "PEM"))
     var tlsKey: String?
 
-    @Option(name: .long, help: ArgumentHelp("STARTTLS towards clients: offer, require or off (default: offer with --tls-cert, else off).", valueName: "MODE"))
+    @Option(name: .long, help: ArgumentHelp("STARTTLS towards clients: offer, require, passthrough (the client's STARTTLS goes to the upstream and TLS runs end to end, relayed blind) or off (default: offer with --tls-cert, else off).", valueName: "MODE"))
     var clientTLS: String?
 
-    @Option(name: .long, help: ArgumentHelp("STARTTLS towards the upstream: opportunistic, require, verify or off.", valueName: "MODE"))
-    var upstreamTLS = "opportunistic"
+    @Option(name: .long, help: ArgumentHelp("STARTTLS towards the upstream: opportunistic, require, verify or off (default: opportunistic; off under --client-tls passthrough).", valueName: "MODE"))
+    var upstreamTLS: String?
 
     @Option(name: .long, help: ArgumentHelp("CA certificates (PEM) for --upstream-tls verify (default: the system's).", valueName: "FILE"))
     var upstreamCA: String?
@@ -153,15 +153,18 @@ struct ProxyCommand: ParsableCommand {
         }
         try validateTransparent()
         if let clientTLS, ClientTLSMode(rawValue: clientTLS) == nil {
-            throw ValidationError("--client-tls \(clientTLS): expected offer, require or off")
+            throw ValidationError("--client-tls \(clientTLS): expected offer, require, passthrough or off")
         }
-        guard let upstreamMode = UpstreamTLSMode(rawValue: upstreamTLS) else {
+        if let upstreamTLS, UpstreamTLSMode(rawValue: upstreamTLS) == nil {
             throw ValidationError("--upstream-tls \(upstreamTLS): expected opportunistic, require, verify or off")
         }
-        if upstreamCA != nil && upstreamMode != .verify {
+        if clientTLSMode == .passthrough, let upstreamTLS, upstreamTLSMode != .off {
+            throw ValidationError("--upstream-tls \(upstreamTLS) and --client-tls passthrough exclude each other: under passthrough the upstream's STARTTLS is the client's, end to end")
+        }
+        if upstreamCA != nil && upstreamTLSMode != .verify {
             throw ValidationError("--upstream-ca is only used with --upstream-tls verify")
         }
-        if clientTLSMode != .off && tlsCert == nil {
+        if clientTLSMode != .off && clientTLSMode != .passthrough && tlsCert == nil {
             throw ValidationError("--client-tls \(clientTLSMode.rawValue) needs a certificate: give --tls-cert PEM --tls-key PEM, or --tls-cert auto")
         }
         if let tlsCert, tlsCert != "auto", tlsKey == nil {
@@ -214,6 +217,10 @@ struct ProxyCommand: ParsableCommand {
         clientTLS.flatMap(ClientTLSMode.init(rawValue:)) ?? (tlsCert == nil ? .off : .offer)
     }
 
+    private var upstreamTLSMode: UpstreamTLSMode {
+        upstreamTLS.flatMap(UpstreamTLSMode.init(rawValue:)) ?? (clientTLSMode == .passthrough ? .off : .opportunistic)
+    }
+
     func run() throws {
         // Logs go to standard error: standard output may carry transcripts (`--transcripts -`).
         LoggingSystem.bootstrap { label in
@@ -226,7 +233,7 @@ struct ProxyCommand: ParsableCommand {
         relay.hostname = hostname
         relay.clientTLS = clientTLSMode
         relay.xclient = xclient
-        relay.upstreamTLS = UpstreamTLSMode(rawValue: upstreamTLS) ?? .opportunistic
+        relay.upstreamTLS = upstreamTLSMode
         relay.limits.maxCommandLineOctets = lineLengthLimit
         relay.limits.maxMessageOctets = messageSizeLimit
         relay.limits.maxHeaderSectionOctets = headerSizeLimit
@@ -288,7 +295,7 @@ struct ProxyCommand: ParsableCommand {
         server.maxConnections = connectionLimit
         server.maxConnectionsPerClient = connectionsPerClient
         server.upstreamConnectTimeout = connectTimeout
-        let tlsDescription: String
+        var tlsDescription: String
         let tlsSource: ClientTLSSource?
         do {
             switch tlsCert {
@@ -301,6 +308,11 @@ struct ProxyCommand: ParsableCommand {
             case let path?:
                 tlsSource = .files(certificate: path, key: tlsKey ?? "")
                 tlsDescription = "\(clientTLSMode.rawValue), certificate \(path)"
+            }
+            if clientTLSMode == .passthrough {
+                // The certificate, if any, serves only --implicit-tls-listen.
+                tlsDescription = "passthrough: STARTTLS is relayed to the upstream and TLS runs end to end; those sessions are relayed blind, so only connect and helo rules apply to them"
+                    + (tlsSource == nil ? "" : " (SMTPS listeners: \(tlsCert == "auto" ? "ephemeral certificate" : "certificate \(tlsCert ?? "")"))")
             }
             server.clientTLSContext = try tlsSource?.makeContext()
             server.upstreamTLSContext = try ProxyTLS.upstreamLegContext(mode: relay.upstreamTLS, caPath: upstreamCA)

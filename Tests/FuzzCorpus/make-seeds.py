@@ -112,6 +112,15 @@ for name, client in {
         write("RelayFuzzer", f"security-{name}{suffix}", relay(flags, [
             (GREETING, b"EHLO c\r\n"), (EHLO_REPLY, b"MAIL FROM:<a@x>\r\n"), (b"250 ok\r\n", b"RCPT TO:<b@y>\r\n"),
             (b"250 ok\r\n", client), (b"354 go\r\n", b""), (b"250 ok\r\n", b"QUIT\r\n"), (b"221 bye\r\n", b"")]))
+# Row 17 with an upstream that offers CHUNKING: each chunk relayed raw as BDAT, then the proxy's LAST.
+CHUNKED = b".a\r\n..b\r\n\r\n"
+write("RelayFuzzer", "security-17-chunking-pipelined", relay(0, [
+    (GREETING, b"EHLO c\r\n"), (EHLO_REPLY, b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"), (b"250 ok\r\n250 ok\r\n",
+     b"BDAT 10\r\n0123456789BDAT %d LAST\r\n" % len(CHUNKED) + CHUNKED), (b"250 ok\r\n250 ok\r\n250 queued\r\n", b"QUIT\r\n"),
+    (b"221 bye\r\n", b"")]))
+write("RelayFuzzer", "security-17-chunking-refused", relay(0, [
+    (GREETING, b"EHLO c\r\n"), (EHLO_REPLY, b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"), (b"250 ok\r\n250 ok\r\n", b"BDAT 4\r\nab\r\n"),
+    (b"554 no\r\n", b"BDAT 4 LAST\r\ncd\r\nRSET\r\n"), (b"250 ok\r\n250 ok\r\n", b"")]))
 # Row 20: AUTH (dummy credentials), cancel, and the auth rule.
 write("RelayFuzzer", "security-20-auth", relay(0, [
     (GREETING, b"EHLO c\r\n"), (EHLO_REPLY, b"AUTH LOGIN\r\n"), (b"334 VXNlcm5hbWU6\r\n", b"dXNlcg==\r\n"),
@@ -124,6 +133,10 @@ write("RelayFuzzer", "security-21-starttls", relay(0x0E, [
     (EHLO_REPLY, b"STARTTLS\r\nRSET\r\n"), (b"", b"EHLO c\r\nMAIL FROM:<a@x>\r\n"), (b"250 ok\r\n", b"")]))
 write("RelayFuzzer", "security-23-starttls-refused", relay(0x04, [
     (GREETING, b"EHLO c\r\n"), (EHLO_REPLY, b"MAIL FROM:<a@x>\r\n"), (b"454 no tls\r\n", b"")]))
+# --client-tls passthrough (flag 0x80): plaintext pipelined behind STARTTLS on both sides.
+write("RelayFuzzer", "passthrough-starttls", relay(0x80, [
+    (GREETING, b"EHLO c\r\n"), (EHLO_REPLY, b"STARTTLS\r\nMAIL FROM:<a@x>\r\n"),
+    (b"220 go ahead\r\n250 injected\r\n", b"\x16\x03\x01\x00\x05hello")]))
 # Row 24: upstream protocol errors.
 write("RelayFuzzer", "security-24-mixed-codes", relay(0, [(GREETING, b"EHLO c\r\n"), (b"250-up\r\n251 x\r\n", b"NOOP\r\n")]))
 write("RelayFuzzer", "security-24-unsolicited", relay(0, [(GREETING + b"250 extra\r\n", b"EHLO c\r\n"), (EHLO_REPLY, b"")]))

@@ -13,6 +13,7 @@ struct RelayHarness {
     var upstreamClosed = false
     var clientClosed = false
     var clientTLSStarted = false
+    var passthroughStarted = false
     var upstreamTLSStarted = false
     var events: [RelayStateMachine.RelayEvent] = []
     /// What the machine asked the channel layer to spool, release, drop or quarantine.
@@ -50,6 +51,7 @@ struct RelayHarness {
             case .sendUpstream(let bytes): toUpstream += String(decoding: bytes.readableBytesView, as: UTF8.self)
             case .connectUpstream: connects += 1
             case .startClientTLS: clientTLSStarted = true
+            case .startPassthrough: passthroughStarted = true
             case .startUpstreamTLS: upstreamTLSStarted = true
             case .closeUpstream: upstreamClosed = true
             case .closeClient: clientClosed = true

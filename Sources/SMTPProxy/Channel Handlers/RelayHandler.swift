@@ -32,10 +32,14 @@ final class RelayHandler: ChannelDuplexHandler {
     private var upstream: Channel?
     private var upstreamWritable = true
     private var pendingRead = false
-    private var clientTimer: Scheduled<Void>?
-    /// The client deadline `clientTimer` runs for: re-armed only when the machine starts a new one.
+    /// The machine's deadlines (`clientTimeout`, `upstreamTimeout`) and the passthrough idle
+    /// timer; made in `handlerAdded`, and dropped at the end, since each holds this handler.
+    private var clientTimer: DeadlineTimer?
+    private var upstreamTimer: DeadlineTimer?
+    private var passthroughTimer: DeadlineTimer?
+    /// The deadlines the timers run for: moved only when the machine starts a new one.
     private var clientDeadline: (seconds: Int64, epoch: Int)?
-    private var upstreamTimer: Scheduled<Void>?
+    private var upstreamDeadline: (seconds: Int64, epoch: Int)?
     private var lastClientWrite: EventLoopFuture<Void>?
     private var finished = false
     private var observer: TLSHandshakeObserverHandler?
@@ -44,6 +48,9 @@ final class RelayHandler: ChannelDuplexHandler {
     private var spoolFailure: String?
     private var quarantined = 0
     private var clientHandshakeDone = false
+    /// `--client-tls passthrough`, once started: the end-to-end handshake as it goes by. Octets
+    /// are relayed blind; nothing reaches the state machine any more.
+    private var passthrough: TLSHandshakeObserver?
 
     init(session: RelaySessionContext, client: SessionRecord.Endpoint?, server: SessionRecord.Endpoint?) {
         self.session = session
@@ -58,6 +65,10 @@ final class RelayHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        clientTimer = DeadlineTimer { bound.value.deadlineFired(.client) }
+        upstreamTimer = DeadlineTimer { bound.value.deadlineFired(.upstream) }
+        passthroughTimer = DeadlineTimer { bound.value.passthroughIdle() }
         // Implicit TLS (RFC 8314): the server put the TLS handlers in front of the relay.
         observer = try? context.pipeline.syncOperations.handler(type: TLSHandshakeObserverHandler.self)
         // Added after a PROXY protocol header was read: the channel is already active.
@@ -69,6 +80,7 @@ final class RelayHandler: ChannelDuplexHandler {
         // session, its machine and its buffers, alive for good.
         self.context = nil
         observer = nil
+        dropTimers()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -87,6 +99,12 @@ final class RelayHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         transcript.noteClientOctets(bytes.readableBytes)
+        if passthrough != nil {
+            passthrough?.receiveFromClient(bytes)
+            passthroughTimer?.move(to: .now() + .seconds(machine.passthroughIdleTimeout), on: context.eventLoop)
+            upstream?.write(bytes, promise: nil)
+            return
+        }
         perform(machine.receiveClientBytes(bytes))
     }
 
@@ -96,6 +114,7 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        passthrough?.receiveClose(from: .client)
         perform(machine.receiveClientClosed())
         finish()
         context.fireChannelInactive()
@@ -129,6 +148,13 @@ final class RelayHandler: ChannelDuplexHandler {
         }
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // Passthrough: the upstream's octets go straight to the client, so GlueHandler's rule
+        // holds in this direction too.
+        if passthrough != nil { upstream?.setOption(.autoRead, value: context.channel.isWritable).whenFailure { _ in } }
+        context.fireChannelWritabilityChanged()
+    }
+
     /// GlueHandler's rule: read from the client only while the upstream can take what follows.
     func read(context: ChannelHandlerContext) {
         if machine.wantsClientBytes && upstreamWritable {
@@ -142,6 +168,15 @@ final class RelayHandler: ChannelDuplexHandler {
 
     func upstreamRead(_ bytes: ByteBuffer) {
         transcript.noteServerOctets(bytes.readableBytes)
+        // A reply before the end of the message it answers: the upstream has given up on it, and
+        // the rest must not be read as commands there.
+        abortRelease()
+        if passthrough != nil, let context {
+            passthrough?.receiveFromServer(bytes)
+            passthroughTimer?.move(to: .now() + .seconds(machine.passthroughIdleTimeout), on: context.eventLoop)
+            lastClientWrite = context.writeAndFlush(wrapOutboundOut(bytes))
+            return
+        }
         perform(machine.receiveUpstreamBytes(bytes))
         context?.flush()
         upstream?.flush()
@@ -149,12 +184,15 @@ final class RelayHandler: ChannelDuplexHandler {
 
     func upstreamInactive() {
         upstream = nil
+        abortRelease()
+        passthrough?.receiveClose(from: .server)
         perform(machine.receiveUpstreamClosed())
         context?.flush()
     }
 
     func upstreamWritabilityChanged(_ writable: Bool) {
         upstreamWritable = writable
+        if writable { continueRelease() }
         resumeReadingIfDue()
     }
 
@@ -179,14 +217,22 @@ final class RelayHandler: ChannelDuplexHandler {
             case .sendToClient(let bytes):
                 lastClientWrite = context.writeAndFlush(wrapOutboundOut(bytes))
             case .sendUpstream(let bytes):
-                upstream?.write(bytes, promise: nil)
+                if release != nil {
+                    release?.held.append(bytes)
+                } else {
+                    upstream?.write(bytes, promise: nil)
+                }
             case .connectUpstream:
                 connectUpstream(context)
             case .startClientTLS:
                 startClientTLS(context)
             case .startUpstreamTLS:
                 startUpstreamTLS()
+            case .startPassthrough:
+                passthrough = TLSHandshakeObserver()
+                passthroughTimer?.move(to: .now() + .seconds(machine.passthroughIdleTimeout), on: context.eventLoop)
             case .closeUpstream:
+                abortRelease()
                 if let upstream {
                     upstream.flush()
                     upstream.close(promise: nil)
@@ -205,6 +251,7 @@ final class RelayHandler: ChannelDuplexHandler {
             case .releaseSpool(let edits):
                 releaseSpool(edits)
             case .dropSpool:
+                abortRelease()
                 closeSpool()
             case .quarantineSpool(let request):
                 let failure = quarantine(request)
@@ -246,53 +293,92 @@ final class RelayHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Sends the spooled message upstream with its header edits, dot-stuffed, and the terminating
-    /// `CRLF.CRLF`. It is written whole: the channel queues what the upstream cannot take yet, and
-    /// no other command can follow it before its reply, so nothing interleaves.
+    /// A spooled message on its way upstream with its header edits, dot-stuffed and ended with
+    /// `CRLF.CRLF`, a piece at a time as the upstream takes it (GlueHandler's rule), so a 10 MB
+    /// message spooled to disk is never held whole in memory.
+    private struct SpoolRelease {
+        var offset = 0
+        /// Nil without edits: the spool goes out as it is.
+        var rewriter: HeaderRewriter?
+        var writer = DataContentWriter()
+        /// What the machine sent upstream meanwhile (a pipelined RSET, say): it follows the
+        /// message's end, never its middle.
+        var held: [ByteBuffer] = []
+    }
+
+    private var release: SpoolRelease?
+
     private func releaseSpool(_ edits: [HeaderEdit]) {
-        defer { closeSpool() }
-        guard let upstream else { return }
-        guard spoolFailure == nil, let spool else {
+        guard upstream != nil, spoolFailure == nil, spool != nil else {
             // The spool lost octets: abort the upstream transaction rather than send half a message.
-            upstream.close(promise: nil)
+            upstream?.close(promise: nil)
+            closeSpool()
             return
         }
-        // Without edits the spool goes out as it is; with them the header section is rewritten.
-        var rewriter = edits.isEmpty ? nil : HeaderRewriter(edits: edits)
-        var writer = DataContentWriter()
-        var edited = ByteBuffer()
-        var wire = ByteBuffer()
-        var intact = true
-        func send(_ content: ByteBuffer, last: Bool) {
-            guard intact else { return }
+        release = SpoolRelease(rewriter: edits.isEmpty ? nil : HeaderRewriter(edits: edits))
+        continueRelease()
+    }
+
+    /// Set while `continueRelease` runs: a write or flush can make the upstream writable again
+    /// and call it back, and the callback must only ask for another round, not start one.
+    private var releasing = false
+    private var releaseResumed = false
+
+    /// Writes pieces while the upstream is writable; `upstreamWritabilityChanged` resumes it.
+    private func continueRelease() {
+        guard release != nil else { return }
+        guard !releasing else {
+            releaseResumed = true
+            return
+        }
+        releasing = true
+        defer { releasing = false }
+        repeat {
+            releaseResumed = false
+            guard let upstream, let spool else { return abortRelease() }
+            var wire = ByteBuffer()
+            var edited = ByteBuffer()
             do {
-                // The content was checked when spooled and the rewriter writes only canonical
-                // fields, so this cannot fail; if it ever did, half a message must not go out.
-                try writer.write(content, into: &wire)
-                if last { try writer.finish(into: &wire) }
-                upstream.write(wire, promise: nil)
-                wire = ByteBuffer()
+                while upstream.isWritable, let offset = release?.offset {
+                    guard let piece = try spool.piece(at: offset) else {
+                        release?.rewriter?.finish(into: &edited)
+                        try release?.writer.write(edited, into: &wire)
+                        try release?.writer.finish(into: &wire)
+                        let held = release?.held ?? []
+                        release = nil
+                        closeSpool()
+                        upstream.write(wire, promise: nil)
+                        for command in held { upstream.write(command, promise: nil) }
+                        upstream.flush()
+                        return
+                    }
+                    release?.offset += piece.readableBytes
+                    if release?.rewriter != nil {
+                        release?.rewriter?.receive(piece, into: &edited)
+                        try release?.writer.write(edited, into: &wire)
+                        edited.clear()
+                    } else {
+                        try release?.writer.write(piece, into: &wire)
+                    }
+                    upstream.write(wire, promise: nil)
+                    wire = ByteBuffer()
+                }
             } catch {
-                intact = false
+                // The content was checked when spooled and the rewriter writes only canonical
+                // fields, so this cannot fail; if it ever did (or the spool file could not be
+                // read), half a message must not pass for a whole one: the transaction is aborted.
+                return abortRelease()
             }
-        }
-        do {
-            try spool.forEachPiece { piece in
-                guard rewriter != nil else { return send(piece, last: false) }
-                rewriter?.receive(piece, into: &edited)
-                send(edited, last: false)
-                edited.clear()
-            }
-            rewriter?.finish(into: &edited)
-            send(edited, last: true)
-        } catch {
-            intact = false
-        }
-        if intact {
             upstream.flush()
-        } else {
-            upstream.close(promise: nil)
-        }
+        } while releaseResumed && release != nil
+    }
+
+    /// Closing the upstream leg mid-message is what aborts its transaction (no terminating dot).
+    private func abortRelease() {
+        guard release != nil else { return }
+        release = nil
+        closeSpool()
+        upstream?.close(promise: nil)
     }
 
     /// Stores the spooled message in the quarantine; returns why it could not, or nil.
@@ -353,8 +439,15 @@ final class RelayHandler: ChannelDuplexHandler {
             // `--spoof-source`: IP_TRANSPARENT lets the socket bind the client's (foreign) address.
             bootstrap = bootstrap.channelOption(TransparentSocket.transparentOption(for: source), value: 1).bind(to: source)
         }
-        bootstrap
-            .connect(host: target.host, port: target.port)
+        // An address literal (every transparent session, and most `--upstream`s) skips the
+        // resolver: a getaddrinfo and a Happy Eyeballs race per session cost more than the relay.
+        let connected: EventLoopFuture<Channel>
+        if let address = try? SocketAddress(ipAddress: target.host, port: target.port) {
+            connected = bootstrap.connect(to: address)
+        } else {
+            connected = bootstrap.connect(host: target.host, port: target.port)
+        }
+        connected
             .hop(to: context.eventLoop)
             .whenComplete { result in
                 let handler = bound.value
@@ -412,48 +505,58 @@ final class RelayHandler: ChannelDuplexHandler {
 
     private func armTimers(_ context: ChannelHandlerContext) {
         guard !finished else {
-            // A timer holds this handler, and with it the whole session, until it fires: a
-            // closed session keeps none (an upstream closing after the client would arm one).
-            clientTimer?.cancel()
-            clientTimer = nil
-            upstreamTimer?.cancel()
-            upstreamTimer = nil
+            // A pending timer holds this handler, and with it the whole session: a closed session
+            // keeps none (an upstream closing after the client would arm one).
+            dropTimers()
             return
         }
-        // A deadline, not an idle timer: reads alone do not restart it (SECURITY row 15).
-        let deadline = machine.clientTimeout.map { (seconds: $0, epoch: machine.clientDeadlineEpoch) }
-        let unchanged = deadline?.seconds == clientDeadline?.seconds && deadline?.epoch == clientDeadline?.epoch
-        if !unchanged || clientTimer == nil {
-            clientTimer?.cancel()
-            clientTimer = nil
+        // Deadlines, not idle timers: reads alone do not move them (SECURITY row 15).
+        let client = machine.clientTimeout.map { (seconds: $0, epoch: machine.clientDeadlineEpoch) }
+        if client?.seconds != clientDeadline?.seconds || client?.epoch != clientDeadline?.epoch {
+            clientDeadline = client
+            clientTimer?.move(to: client.map { .now() + .seconds($0.seconds) }, on: context.eventLoop)
         }
-        clientDeadline = deadline
-        if clientTimer == nil, let seconds = deadline?.seconds {
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            clientTimer = context.eventLoop.scheduleTask(in: .seconds(seconds)) {
-                let handler = bound.value
-                handler.perform(handler.machine.receiveTimeout(.client))
-            }
+        let upstream = machine.upstreamTimeout.map { (seconds: $0, epoch: machine.upstreamDeadlineEpoch) }
+        if upstream?.seconds != upstreamDeadline?.seconds || upstream?.epoch != upstreamDeadline?.epoch {
+            upstreamDeadline = upstream
+            upstreamTimer?.move(to: upstream.map { .now() + .seconds($0.seconds) }, on: context.eventLoop)
         }
+    }
+
+    private func deadlineFired(_ leg: RelayStateMachine.Leg) {
+        guard let context, !finished else { return }
+        let passed: Bool? = switch leg {
+        case .client: clientTimer?.fired(now: .now(), on: context.eventLoop)
+        case .upstream: upstreamTimer?.fired(now: .now(), on: context.eventLoop)
+        }
+        if passed == true { perform(machine.receiveTimeout(leg)) }
+    }
+
+    /// A passthrough session ends after `passthroughIdleTimeout` seconds without an octet either way.
+    private func passthroughIdle() {
+        guard let context, !finished, passthroughTimer?.fired(now: .now(), on: context.eventLoop) == true else { return }
+        perform(machine.receiveTimeout(.client))
+    }
+
+    private func dropTimers() {
+        clientTimer?.cancel()
         upstreamTimer?.cancel()
+        passthroughTimer?.cancel()
+        clientTimer = nil
         upstreamTimer = nil
-        if let seconds = machine.upstreamTimeout {
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            upstreamTimer = context.eventLoop.scheduleTask(in: .seconds(seconds)) {
-                let handler = bound.value
-                handler.perform(handler.machine.receiveTimeout(.upstream))
-            }
-        }
+        passthroughTimer = nil
     }
 
     /// Writes the session's record once, off the event loop.
     private func finish() {
         guard !finished else { return }
         finished = true
-        clientTimer?.cancel()
-        upstreamTimer?.cancel()
+        dropTimers()
+        if let passthrough { transcript.noteClientTLS(passthrough.summary, at: .now()) }
+        passthrough = nil
         upstream?.close(promise: nil)
         upstream = nil
+        release = nil
         closeSpool()
         session.transcripts.write(transcript.finish(at: .now()))
     }

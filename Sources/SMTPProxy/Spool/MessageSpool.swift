@@ -51,28 +51,34 @@ struct MessageSpool {
 
     /// The whole message, in order, a piece at a time.
     func forEachPiece(_ body: (ByteBuffer) -> Void) throws(SpoolError) {
-        if memory.readableBytes > 0 { body(memory) }
-        guard let fd = descriptor else { return }
-        var offset: off_t = 0
-        var piece = ByteBuffer()
-        while true {
-            piece.clear()
-            var failure: Int32?
-            let count = piece.writeWithUnsafeMutableBytes(minimumWritableBytes: 65536) { pointer in
-                while true {
-                    let result = pread(fd, pointer.baseAddress, pointer.count, offset)
-                    if result >= 0 { return result }
-                    if errno != EINTR {
-                        failure = errno
-                        return 0
-                    }
-                }
-            }
-            if let failure { throw .system("read from spool file", failure) }
-            if count == 0 { return }
-            offset += off_t(count)
+        var offset = 0
+        while let piece = try piece(at: offset) {
+            offset += piece.readableBytes
             body(piece)
         }
+    }
+
+    /// Up to `maximum` octets from `offset` on, or nil past the end: lets a reader go at its own
+    /// pace (the upstream's), so releasing a spooled message never holds it whole in memory.
+    func piece(at offset: Int, maximum: Int = 65536) throws(SpoolError) -> ByteBuffer? {
+        if offset < memory.readableBytes {
+            return memory.getSlice(at: memory.readerIndex + offset, length: min(maximum, memory.readableBytes - offset))
+        }
+        guard let fd = descriptor else { return nil }
+        var piece = ByteBuffer()
+        var failure: Int32?
+        let count = piece.writeWithUnsafeMutableBytes(minimumWritableBytes: maximum) { pointer in
+            while true {
+                let result = pread(fd, pointer.baseAddress, min(pointer.count, maximum), off_t(offset - memory.readableBytes))
+                if result >= 0 { return result }
+                if errno != EINTR {
+                    failure = errno
+                    return 0
+                }
+            }
+        }
+        if let failure { throw .system("read from spool file", failure) }
+        return count == 0 ? nil : piece
     }
 
     /// Frees the memory and the file.

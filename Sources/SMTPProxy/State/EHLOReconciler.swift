@@ -6,7 +6,8 @@ import SMTPCore
 /// - PIPELINING (RFC 2920) and CHUNKING (RFC 3030) are always offered: the proxy handles them
 ///   itself on the client leg.
 /// - SIZE (RFC 1870) is the smaller of the proxy's limit and the upstream's (0 means none).
-/// - STARTTLS (RFC 3207) follows `--client-tls`, never the upstream.
+/// - STARTTLS (RFC 3207) follows `--client-tls`; under `passthrough` the STARTTLS is the
+///   upstream's, so it is offered only when the upstream offers it.
 /// - 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, DSN and AUTH only when the upstream has them; AUTH is
 ///   hidden before TLS under `--client-tls require`.
 /// - Anything else (XCLIENT, XFORWARD, BINARYMIME, vendor extensions) is never shown.
@@ -39,8 +40,13 @@ public enum EHLOReconciler {
             lines.append(keyword)
         }
         lines.append("CHUNKING")
-        if configuration.clientTLS != .off && !clientLegIsTLS {
-            lines.append("STARTTLS")
+        switch configuration.clientTLS {
+        case .offer, .require:
+            if !clientLegIsTLS { lines.append("STARTTLS") }
+        case .passthrough:
+            if !clientLegIsTLS && upstream["STARTTLS"] != nil { lines.append("STARTTLS") }
+        case .off:
+            break
         }
         if case .some(.some(let mechanisms)) = upstream["AUTH"], configuration.clientTLS != .require || clientLegIsTLS {
             lines.append("AUTH \(mechanisms)")

@@ -53,6 +53,10 @@ public enum ClientTLSMode: String, Sendable, Hashable, CaseIterable {
     case require
     /// Never offer STARTTLS.
     case off
+    /// Offer STARTTLS when the upstream does, relay the client's STARTTLS to it, and after the
+    /// upstream's 220 relay octets blind both ways: TLS runs end to end between client and
+    /// upstream, and only its handshake is observed (DESIGN §5 "TLS").
+    case passthrough
 }
 
 /// `--upstream-tls`: STARTTLS towards the upstream (RFC 3207).

@@ -15,6 +15,10 @@ extension RelayStateMachine {
         case startClientTLS
         /// Put TLS (client side) on the upstream leg now.
         case startUpstreamTLS
+        /// `--client-tls passthrough`: the client has the upstream's 220 to STARTTLS. From now on
+        /// relay octets blind between the legs and only observe the TLS handshake; the end comes
+        /// back as `receiveClientClosed`, `receiveUpstreamClosed` or `receiveTimeout(.client)`.
+        case startPassthrough
         /// Close the upstream leg: before a terminating dot this aborts the upstream transaction.
         case closeUpstream
         /// Flush what was written to the client, then close the client leg.
@@ -59,6 +63,8 @@ extension RelayStateMachine {
         case upstreamReply(SMTPReply)
         /// The upstream leg is encrypted from here on.
         case upstreamTLSStarted
+        /// `--client-tls passthrough`: TLS runs end to end from here on; the proxy relays blind.
+        case passthroughStarted
         case ruleVerdicts([SessionRecord.RuleVerdict])
         /// A rule changed the reverse-path sent upstream.
         case mailFromRewritten(SMTPPath)

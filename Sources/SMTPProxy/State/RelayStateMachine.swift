@@ -9,7 +9,9 @@ import SMTPTranscript
 /// Each input is one `receiveX` call returning the `Action`s the channel layer performs, in order.
 /// Every byte sent to either peer is one the machine has parsed: commands are re-written from
 /// their parsed form, message content is re-serialised by `DataContentWriter` (SECURITY.md
-/// principle 1), and replies reach the client in command order whatever their origin.
+/// principle 1) or, BDAT to an upstream that offers CHUNKING, relayed in length-delimited chunks
+/// once checked as DATA would check it, and replies reach the client in command order whatever
+/// their origin.
 public struct RelayStateMachine: Sendable {
     // MARK: Configuration
 
@@ -30,6 +32,8 @@ public struct RelayStateMachine: Sendable {
         /// Consuming a BDAT chunk that will not be relayed.
         case discardingChunk
         case tlsHandshake
+        /// `--client-tls passthrough`: TLS runs end to end; the channel layer relays octets blind.
+        case passthrough
         case closed
     }
 
@@ -121,6 +125,15 @@ public struct RelayStateMachine: Sendable {
         var chunkIsLast = false
         var chunkSlot = 0
         var chunkSize: UInt64 = 0
+        /// BDAT relayed as BDAT (RFC 3030; the upstream offers CHUNKING): each client chunk goes
+        /// upstream raw under its own `BDAT n`, never LAST; only the proxy's closing `BDAT 0 LAST`,
+        /// sent once the whole message has passed its checks, lets the upstream commit it.
+        var relaysChunks = false
+        /// The current chunk's `BDAT n` went upstream: its octets are owed there.
+        var chunkRelayed = false
+        /// An upstream reply to a chunk that was not 2xx: RFC 3030 §2 says no further BDAT may
+        /// follow it, so later chunks stay with the proxy and are answered with it.
+        var upstreamRefusal: SMTPReply?
         /// Spooled (DESIGN §5): the proxy answers 354 and the chunks itself and keeps the message
         /// until `message` rules have seen it whole; nothing goes upstream before.
         var spooled = false
@@ -162,6 +175,8 @@ public struct RelayStateMachine: Sendable {
         case connecting
         case ready
         case tlsHandshake
+        /// `--client-tls passthrough`: after the upstream's 220 to the client's STARTTLS.
+        case passthrough
         /// Closed by the proxy (aborted transaction) or by the upstream between commands: reopened
         /// on demand.
         case lost
@@ -177,10 +192,17 @@ public struct RelayStateMachine: Sendable {
         case rcpt(slot: Int, path: SMTPPath)
         case data(slot: Int, kind: SMTPInspector.DataKind)
         case endOfData(slot: Int)
+        /// A client chunk relayed as `BDAT n` (`Content.relaysChunks`). Its 2xx fills the client's
+        /// slot, except for the client's LAST chunk (`ofLast`), which waits for `lastChunk`.
+        case chunk(slot: Int, message: Int, octets: UInt64, ofLast: Bool)
+        /// The proxy's `BDAT 0 LAST` (or `BDAT 2 LAST`) ending a relayed message.
+        case lastChunk(slot: Int)
         /// DATA for a spooled message: on 354 the channel layer sends the spool with its edits.
         case spooledData(slot: Int, edits: [HeaderEdit], octets: Int)
         case auth(slot: Int)
         case starttls(ehloReply: SMTPReply, then: EHLOPurpose)
+        /// The client's own STARTTLS, relayed under `--client-tls passthrough`.
+        case passthroughSTARTTLS(slot: Int)
         case resumeEHLO
         /// XCLIENT (`--xclient`): the commands still to send, whether one was accepted, and the
         /// EHLO exchange it belongs to, with the EHLO reply to fall back on when it is refused.
@@ -255,6 +277,7 @@ public struct RelayStateMachine: Sendable {
 
     public mutating func receiveUpstreamConnected() -> [Action] {
         guard upstreamState == .connecting else { return [] }
+        upstreamDeadlineEpoch &+= 1
         expectations.append(.greeting(resuming: greetingSlot == nil))
         return []
     }
@@ -280,7 +303,7 @@ public struct RelayStateMachine: Sendable {
         var actions: [Action] = []
         var bytes = bytes
         switch clientMode {
-        case .closed, .tlsHandshake:
+        case .closed, .tlsHandshake, .passthrough:
             return actions
         case .beforeGreeting:
             // SECURITY row 7 (Postfix ≥ 3.9): talking before the greeting is a protocol
@@ -328,7 +351,7 @@ public struct RelayStateMachine: Sendable {
         switch upstreamState {
         case .ready, .connecting:
             break
-        case .tlsHandshake, .lost, .closed:
+        case .tlsHandshake, .passthrough, .lost, .closed:
             return actions
         }
         upstreamBuffer.writeBuffer(&bytes)
@@ -357,8 +380,9 @@ public struct RelayStateMachine: Sendable {
                 }
             }
         }
-        if upstreamState == .tlsHandshake, upstreamBuffer.readableBytes > 0 {
+        if upstreamState == .tlsHandshake || upstreamState == .passthrough, upstreamBuffer.readableBytes > 0 {
             // SECURITY.md principle 4: bytes after the upstream's 220 to STARTTLS are discarded.
+            // Under passthrough too: a TLS server says nothing before the client's hello.
             note(.plaintextAfterSTARTTLS, "\(upstreamBuffer.readableBytes) octets from the upstream after its 220 to STARTTLS", &actions)
             upstreamBuffer.clear()
         }
@@ -433,6 +457,14 @@ public struct RelayStateMachine: Sendable {
         switch upstreamState {
         case .closed, .lost:
             return actions
+        case .passthrough:
+            upstreamState = .closed
+            actions.append(.record(.close(by: .server, reason: .fin)))
+            if clientMode != .closed {
+                clientMode = .closed
+                actions.append(.closeClient)
+            }
+            return actions
         case .connecting, .ready, .tlsHandshake:
             break
         }
@@ -448,9 +480,10 @@ public struct RelayStateMachine: Sendable {
             failSession(.proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost"), &actions)
             return actions
         }
-        if content != nil, clientMode == .content || clientMode == .awaitingReply(.bdat) {
+        if content != nil, clientMode == .content || clientMode == .awaitingReply(.bdat) || content?.relaysChunks == true {
             // Mid-content: read on to the client's end of data, then answer 451 4.4.2.
             if content?.failure == nil { content?.failure = .upstreamLost }
+            answerRelayedChunks()
             expectations.removeAll()
             pump(&actions)
             return actions
@@ -478,6 +511,14 @@ public struct RelayStateMachine: Sendable {
         var actions: [Action] = []
         guard clientMode != .closed else { return actions }
         actions.append(.record(.close(by: .proxy, reason: .timeout)))
+        if clientMode == .passthrough {
+            // Inside end-to-end TLS the proxy has nothing it could say: it closes both legs.
+            clientMode = .closed
+            upstreamState = .closed
+            actions.append(.closeClient)
+            actions.append(.closeUpstream)
+            return actions
+        }
         switch leg {
         case .client:
             failSession(.proxy(421, "4.4.2", "\(configuration.hostname) Error: timeout exceeded"), &actions)
@@ -496,8 +537,8 @@ public struct RelayStateMachine: Sendable {
             return deferred == nil && clientBuffer.readableBytes < configuration.limits.maxHeldClientOctets
         case .content, .discardingChunk, .beforeGreeting:
             return true
-        case .tlsHandshake:
-            // The TLS handler below consumes these reads; the handshake needs them.
+        case .tlsHandshake, .passthrough:
+            // The TLS handler below (or the blind relay) consumes these reads.
             return true
         case .awaitingReply(.data):
             return true
@@ -515,8 +556,14 @@ public struct RelayStateMachine: Sendable {
             return configuration.timeouts.dataBlock
         case .beforeGreeting, .awaitingReply, .tlsHandshake, .closed:
             return nil
+        case .passthrough:
+            // The blind relay keeps its own idle timer (`passthroughIdleTimeout`).
+            return nil
         }
     }
+
+    /// Seconds a passthrough session may carry no octet in either direction.
+    public var passthroughIdleTimeout: Int64 { configuration.timeouts.serverIdle }
 
     /// Seconds the upstream may take for the reply it owes, or `nil` when it owes none.
     public var upstreamTimeout: Int64? {
@@ -524,8 +571,8 @@ public struct RelayStateMachine: Sendable {
         switch head {
         case .greeting: return configuration.timeouts.greeting
         case .data, .spooledData: return configuration.timeouts.dataInitiation
-        case .endOfData: return configuration.timeouts.endOfData
-        case .relay, .ehlo, .mail, .rcpt, .auth, .starttls, .resumeEHLO, .xclient, .quit, .internalOnly:
+        case .endOfData, .chunk, .lastChunk: return configuration.timeouts.endOfData
+        case .relay, .ehlo, .mail, .rcpt, .auth, .starttls, .passthroughSTARTTLS, .resumeEHLO, .xclient, .quit, .internalOnly:
             return configuration.timeouts.command
         }
     }
@@ -538,6 +585,11 @@ public struct RelayStateMachine: Sendable {
     /// command or a message one octet at a time still hits the deadline (SECURITY row 15).
     public private(set) var clientDeadlineEpoch = 0
     private var contentOctetsSinceDeadline = 0
+
+    /// The upstream's deadline (`upstreamTimeout`) runs from the last change of this number: it
+    /// changes when a reply arrives and when a command is sent with none outstanding, so each
+    /// reply the upstream owes gets its RFC 5321 §4.5.3.2 time, whatever else happens meanwhile.
+    public private(set) var upstreamDeadlineEpoch = 0
 
     private mutating func restartClientDeadline() {
         clientDeadlineEpoch &+= 1
@@ -598,6 +650,18 @@ public struct RelayStateMachine: Sendable {
                 clientMode = .tlsHandshake
                 actions.append(.record(.client(.tlsStarted(implicit: false))))
                 actions.append(.startClientTLS)
+            case .startPassthrough:
+                if clientBuffer.readableBytes > 0 {
+                    // CVE-2011-0411: never relayed into the upstream's TLS stream either.
+                    note(.plaintextAfterSTARTTLS, "\(clientBuffer.readableBytes) octets pipelined after STARTTLS discarded", &actions)
+                    clientBuffer.clear()
+                }
+                clientMode = .passthrough
+                deferred = nil
+                actions.append(.record(.passthroughStarted))
+                actions.append(.startPassthrough)
+                replies.removeAll()
+                return true
             case .enterContent:
                 clientMode = .content
             case .enterSASL:
@@ -665,7 +729,7 @@ public struct RelayStateMachine: Sendable {
                     clientMode = .commands
                     return true
                 }
-            case .beforeGreeting, .awaitingReply, .tlsHandshake, .closed:
+            case .beforeGreeting, .awaitingReply, .tlsHandshake, .passthrough, .closed:
                 return moved
             }
         }
@@ -729,7 +793,9 @@ public struct RelayStateMachine: Sendable {
             return true
         case .bdat:
             return content == nil
-        case .lhlo, .rset, .noop, .quit, .starttls, .help, .xclient, .xforward, .unknown:
+        case .starttls:
+            return configuration.clientTLS == .passthrough
+        case .lhlo, .rset, .noop, .quit, .help, .xclient, .xforward, .unknown:
             return false
         }
     }
@@ -803,7 +869,11 @@ public struct RelayStateMachine: Sendable {
         case .bdat(let size, let last):
             executeBDAT(size: size, last: last, answering, id: id, &actions)
         case .rset:
-            if content != nil { abortUpstreamTransfer(&actions) }
+            if content != nil {
+                // RFC 3030 §3: RSET ends an unfinished BDAT transfer with its transaction.
+                abortUpstreamTransfer(&actions)
+                content = nil
+            }
             transaction = nil
             if upstreamState == .ready {
                 let slot = replies.open(answering: answering)
@@ -835,6 +905,8 @@ public struct RelayStateMachine: Sendable {
                 local(554, "5.5.1", "Error: TLS already active", error: true)
             } else if configuration.clientTLS == .off {
                 local(502, "5.5.1", "Error: command not implemented", error: true)
+            } else if configuration.clientTLS == .passthrough {
+                relaySTARTTLS(answering, &actions)
             } else {
                 local(220, "2.0.0", "Ready to start TLS", followUp: .startClientTLS)
                 clientMode = .awaitingReply(.starttls)
@@ -980,9 +1052,15 @@ public struct RelayStateMachine: Sendable {
         }
     }
 
-    /// Sends bcc recipients (never shown to the client), then DATA. A redirect first replaces the
-    /// upstream transaction with one for the redirect address alone.
+    /// Sends bcc recipients, then DATA.
     private mutating func startUpstreamData(expecting: Expectation, _ actions: inout [Action]) {
+        prepareUpstreamMessage(&actions)
+        sendUpstream(.data, expecting: expecting, &actions)
+    }
+
+    /// What goes upstream before the message: bcc recipients (never shown to the client). A
+    /// redirect first replaces the upstream transaction with one for the redirect address alone.
+    private mutating func prepareUpstreamMessage(_ actions: inout [Action]) {
         if let current = transaction, let redirect = current.redirect {
             sendUpstream(.rset, expecting: .internalOnly, &actions)
             sendUpstream(.mail(from: current.mailFrom, parameters: current.mailParameters), expecting: .internalOnly, &actions)
@@ -993,7 +1071,6 @@ public struct RelayStateMachine: Sendable {
             sendUpstream(.rcpt(to: recipient, parameters: []), expecting: .internalOnly, &actions)
         }
         transaction?.addedRecipients = []
-        sendUpstream(.data, expecting: expecting, &actions)
     }
 
     private mutating func executeData(kind: SMTPInspector.DataKind, _ answering: SMTPInspector.Answered, id: Int, _ actions: inout [Action]) {
@@ -1017,6 +1094,7 @@ public struct RelayStateMachine: Sendable {
             content?.chunkSize = size
             content?.chunkIsLast = last
             content?.chunkSlot = slot
+            if content?.relaysChunks == true { relayChunkHeader(&actions) }
             clientMode = .content
             if size == 0 { finishChunk(&actions) }
             return
@@ -1033,7 +1111,6 @@ public struct RelayStateMachine: Sendable {
             }
             return
         }
-        // The upstream gets DATA; the chunk waits in the client's buffer until its 354.
         var started = Content(commandID: id, kind: .bdat)
         started.chunkRemaining = size
         started.chunkSize = size
@@ -1049,9 +1126,33 @@ public struct RelayStateMachine: Sendable {
             if size == 0 { finishChunk(&actions) }
             return
         }
+        if upstreamExtensions["CHUNKING"] != nil {
+            // RFC 3030 on both legs: each chunk streams upstream as it arrives.
+            started.relaysChunks = true
+            content = started
+            prepareUpstreamMessage(&actions)
+            relayChunkHeader(&actions)
+            clientMode = .content
+            if size == 0 { finishChunk(&actions) }
+            return
+        }
+        // The upstream lacks CHUNKING, so it gets DATA; the chunk waits in the client's buffer
+        // until its 354.
         content = started
         clientMode = .awaitingReply(.bdat)
         startUpstreamData(expecting: .data(slot: slot, kind: .bdat), &actions)
+    }
+
+    /// Sends the current chunk's `BDAT n` upstream (never LAST: `endRelayedMessage` ends the
+    /// message), unless the transfer has already failed, or the upstream refused an earlier chunk
+    /// (RFC 3030 §2: the sender MUST NOT send further BDAT after a 4xx or 5xx to one).
+    private mutating func relayChunkHeader(_ actions: inout [Action]) {
+        guard let current = content else { return }
+        let relayed = current.failure == nil && current.upstreamRefusal == nil && upstreamState == .ready
+        content?.chunkRelayed = relayed
+        guard relayed else { return }
+        let expecting = Expectation.chunk(slot: current.chunkSlot, message: current.commandID, octets: current.chunkSize, ofLast: current.chunkIsLast)
+        sendRaw("BDAT \(current.chunkSize)", expecting: expecting, &actions)
     }
 
     private mutating func executeAuth(_ mechanism: String, _ initial: SASLResponse?, id: Int, _ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
@@ -1148,20 +1249,39 @@ public struct RelayStateMachine: Sendable {
         current.chunkRemaining -= UInt64(take)
         var out = ByteBuffer()
         forward(slice, &current, into: &out, &actions)
-        if out.readableBytes > 0 { actions.append(.sendUpstream(out)) }
+        if current.relaysChunks {
+            // Checked, and owed upstream under this chunk's `BDAT n`: sent as read.
+            if current.chunkRelayed, current.failure == nil {
+                actions.append(.sendUpstream(slice))
+                // The upstream owes this chunk's reply only once it has the last octet: a client
+                // sending within its data rate must not run the upstream's deadline out.
+                upstreamDeadlineEpoch &+= 1
+            }
+        } else if out.readableBytes > 0 {
+            actions.append(.sendUpstream(out))
+        }
         content = current
         if current.chunkRemaining == 0 { finishChunk(&actions) }
     }
 
-    /// A BDAT chunk was read in full: a middle chunk is answered by the proxy, the last one ends
-    /// the message.
+    /// A BDAT chunk was read in full: a middle chunk is answered by the proxy (or, relayed, by the
+    /// upstream), the last one ends the message.
     private mutating func finishChunk(_ actions: inout [Action]) {
         guard let current = content else { return }
+        if current.chunkRelayed, current.failure == nil, current.chunkSize > 0 {
+            actions.append(.record(.upstreamContent(octets: Int(current.chunkSize))))
+        }
         if current.chunkIsLast {
             actions.append(.record(.client(.messageEnd(commandID: current.commandID, octets: current.octets, complete: true, current.parser.observations))))
             endMessage(slot: current.chunkSlot, &actions)
         } else if let failure = current.failure {
             replies.fill(current.chunkSlot, with: reply(for: failure), origin: .proxy)
+        } else if current.relaysChunks {
+            // A relayed chunk is answered by the upstream (`handleChunkReply`); one kept back after
+            // the upstream refused an earlier chunk gets that refusal.
+            if !current.chunkRelayed {
+                replies.fill(current.chunkSlot, with: current.upstreamRefusal ?? reply(for: .upstreamLost), origin: .proxy)
+            }
         } else {
             replies.fill(current.chunkSlot, with: .proxy(250, "2.0.0", "\(current.chunkSize) octets received"), origin: .proxy)
         }
@@ -1201,6 +1321,18 @@ public struct RelayStateMachine: Sendable {
             spool(slice, &current, &actions)
             return
         }
+        if current.relaysChunks {
+            // BDAT is length-delimited: the octets go upstream as they are (`readChunk`), no
+            // stuffing, once they pass the checks the DATA path makes.
+            current.scratch.clear()
+            do {
+                try current.writer.write(slice, into: &current.scratch)
+            } catch {
+                refuseContent(error, &current, &actions)
+                abortUpstreamTransfer(&actions)
+            }
+            return
+        }
         let mark = out.writerIndex
         do {
             try current.writer.write(slice, into: &out)
@@ -1233,8 +1365,11 @@ public struct RelayStateMachine: Sendable {
             endSpooledMessage(&current, slot: slot, &actions)
             return
         }
+        let open = transaction
         transaction = nil
-        if current.failure == nil {
+        if current.failure == nil, current.relaysChunks {
+            if endRelayedMessage(&current, open: open, slot: slot, &actions) { return }
+        } else if current.failure == nil {
             var out = ByteBuffer()
             do {
                 try current.writer.finish(into: &out)
@@ -1250,6 +1385,41 @@ public struct RelayStateMachine: Sendable {
         if let failure = current.failure {
             replies.fill(slot, with: reply(for: failure), origin: .proxy)
         }
+    }
+
+    /// The client's LAST chunk was read whole and every octet passed: the proxy ends the relayed
+    /// message with a LAST chunk of its own (RFC 3030 allows a zero-size one), so the upstream can
+    /// commit only a message the proxy has checked to its end. False when the end fails its check
+    /// (`current.failure` says why).
+    private mutating func endRelayedMessage(_ current: inout Content, open: Transaction?, slot: Int, _ actions: inout [Action]) -> Bool {
+        if let refusal = current.upstreamRefusal {
+            // RFC 3030 §2: after a 4xx or 5xx to a chunk the sender MUST NOT send further BDAT
+            // (a LAST pipelined before the refusal arrived is the upstream's to discard). RSET
+            // clears whatever the upstream kept of the failed transaction.
+            closeUpstreamTransaction(open, &actions)
+            replies.fill(slot, with: refusal, origin: .proxy)
+            return true
+        }
+        var end = ByteBuffer()
+        do {
+            try current.writer.finish(into: &end)
+        } catch {
+            current.failure = .forbidden(error.octet)
+            note(.bareCRInData, "at the end of the content; transaction aborted", &actions)
+            abortUpstreamTransfer(&actions)
+            return false
+        }
+        // `finish` puts CRLF before its "." when the content does not end with one (BDAT content
+        // may end anywhere). The DATA path sends that CRLF, so this one does too: the upstream
+        // stores the same message either way.
+        if end.readableBytes > 3 {
+            sendRaw("BDAT 2 LAST", expecting: .lastChunk(slot: slot), &actions)
+            actions.append(.record(.upstreamContent(octets: 2)))
+            actions.append(.sendUpstream(ByteBuffer(string: "\r\n")))
+        } else {
+            sendRaw("BDAT 0 LAST", expecting: .lastChunk(slot: slot), &actions)
+        }
+        return true
     }
 
     /// The first octet DATA may not carry (SECURITY.md principle 2): the transaction fails, and the
@@ -1422,20 +1592,45 @@ public struct RelayStateMachine: Sendable {
         }
     }
 
-    /// Closing the upstream before the terminating dot is the only way to abort a DATA transfer;
-    /// nothing the upstream received can become a message.
+    /// Closing the upstream before the terminating dot (or the proxy's LAST chunk) is the only way
+    /// to abort a DATA (or BDAT) transfer; nothing the upstream received can become a message.
     private mutating func abortUpstreamTransfer(_ actions: inout [Action]) {
         guard upstreamState == .ready || upstreamState == .tlsHandshake else { return }
         upstreamState = .lost
+        answerRelayedChunks()
         expectations.removeAll()
         actions.append(.record(.upstreamCommand("[connection closed: transaction aborted]")))
         actions.append(.closeUpstream)
+    }
+
+    /// The upstream leg is gone with replies to relayed chunks still owed: each middle chunk the
+    /// proxy read whole is answered as it is when the upstream lacks CHUNKING; the chunk still being
+    /// read, and the client's LAST, are answered at their end (`finishChunk`, `endMessage`) with the
+    /// reason the transfer failed.
+    private mutating func answerRelayedChunks() {
+        let reading = clientMode == .content ? content?.chunkSlot : nil
+        for case .chunk(let slot, _, let octets, false) in expectations where slot != reading {
+            replies.fill(slot, with: .proxy(250, "2.0.0", "\(octets) octets received"), origin: .proxy)
+        }
+    }
+
+    /// The upstream's reply to a relayed chunk goes to the client's chunk, except for the client's
+    /// LAST chunk: its `BDAT n` and the proxy's closing LAST chunk both answer it, and the client
+    /// gets the first of the two that is not 2xx, else the last (which names the queued message).
+    private mutating func handleChunkReply(_ reply: SMTPReply, slot: Int, message: Int, ofLast: Bool) {
+        if reply.isPositiveCompletion {
+            if !ofLast { replies.fill(slot, with: reply, origin: .server) }
+            return
+        }
+        if content?.commandID == message, content?.upstreamRefusal == nil { content?.upstreamRefusal = reply }
+        replies.fill(slot, with: reply, origin: .server)
     }
 
     // MARK: Upstream replies
 
     private mutating func handleUpstreamReply(_ reply: SMTPReply, _ actions: inout [Action]) {
         actions.append(.record(.upstreamReply(reply)))
+        upstreamDeadlineEpoch &+= 1
         guard let expectation = expectations.popFirst() else {
             if reply.code == 421 {
                 upstreamState = .closed
@@ -1479,6 +1674,16 @@ public struct RelayStateMachine: Sendable {
             if startUpstreamTLSIfWanted(ehloReply: reply, then: .resumeEHLO, &actions) { return }
             if startXCLIENTIfWanted(after: .resumeEHLO, ehloReply: reply, &actions) { return }
             upstreamState = .ready
+        case .passthroughSTARTTLS(let slot):
+            if reply.code == 220 {
+                // Stops reading replies at once: what follows the 220 is the upstream's TLS.
+                upstreamState = .passthrough
+                expectations.removeAll()
+                replies.fill(slot, with: reply, origin: .server, followUp: .startPassthrough)
+            } else {
+                note(.starttlsStripped, "upstream answered the client's STARTTLS with \(reply.code)", &actions)
+                replies.fill(slot, with: reply, origin: .server, followUp: .resumeCommands)
+            }
         case .starttls(let ehloReply, let then):
             if reply.code == 220 {
                 upstreamState = .tlsHandshake
@@ -1502,8 +1707,10 @@ public struct RelayStateMachine: Sendable {
             replies.fill(slot, with: reply, origin: .server)
         case .data(let slot, let kind):
             handleDataReply(reply, slot: slot, kind: kind, &actions)
-        case .endOfData(let slot):
+        case .endOfData(let slot), .lastChunk(let slot):
             replies.fill(slot, with: reply, origin: .server)
+        case .chunk(let slot, let message, _, let ofLast):
+            handleChunkReply(reply, slot: slot, message: message, ofLast: ofLast)
         case .spooledData(let slot, let edits, let octets):
             spoolReleasePending = false
             guard reply.code == 354 else {
@@ -1576,7 +1783,7 @@ public struct RelayStateMachine: Sendable {
     /// client's goes upstream before it (`finishEHLO` releases the hold), so a command pipelined
     /// after EHLO can never reach the upstream in plaintext ahead of its STARTTLS.
     private mutating func holdUntilEHLOSettles() {
-        let tlsMayFollow = configuration.upstreamTLS != .off && !upstreamTLSActive && !upstreamTLSTried
+        let tlsMayFollow = proxyStartsUpstreamTLS && !upstreamTLSActive && !upstreamTLSTried
         let xclientMayFollow = configuration.xclient && !xclientTried
         if tlsMayFollow || xclientMayFollow { upstreamState = .connecting }
     }
@@ -1635,10 +1842,32 @@ public struct RelayStateMachine: Sendable {
         replies.fill(slot, with: SMTPReply(code: 250, lines: lines), origin: .proxy)
     }
 
+    /// Under passthrough the upstream's STARTTLS belongs to the client, so the proxy never uses it.
+    private var proxyStartsUpstreamTLS: Bool {
+        configuration.upstreamTLS != .off && configuration.clientTLS != .passthrough
+    }
+
+    /// `--client-tls passthrough` (DESIGN §5): the client's STARTTLS goes to the upstream, whose
+    /// reply decides. STARTTLS is offered only when the upstream offers it; a client that sends
+    /// it anyway gets Postfix's `454 4.7.0`.
+    private mutating func relaySTARTTLS(_ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
+        guard facts.helo != nil else {
+            replies.answer(answering, with: .proxy(503, "5.5.1", "Error: send EHLO first"), isError: true)
+            return
+        }
+        guard upstreamState == .ready, upstreamExtensions["STARTTLS"] != nil, !upstreamTLSActive else {
+            replies.answer(answering, with: .proxy(454, "4.7.0", "TLS not available"))
+            return
+        }
+        let slot = replies.open(answering: answering)
+        sendUpstream(.starttls, expecting: .passthroughSTARTTLS(slot: slot), &actions)
+        clientMode = .awaitingReply(.starttls)
+    }
+
     /// STARTTLS towards the upstream when `--upstream-tls` asks for it and the upstream offers it;
     /// true when the handshake is under way.
     private mutating func startUpstreamTLSIfWanted(ehloReply: SMTPReply, then: EHLOPurpose, _ actions: inout [Action]) -> Bool {
-        guard configuration.upstreamTLS != .off, !upstreamTLSActive, !upstreamTLSTried else { return false }
+        guard proxyStartsUpstreamTLS, !upstreamTLSActive, !upstreamTLSTried else { return false }
         upstreamTLSTried = true
         guard upstreamExtensions["STARTTLS"] != nil else {
             // Opportunistic TLS without an offer is plain SMTP, not a downgrade.
@@ -1738,6 +1967,7 @@ public struct RelayStateMachine: Sendable {
     }
 
     private mutating func sendBytes(_ bytes: ByteBuffer, line: String, expecting: Expectation, _ actions: inout [Action]) {
+        if expectations.isEmpty { upstreamDeadlineEpoch &+= 1 }
         expectations.append(expecting)
         actions.append(.record(.upstreamCommand(line)))
         actions.append(.sendUpstream(bytes))

@@ -13,6 +13,9 @@ struct ReplyQueue: Sendable {
         case none
         case closeClient
         case startClientTLS
+        /// `--client-tls passthrough`: the upstream's 220 to STARTTLS went to the client; from
+        /// here on octets are relayed blind.
+        case startPassthrough
         /// The client may now send content (after 354).
         case enterContent
         /// The next client line is a SASL response (after 334).

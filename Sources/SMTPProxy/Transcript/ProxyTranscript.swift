@@ -30,6 +30,8 @@ struct ProxyTranscript: Sendable {
     let sessionID: String
     let client: SessionRecord.Endpoint?
     private var upstreamTLS = false
+    /// `--client-tls passthrough` started: the octets relayed blind since, from each side.
+    private var passthrough: (client: Int, server: Int)?
     var upstream: SessionRecord.Endpoint?
 
     init(sessionID: String, start: Timestamp, client: SessionRecord.Endpoint?, server: SessionRecord.Endpoint?, options: SessionRecorder.Options = SessionRecorder.Options()) {
@@ -42,10 +44,18 @@ struct ProxyTranscript: Sendable {
         self.client = client
     }
 
-    mutating func noteClientOctets(_ count: Int) { recorder.noteClientOctets(count) }
-    mutating func noteServerOctets(_ count: Int) { recorder.noteServerOctets(count) }
+    mutating func noteClientOctets(_ count: Int) {
+        recorder.noteClientOctets(count)
+        passthrough?.client += count
+    }
 
-    /// The client leg's TLS as NIOSSL negotiated it.
+    mutating func noteServerOctets(_ count: Int) {
+        recorder.noteServerOctets(count)
+        passthrough?.server += count
+    }
+
+    /// The client leg's TLS as NIOSSL negotiated it or, under passthrough, as the end-to-end
+    /// handshake went by.
     mutating func noteClientTLS(_ summary: TLSSummary, at time: Timestamp) {
         recorder.record(SMTPInspector.Event(time: time, kind: .tlsSummary(summary)))
     }
@@ -81,6 +91,10 @@ struct ProxyTranscript: Sendable {
         case .upstreamTLSStarted:
             upstreamTLS = true
             append(t, .proxy, .server, "[TLS established]")
+        case .passthroughStarted:
+            passthrough = (0, 0)
+            append(t, .proxy, .client, "[TLS passthrough: octets relayed blind between client and server from here]")
+            recorder.record(SMTPInspector.Event(time: time, kind: .tlsStarted(implicit: false)))
         case .ruleVerdicts(let list):
             // connect, helo and auth rules belong to the session; the others to the transaction
             // the last MAIL opened.
@@ -98,8 +112,14 @@ struct ProxyTranscript: Sendable {
 
     mutating func finish(at time: Timestamp) -> SessionRecord {
         flushClientContent(at: max(0, time.microseconds(since: start)))
+        if let passthrough {
+            let t = max(0, time.microseconds(since: start))
+            append(t, .client, .server, "[TLS passthrough: \(passthrough.client) octets relayed]")
+            append(t, .server, .client, "[TLS passthrough: \(passthrough.server) octets relayed]")
+        }
         var record = recorder.finish(at: time, close: close ?? SessionRecord.Close(by: nil, reason: .error))
         record.events = events
+        if passthrough != nil { record.tls.mode = .passthrough }
         record.upstream = upstream
         record.rules = sessionVerdicts
         for (index, list) in verdictsByTransaction where index >= 0 && index < record.transactions.count {

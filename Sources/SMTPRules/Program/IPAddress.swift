@@ -23,7 +23,9 @@ struct IPAddress: Sendable, Hashable {
     init?(_ text: some StringProtocol) {
         var text = Substring(text)
         if text.hasPrefix("["), text.hasSuffix("]") { text = text.dropFirst().dropLast() }
-        if text.lowercased().hasPrefix("ipv6:") { text = text.dropFirst(5) }
+        // RFC 5321 §4.1.3's `IPv6:` tag, in any case, without lowercasing (rules parse an address at
+        // every stage of every session).
+        if text.utf8.count > 5, text.utf8.prefix(5).lazy.map({ (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }).elementsEqual("ipv6:".utf8) { text = text.dropFirst(5) }
         if let percent = text.firstIndex(of: "%") { text = text[..<percent] }
         guard !text.isEmpty, text.utf8.count <= 45 else { return nil }
         if !text.contains(":") {

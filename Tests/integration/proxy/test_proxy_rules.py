@@ -413,3 +413,35 @@ rule "outsiders" on mail
     assert "reload: rules re-read" in output
     assert "reload: rules not reloaded, keeping the previous ones" in output
     assert "10-test.rules:2:" in output
+
+
+def peak_rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_a_large_spooled_message_goes_upstream_at_the_upstreams_pace(proxy, upstreams, tmp_path, validate_record):
+    """DESIGN §5 spooling: memory up to a threshold (1 MiB), then a temporary file. Releasing the
+    spool must not undo that by queueing the whole message for the upstream at once."""
+    run, record_path = start(proxy, upstreams, tmp_path, """
+rule "stamp" on message
+  when size > 0
+  add_header "X-Scanned" "yes"
+""")
+    # A warm-up message first, so the peak below is the large message's alone.
+    assert send(run) == ({}, None)
+    before = peak_rss_kib(run.process.pid)
+    body = b"".join(b"%08d the quick brown fox jumps over the lazy dog, spooled to disk\r\n" % n for n in range(130_000))
+    message = MESSAGE + body
+    assert len(message) > 8_500_000
+    assert send(run, message=message) == ({}, None)
+    grown = peak_rss_kib(run.process.pid) - before
+    assert grown < 6 * 1024, f"peak RSS grew by {grown} KiB for a {len(message)}-octet message"
+    contents = recorded_contents(record_path)
+    assert len(contents) == 2
+    assert contents[1].split(b"\r\n\r\n", 1)[1] == message.split(b"\r\n\r\n", 1)[1]
+    assert parse(contents[1])["X-Scanned"] == "yes"
+    records = run.records(2)
+    check_records(records, validate_record, count=2)

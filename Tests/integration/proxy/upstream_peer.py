@@ -12,6 +12,8 @@ Prints "READY" once it listens and stops on SIGTERM/SIGINT. Two kinds:
     --xclient ATTRS        offer "XCLIENT ATTRS" in EHLO and record each XCLIENT line as
                            {"xclient": LINE}; answered with --xclient-reply (default a 220 greeting,
                            as Postfix does; the session is not reset)
+    --tls-cert/--tls-key   offer STARTTLS with this certificate; each message's record then says
+                           what TLS it came over ("tls": version, cipher and the SNI the client sent)
 --kind drop-in-data: a minimal raw server that answers EHLO/MAIL/RCPT/DATA, then closes the
   connection without a reply after --drop-after content octets; it records
   {"dropped": true, "octets": N} in --record, so a test can see nothing was delivered.
@@ -21,6 +23,7 @@ import asyncio
 import base64
 import json
 import signal
+import ssl
 import sys
 import threading
 
@@ -60,8 +63,16 @@ class Handler:
             "rcpt_tos": envelope.rcpt_tos,
             "content": base64.b64encode(envelope.original_content or b"").decode(),
             "auth": bool(session.authenticated),
+            "tls": self.tls_facts(server),
         })
         return "250 2.0.0 Ok: queued as UP1234"
+
+    def tls_facts(self, server):
+        ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None
+        if ssl_object is None:
+            return None
+        return {"version": ssl_object.version(), "cipher": ssl_object.cipher()[0],
+                "sni": getattr(ssl_object, "sni", None)}
 
     def record(self, entry):
         if self.options.record:
@@ -91,6 +102,14 @@ def run_aiosmtpd(options, stop):
                   and auth_data.password.decode() == options.auth_password)
             return AuthResult(success=ok, handled=False)
         kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    if options.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(options.tls_cert, options.tls_key)
+
+        def remember_sni(ssl_object, name, _context):
+            ssl_object.sni = name
+        context.sni_callback = remember_sni
+        kwargs.update(tls_context=context, require_starttls=False)
     controller = (XclientController if options.xclient else Controller)(Handler(options), **kwargs)
     controller.start()
     print("READY", flush=True)
@@ -158,6 +177,8 @@ def main():
     parser.add_argument("--drop-after", type=int, default=100)
     parser.add_argument("--xclient")
     parser.add_argument("--xclient-reply", default="220 upstream ESMTP XCLIENT accepted")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     options = parser.parse_args()
 
     stop = threading.Event()

@@ -9,10 +9,13 @@ teardown, even when the test fails. The tests skip, saying why, when the namespa
 import os
 import pathlib
 import shutil
+import subprocess
 
 import pytest
 
-from transparent_support import PROXY_PORT, SERVER, Lab, hostport
+from transparent_support import COMMAND_TIMEOUT, PROXY_PORT, REPO_ROOT, SERVER, Lab, hostport
+
+UPSTREAM_PEER = REPO_ROOT / "Tests" / "integration" / "proxy" / "upstream_peer.py"
 
 PYTEST_TOOLS = ("ip", "nft", "ss", "sysctl", "smtp-sink", "swaks")
 
@@ -64,6 +67,22 @@ class Gateway:
             # smtp-sink prints nothing when ready: poll for its listening socket.
             self.lab.wait_listening(self.lab.server, 25, process, host=address)
         return dumps
+
+    def tls_servers(self):
+        """An aiosmtpd offering STARTTLS with its own certificate (CN and SAN mx.test) on port 25 of
+        each server address; returns (certificate path, {family: record path})."""
+        certificate, key = self.tmp_path / "mx-cert.pem", self.tmp_path / "mx-key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                        "-out", str(certificate), "-days", "2", "-subj", "/CN=mx.test",
+                        "-addext", "subjectAltName=DNS:mx.test"],
+                       check=True, capture_output=True, timeout=COMMAND_TIMEOUT)
+        records = {}
+        for family, address in SERVER.items():
+            records[family] = self.tmp_path / f"tls-server-{family}.jsonl"
+            argv = self.lab.exec(self.lab.server, "/usr/bin/python3", UPSTREAM_PEER, "--host", address, "--port", "25",
+                                 "--record", records[family], "--pipelining", "--tls-cert", certificate, "--tls-key", key)
+            self.processes.start(argv, f"aiosmtpd TLS {family}", ready_line="READY")
+        return certificate, records
 
     def proxy(self, *extra):
         """`smtpscope proxy --transparent` on 0.0.0.0 and [::] port 10025 in the gateway; returns

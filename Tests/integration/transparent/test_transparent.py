@@ -5,6 +5,7 @@ tools/deploy/) hands the connection to the proxy, which relays it to that origin
 Checked for IPv4 and IPv6: the mail reaches the server, the server sees the expected source
 address, and the transcript names the client, the original destination and what was connected.
 """
+import json
 import shlex
 import shutil
 import subprocess
@@ -85,6 +86,31 @@ def test_tproxy_with_spoof_source_connects_from_the_clients_address(lab, gateway
         send_through(gateway, family, f"transparent {family}")
     # The server sees the client itself; its replies return through the gateway's TPROXY rule.
     check_relayed(gateway, dumps, transcripts, validate_record, CLIENT)
+
+
+def test_tls_passthrough_reaches_the_original_destination_end_to_end(lab, gateway, validate_record):
+    """A transparent gateway holds no keys for the servers behind it: with `--client-tls
+    passthrough` the client's STARTTLS reaches the original destination, whose certificate the
+    client verifies, and the gateway records the handshake it relayed blind."""
+    lab.tproxy_routing()
+    lab.load_firewall("nftables", "tproxy")
+    certificate, delivered = gateway.tls_servers()
+    transcripts = gateway.proxy("--client-tls", "passthrough")
+    for family in FAMILIES:
+        completed = gateway.swaks(SERVER[family], 25, "--tls", "--tls-verify", "--tls-ca-path", certificate,
+                                  "--tls-sni", "mx.test", "--header", f"Subject: passthrough {family}")
+        assert completed.returncode == 0, f"{completed.stdout}{completed.stderr}\nproxy:\n{gateway.proxy_output()}"
+        assert "TLS started" in completed.stdout
+    records = wait_for_records(transcripts, len(FAMILIES))
+    for family in FAMILIES:
+        [message] = [json.loads(line) for line in delivered[family].read_text().splitlines()]
+        assert message["tls"]["sni"] == "mx.test" and message["tls"]["version"] == "TLSv1.3"
+        [record] = [r for r in records if r["client"]["ip"] == CLIENT[family]]
+        validate_record(record)
+        assert record["upstream"] == {"ip": SERVER[family], "port": 25}
+        assert record["tls"]["mode"] == "passthrough" and record["tls"]["established"] is True
+        assert record["tls"]["sni"] == "mx.test" and record["tls"]["version"] == "TLSv1.3"
+        assert record["outcome"] == "completed"
 
 
 @pytest.mark.parametrize("family", FAMILIES)
