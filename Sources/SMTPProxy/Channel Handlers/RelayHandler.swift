@@ -101,7 +101,7 @@ final class RelayHandler: ChannelDuplexHandler {
         transcript.noteClientOctets(bytes.readableBytes)
         if passthrough != nil {
             passthrough?.receiveFromClient(bytes)
-            passthroughTimer?.move(to: .now() + .seconds(machine.passthroughIdleTimeout), on: context.eventLoop)
+            passthroughActive(on: context.eventLoop)
             upstream?.write(bytes, promise: nil)
             return
         }
@@ -173,7 +173,7 @@ final class RelayHandler: ChannelDuplexHandler {
         abortRelease()
         if passthrough != nil, let context {
             passthrough?.receiveFromServer(bytes)
-            passthroughTimer?.move(to: .now() + .seconds(machine.passthroughIdleTimeout), on: context.eventLoop)
+            passthroughActive(on: context.eventLoop)
             lastClientWrite = context.writeAndFlush(wrapOutboundOut(bytes))
             return
         }
@@ -230,7 +230,7 @@ final class RelayHandler: ChannelDuplexHandler {
                 startUpstreamTLS()
             case .startPassthrough:
                 passthrough = TLSHandshakeObserver()
-                passthroughTimer?.move(to: .now() + .seconds(machine.passthroughIdleTimeout), on: context.eventLoop)
+                passthroughActive(on: context.eventLoop)
             case .closeUpstream:
                 abortRelease()
                 if let upstream {
@@ -530,6 +530,11 @@ final class RelayHandler: ChannelDuplexHandler {
         case .upstream: upstreamTimer?.fired(now: .now(), on: context.eventLoop)
         }
         if passed == true { perform(machine.receiveTimeout(leg)) }
+    }
+
+    /// An octet went by (or the blind relay began): the idle deadline starts again.
+    private func passthroughActive(on loop: any EventLoop) {
+        passthroughTimer?.move(to: .now() + .seconds(machine.passthroughIdleTimeout), on: loop)
     }
 
     /// A passthrough session ends after `passthroughIdleTimeout` seconds without an octet either way.

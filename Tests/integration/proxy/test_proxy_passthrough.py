@@ -155,14 +155,20 @@ def test_without_upstream_starttls_none_is_offered_and_mail_is_inspected(proxy, 
     assert record["transactions"][0]["outcome"] == "delivered", "the mail went on in plaintext, inspected"
 
 
+def greeted_raw_client(port):
+    """A raw client past the greeting and EHLO."""
+    client = RawClient("127.0.0.1", port)
+    assert client.reply()[0] == 220
+    assert client.command(b"EHLO raw.test\r\n")[0] == 250
+    return client
+
+
 def test_plaintext_after_the_220_fails_the_upstreams_handshake(proxy, tls_upstream, validate_record):
     """A client that ignores the 220 and talks plaintext reaches the upstream's TLS, not its SMTP."""
     host, port, record_path = tls_upstream
     run = proxy((host, port), "--client-tls", "passthrough")
-    client = RawClient("127.0.0.1", run.port)
+    client = greeted_raw_client(run.port)
     try:
-        assert client.reply()[0] == 220
-        assert client.command(b"EHLO raw.test\r\n")[0] == 250
         assert client.command(b"STARTTLS\r\n")[0] == 220
         client.send(b"MAIL FROM:<plain@example.com>\r\n")
         client.sock.settimeout(30)
@@ -183,10 +189,8 @@ def test_plaintext_after_the_220_fails_the_upstreams_handshake(proxy, tls_upstre
 def test_pipelined_plaintext_after_starttls_is_discarded(proxy, tls_upstream, validate_record):
     host, port, record_path = tls_upstream
     run = proxy((host, port), "--client-tls", "passthrough")
-    client = RawClient("127.0.0.1", run.port)
+    client = greeted_raw_client(run.port)
     try:
-        assert client.reply()[0] == 220
-        assert client.command(b"EHLO raw.test\r\n")[0] == 250
         client.send(b"STARTTLS\r\nMAIL FROM:<injected@example.com>\r\n")
         assert client.reply()[0] == 220
     finally:
