@@ -108,6 +108,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The bare-NIO relay `tools/bench/proxy` measures beside HAProxy (not shipped).
+        .executableTarget(
+            name: "nio-relay",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "tools/bench/nio-relay",
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "smtpscope",
             dependencies: [

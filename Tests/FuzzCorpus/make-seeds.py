@@ -121,6 +121,13 @@ write("RelayFuzzer", "security-17-chunking-pipelined", relay(0, [
 write("RelayFuzzer", "security-17-chunking-refused", relay(0, [
     (GREETING, b"EHLO c\r\n"), (EHLO_REPLY, b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"), (b"250 ok\r\n250 ok\r\n", b"BDAT 4\r\nab\r\n"),
     (b"554 no\r\n", b"BDAT 4 LAST\r\ncd\r\nRSET\r\n"), (b"250 ok\r\n250 ok\r\n", b"")]))
+# An upstream without PIPELINING (RFC 2920 §3.1): the client's group goes one command at a time, and
+# BDAT goes as DATA even though the upstream offers CHUNKING.
+UNPIPELINED_EHLO = b"250-up\r\n250 CHUNKING\r\n"
+write("RelayFuzzer", "unpipelined-upstream", relay(0, [
+    (GREETING, b"EHLO c\r\n"), (UNPIPELINED_EHLO, b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nNOOP\r\nRCPT TO:<c@y>\r\nBDAT 4 LAST\r\nab\r\nRSET\r\n"),
+    (b"250 ok\r\n", b""), (b"250 ok\r\n", b""), (b"550 no\r\n", b""), (b"354 go\r\n", b""), (b"250 queued\r\n250 ok\r\n", b"QUIT\r\n"),
+    (b"221 bye\r\n", b"")]))
 # Row 20: AUTH (dummy credentials), cancel, and the auth rule.
 write("RelayFuzzer", "security-20-auth", relay(0, [
     (GREETING, b"EHLO c\r\n"), (EHLO_REPLY, b"AUTH LOGIN\r\n"), (b"334 VXNlcm5hbWU6\r\n", b"dXNlcg==\r\n"),

@@ -126,6 +126,7 @@ extension RelayHarness {
         }
         #expect(upstreamEvents.contains(">" + Self.xclientLine.dropLast()))
         #expect(upstreamEvents.contains("<550"))
+        #expect(h.events.contains { if case .xclientRefused(let reply) = $0 { reply.code == 550 } else { false } })
         h.client("MAIL FROM:<a@example.com>\r\n")
         #expect(h.takeUpstream() == "MAIL FROM:<a@example.com>\r\n")
         // Not tried again on the same connection.
@@ -177,6 +178,7 @@ extension RelayHarness {
         #expect(h.takeUpstream().hasPrefix("XCLIENT "))
         h.upstream("501 5.5.4 Bad PROTO syntax\r\n")
         #expect(h.takeUpstream() == "EHLO \(name)\r\n")
+        #expect(h.events.contains { if case .xclientRefused(let reply) = $0 { reply.code == 501 } else { false } })
         h.upstream(Self.secondEHLO)
         #expect(h.takeClient() == Self.clientEHLOAnswer)
     }

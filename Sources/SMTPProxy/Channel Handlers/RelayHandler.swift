@@ -258,7 +258,11 @@ final class RelayHandler: ChannelDuplexHandler {
                 closeSpool()
                 perform(machine.receiveQuarantineStored(request, failure: failure))
             case .record(let event):
-                if case .ruleVerdicts(let verdicts) = event { log(verdicts) }
+                switch event {
+                case .ruleVerdicts(let verdicts): log(verdicts)
+                case .xclientRefused(let reply): logXCLIENTRefusal(reply)
+                default: break
+                }
                 transcript.record(event, at: .now())
             }
         }
@@ -277,6 +281,16 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     private static let rulesLogger = Logger(label: "smtpscope.rules")
+
+    /// Once a session: the operator asked for `--xclient`, and this upstream does not honour it.
+    private func logXCLIENTRefusal(_ reply: SMTPReply) {
+        Self.logger.warning(
+            "upstream refused XCLIENT: it sees the proxy as the client",
+            metadata: ["session": "\(transcript.sessionID)", "reply": "\(reply.code) \(reply.lines.first ?? "")"]
+        )
+    }
+
+    private static let logger = Logger(label: "smtpscope.proxy")
 
     // MARK: Spool
 

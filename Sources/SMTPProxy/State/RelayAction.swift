@@ -65,6 +65,9 @@ extension RelayStateMachine {
         case upstreamTLSStarted
         /// `--client-tls passthrough`: TLS runs end to end from here on; the proxy relays blind.
         case passthroughStarted
+        /// The upstream refused XCLIENT (its reply is recorded too): it sees the proxy, not the
+        /// client, as the connecting host, so its own checks and logs name the proxy.
+        case xclientRefused(SMTPReply)
         case ruleVerdicts([SessionRecord.RuleVerdict])
         /// A rule changed the reverse-path sent upstream.
         case mailFromRewritten(SMTPPath)

@@ -184,6 +184,13 @@ public struct RelayStateMachine: Sendable {
     }
 
     /// What an upstream reply answers.
+    /// A command for the upstream, with what its reply will answer.
+    private struct UpstreamCommand: Sendable {
+        var bytes: ByteBuffer
+        var line: String
+        var expecting: Expectation
+    }
+
     private enum Expectation: Sendable {
         case greeting(resuming: Bool)
         case relay(slot: Int)
@@ -224,6 +231,10 @@ public struct RelayStateMachine: Sendable {
     private var upstreamFramer = LineFramer(maxLineOctets: SMTPLimits().maxReplyLineOctets)
     private var replyAssembler = ReplyAssembler()
     private var expectations = CircularBuffer<Expectation>(initialCapacity: 8)
+    /// Commands waiting for the reply to the one before: an upstream that does not offer
+    /// PIPELINING gets one command at a time (RFC 2920 §3.1: a client SHOULD NOT pipeline
+    /// otherwise, and Postfix's `smtpd_forbid_unauth_pipelining` disconnects one that does).
+    private var unpipelined = CircularBuffer<UpstreamCommand>(initialCapacity: 4)
     private var upstreamTLSActive = false
     private var upstreamTLSTried = false
     private var upstreamExtensions: [String: String?] = [:]
@@ -376,6 +387,7 @@ public struct RelayStateMachine: Sendable {
                         protocolError("multi-line reply of \(reply.lines.count + reply.droppedLines) lines", &actions)
                     } else {
                         handleUpstreamReply(reply, &actions)
+                        sendNextUnpipelined(&actions)
                     }
                 }
             }
@@ -475,7 +487,7 @@ public struct RelayStateMachine: Sendable {
             // can take up (its secrets were never kept): answer now rather than at a timeout.
             sasl = nil
             upstreamState = .closed
-            expectations.removeAll()
+            forgetUpstreamCommands()
             actions.append(.record(.close(by: .server, reason: .fin)))
             failSession(.proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost"), &actions)
             return actions
@@ -484,12 +496,12 @@ public struct RelayStateMachine: Sendable {
             // Mid-content: read on to the client's end of data, then answer 451 4.4.2.
             if content?.failure == nil { content?.failure = .upstreamLost }
             answerRelayedChunks()
-            expectations.removeAll()
+            forgetUpstreamCommands()
             pump(&actions)
             return actions
         }
         if !expectations.isEmpty || !hadGreeting {
-            expectations.removeAll()
+            forgetUpstreamCommands()
             upstreamState = .closed
             actions.append(.record(.close(by: .server, reason: .fin)))
             let reply: SMTPReply = hadGreeting
@@ -1126,8 +1138,10 @@ public struct RelayStateMachine: Sendable {
             if size == 0 { finishChunk(&actions) }
             return
         }
-        if upstreamExtensions["CHUNKING"] != nil {
-            // RFC 3030 on both legs: each chunk streams upstream as it arrives.
+        if upstreamExtensions["CHUNKING"] != nil && upstreamExtensions["PIPELINING"] != nil {
+            // RFC 3030 on both legs: each chunk streams upstream as it arrives, without waiting
+            // for the previous chunk's reply, which RFC 2920 allows only where PIPELINING is
+            // offered (without it, the upstream gets DATA, below).
             started.relaysChunks = true
             content = started
             prepareUpstreamMessage(&actions)
@@ -1598,7 +1612,7 @@ public struct RelayStateMachine: Sendable {
         guard upstreamState == .ready || upstreamState == .tlsHandshake else { return }
         upstreamState = .lost
         answerRelayedChunks()
-        expectations.removeAll()
+        forgetUpstreamCommands()
         actions.append(.record(.upstreamCommand("[connection closed: transaction aborted]")))
         actions.append(.closeUpstream)
     }
@@ -1678,7 +1692,7 @@ public struct RelayStateMachine: Sendable {
             if reply.code == 220 {
                 // Stops reading replies at once: what follows the 220 is the upstream's TLS.
                 upstreamState = .passthrough
-                expectations.removeAll()
+                forgetUpstreamCommands()
                 replies.fill(slot, with: reply, origin: .server, followUp: .startPassthrough)
             } else {
                 note(.starttlsStripped, "upstream answered the client's STARTTLS with \(reply.code)", &actions)
@@ -1827,8 +1841,10 @@ public struct RelayStateMachine: Sendable {
             sendEHLOAgain(for: then, &actions)
         } else if accepted {
             // An earlier XCLIENT started a new session: it needs its EHLO all the same.
+            actions.append(.record(.xclientRefused(reply)))
             sendEHLOAgain(for: then, &actions)
         } else {
+            actions.append(.record(.xclientRefused(reply)))
             finishEHLO(then, reply: ehloReply)
         }
     }
@@ -1929,7 +1945,7 @@ public struct RelayStateMachine: Sendable {
     private mutating func protocolError(_ detail: String, kind: SMTPAnomalyKind = .malformedReply, _ actions: inout [Action]) {
         note(kind, detail, &actions)
         upstreamState = .closed
-        expectations.removeAll()
+        forgetUpstreamCommands()
         actions.append(.closeUpstream)
         actions.append(.record(.close(by: .proxy, reason: .error)))
         replies.failRemaining(with: .proxy(421, "4.3.0", "\(configuration.hostname) Error: upstream protocol error"))
@@ -1967,10 +1983,34 @@ public struct RelayStateMachine: Sendable {
     }
 
     private mutating func sendBytes(_ bytes: ByteBuffer, line: String, expecting: Expectation, _ actions: inout [Action]) {
+        let command = UpstreamCommand(bytes: bytes, line: line, expecting: expecting)
+        if upstreamExtensions["PIPELINING"] == nil && !(expectations.isEmpty && unpipelined.isEmpty) {
+            unpipelined.append(command)
+            return
+        }
+        transmit(command, &actions)
+    }
+
+    private mutating func transmit(_ command: UpstreamCommand, _ actions: inout [Action]) {
         if expectations.isEmpty { upstreamDeadlineEpoch &+= 1 }
-        expectations.append(expecting)
-        actions.append(.record(.upstreamCommand(line)))
-        actions.append(.sendUpstream(bytes))
+        expectations.append(command.expecting)
+        actions.append(.record(.upstreamCommand(command.line)))
+        actions.append(.sendUpstream(command.bytes))
+    }
+
+    /// The next held command goes once the upstream has answered every earlier one and nothing
+    /// (STARTTLS, XCLIENT, a reconnection) keeps the client's commands back.
+    private mutating func sendNextUnpipelined(_ actions: inout [Action]) {
+        guard upstreamState == .ready, expectations.isEmpty, let next = unpipelined.popFirst() else { return }
+        transmit(next, &actions)
+    }
+
+    /// Forgets what was sent or held for an upstream connection that is over. Held commands are
+    /// answered with the rest: every caller fails the client's open replies or, mid-content,
+    /// holds none (DATA and BDAT go upstream only after every earlier reply).
+    private mutating func forgetUpstreamCommands() {
+        expectations.removeAll()
+        unpipelined.removeAll()
     }
 
     private mutating func note(_ kind: SMTPAnomalyKind, _ detail: String?, _ actions: inout [Action]) {

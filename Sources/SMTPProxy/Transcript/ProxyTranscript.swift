@@ -107,6 +107,9 @@ struct ProxyTranscript: Sendable {
             settlements[transactionOrdinal] = outcome
         case .close(let by, let reason):
             if close == nil { close = SessionRecord.Close(by: by, reason: reason) }
+        case .xclientRefused:
+            // The refusal is in the events already, as the upstream's reply; this is for the log.
+            break
         }
     }
 

@@ -164,6 +164,9 @@ def test_a_refused_xclient_is_ignored_and_mail_flows(proxy, upstreams, validate_
     assert record["anomalies"] == []
     assert upstream_lines(record)[:2] == [f"EHLO {HELO}", record_xclient(record)]
     assert f"EHLO {HELO}" not in upstream_lines(record)[2:], "no EHLO again after a refusal"
+    run.stop()
+    warnings = [line for line in run.output().splitlines() if "upstream refused XCLIENT" in line]
+    assert len(warnings) == 1 and record["session_id"] in warnings[0] and "550 " in warnings[0], run.output()
 
 
 def record_xclient(record):
