@@ -43,8 +43,10 @@ public struct SMTPReply: Sendable, Hashable {
         guard let first = lines.first, let (_, length) = EnhancedStatusCode.parse(prefixOf: Substring(first).utf8) else {
             return text
         }
-        var stripped = String(first.utf8.dropFirst(length)) ?? first
-        while stripped.first == " " { stripped.removeFirst() }
+        let rest = first.utf8.dropFirst(length).drop { $0 == UInt8(ascii: " ") }
+        let stripped = String(Substring(rest))
+        // Most replies are one line: no array to build and join.
+        guard lines.count > 1 else { return stripped }
         return ([stripped] + lines.dropFirst()).joined(separator: "\n")
     }
 

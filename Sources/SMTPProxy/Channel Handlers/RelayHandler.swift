@@ -157,7 +157,7 @@ final class RelayHandler: ChannelDuplexHandler {
 
     /// GlueHandler's rule: read from the client only while the upstream can take what follows.
     func read(context: ChannelHandlerContext) {
-        if machine.wantsClientBytes && upstreamWritable {
+        if inPlace({ $0.wantsClientBytes }) && upstreamWritable {
             context.read()
         } else {
             pendingRead = true
@@ -433,7 +433,7 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     private func resumeReadingIfDue() {
-        guard pendingRead, machine.wantsClientBytes, upstreamWritable, let context else { return }
+        guard pendingRead, inPlace({ $0.wantsClientBytes }), upstreamWritable, let context else { return }
         pendingRead = false
         context.read()
     }
@@ -525,16 +525,25 @@ final class RelayHandler: ChannelDuplexHandler {
             return
         }
         // Deadlines, not idle timers: reads alone do not move them (SECURITY row 15).
-        let client = machine.clientTimeout.map { (seconds: $0, epoch: machine.clientDeadlineEpoch) }
+        let (client, upstream) = inPlace { machine in
+            (machine.clientTimeout.map { (seconds: $0, epoch: machine.clientDeadlineEpoch) },
+             machine.upstreamTimeout.map { (seconds: $0, epoch: machine.upstreamDeadlineEpoch) })
+        }
         if client?.seconds != clientDeadline?.seconds || client?.epoch != clientDeadline?.epoch {
             clientDeadline = client
             clientTimer?.move(to: client.map { .now() + .seconds($0.seconds) }, on: context.eventLoop)
         }
-        let upstream = machine.upstreamTimeout.map { (seconds: $0, epoch: machine.upstreamDeadlineEpoch) }
         if upstream?.seconds != upstreamDeadline?.seconds || upstream?.epoch != upstreamDeadline?.epoch {
             upstreamDeadline = upstream
             upstreamTimer?.move(to: upstream.map { .now() + .seconds($0.seconds) }, on: context.eventLoop)
         }
+    }
+
+    /// Reads the machine where it lies. A plain get of a computed property of the machine (stored
+    /// in this class) copies the whole struct first, and that copy, after every event, was measured
+    /// at 2 % of the proxy's CPU.
+    private func inPlace<T>(_ body: (inout RelayStateMachine) -> T) -> T {
+        body(&machine)
     }
 
     private func deadlineFired(_ leg: RelayStateMachine.Leg) {

@@ -28,7 +28,7 @@ struct IPAddress: Sendable, Hashable {
         if text.utf8.count > 5, text.utf8.prefix(5).lazy.map({ (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }).elementsEqual("ipv6:".utf8) { text = text.dropFirst(5) }
         if let percent = text.firstIndex(of: "%") { text = text[..<percent] }
         guard !text.isEmpty, text.utf8.count <= 45 else { return nil }
-        if !text.contains(":") {
+        if !text.utf8.contains(UInt8(ascii: ":")) {
             guard let v4 = Self.parseIPv4(text) else { return nil }
             self.init(ipv4: v4)
             return
@@ -69,7 +69,7 @@ struct IPAddress: Sendable, Hashable {
             var result: [UInt16] = []
             let fields = piece.split(separator: ":", omittingEmptySubsequences: false)
             for (i, field) in fields.enumerated() {
-                if allowIPv4, i == fields.count - 1, field.contains(".") {
+                if allowIPv4, i == fields.count - 1, field.utf8.contains(UInt8(ascii: ".")) {
                     guard let v4 = parseIPv4(field) else { return nil }
                     result.append(UInt16(v4 >> 16))
                     result.append(UInt16(v4 & 0xFFFF))
