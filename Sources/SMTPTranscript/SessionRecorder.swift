@@ -27,6 +27,8 @@ public struct SessionRecorder: Sendable {
     /// server considers open, which decides where later commands belong.
     private var openTransaction: Int?
     private var message: MessageInspector?
+    /// The summary of the current message from a caller that read it itself (`adoptMessageSummary`).
+    private var adoptedSummary: MessageSummary?
     private var pendingContentOctets = 0
     private var droppedEvents = 0
     private var incomplete = false
@@ -58,6 +60,24 @@ public struct SessionRecorder: Sendable {
 
     public mutating func noteTLSMode(_ mode: SessionRecord.TLS.Mode) { record.tls.mode = mode }
 
+    /// The caller reads the current message itself (the proxy does, for its `message` rules) and
+    /// hands over its reading with `adoptMessageSummary` before the message's end: the content is
+    /// not read a second time.
+    public mutating func messageReadElsewhere() {
+        message = nil
+    }
+
+    /// The caller's reading of the current message, used at its end as the recorder's own would be.
+    /// Body text is kept only up to this recorder's limit.
+    public mutating func adoptMessageSummary(_ summary: MessageSummary) {
+        var summary = summary
+        let limit = options.messageLimits.maxBodyTextOctets
+        if summary.bodyText.utf8.count > limit {
+            summary.bodyText = String(decoding: summary.bodyText.utf8.prefix(limit), as: UTF8.self)
+        }
+        adoptedSummary = summary
+    }
+
     public mutating func noteAnomaly(_ kind: String, _ detail: String?, at time: Timestamp) {
         record.anomalies.append(SessionRecord.Anomaly(kind: kind, t: relative(time), detail: detail))
     }
@@ -87,6 +107,7 @@ public struct SessionRecorder: Sendable {
             handleReply(reply, answering: answered)
         case .messageBegin(let commandID, let kind):
             message = MessageInspector(limits: options.messageLimits)
+            adoptedSummary = nil
             guard let index = transactionIndex(forCommand: commandID) else { break }
             if record.transactions[index].data == nil {
                 record.transactions[index].data = SessionRecord.DataTransfer(command: kind == .data ? .data : .bdat)
@@ -97,7 +118,7 @@ public struct SessionRecorder: Sendable {
         case .messageEnd(let commandID, let octets, let complete, _):
             flushContentEvent(at: t)
             let index = transactionIndex(forCommand: commandID)
-            if var summary = message?.finish() {
+            if var summary = message?.finish() ?? adoptedSummary {
                 if let index { record.transactions[index].message = Self.message(from: summary) }
                 // A missing Date or From is ordinary in submitted mail and says nothing about the
                 // session; the other findings (header hygiene, limits, bare line ends) are kept.
@@ -107,6 +128,7 @@ public struct SessionRecorder: Sendable {
                 summary.anomalies = []
             }
             message = nil
+            adoptedSummary = nil
             if let index { record.transactions[index].data?.size = complete ? octets : nil }
             if !complete { incomplete = true }
         case .messageAbandoned(let commandID, _):

@@ -57,7 +57,8 @@ import Testing
     }
 
     /// The word-at-a-time scan against a plain octet-by-octet reading of RFC 5321 §4.5.2, on
-    /// generated content where CR, LF, NUL and dots fall at every offset of a word, in random chunks.
+    /// generated content where CR, LF, NUL and dots fall at every offset of a word, in random chunks;
+    /// `check` against `write`.
     @Test func agreesWithAnOctetByOctetReference() {
         var generator = SystemRandomNumberGenerator()
         let pieces: [[UInt8]] = [Array("abcdefghij".utf8), Array("\r\n".utf8), Array(".".utf8), [0x0D], [0x0A], [0], [0x0E], [0xFF], Array("xy".utf8)]
@@ -82,6 +83,18 @@ import Testing
             } catch {
                 failure = error
             }
+            // `check` must reach the same verdict at the same octet, over the same chunks.
+            var checker = DataContentWriter()
+            var checkFailure: DataContentWriter.ForbiddenOctet?
+            do {
+                for chunk in chunks { try checker.check(ByteBuffer(bytes: chunk)) }
+                var end = ByteBuffer()
+                try checker.finish(into: &end)
+            } catch {
+                checkFailure = error
+            }
+            #expect(checkFailure == failure, "\(content)")
+            #expect(checker.contentOctets == writer.contentOctets, "\(content)")
             let expected = Self.reference(content)
             switch expected {
             case .success(let wire):

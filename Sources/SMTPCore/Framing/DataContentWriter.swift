@@ -42,13 +42,22 @@ public struct DataContentWriter: Sendable {
     /// later call throws again.
     public mutating func write(_ content: ByteBuffer, into output: inout ByteBuffer) throws(ForbiddenOctet) {
         precondition(!finished, "content written after the end of data")
-        let failure = content.withUnsafeReadableBytes { write($0, into: &output) }
+        let failure = content.withUnsafeReadableBytes { scan($0, into: &output) }
+        if let failure { throw failure }
+    }
+
+    /// Checks `content` exactly as `write` would, writing nothing: for content that is checked as
+    /// it arrives and written later (a spooled message, a BDAT chunk relayed as it is).
+    public mutating func check(_ content: ByteBuffer) throws(ForbiddenOctet) {
+        precondition(!finished, "content written after the end of data")
+        var discarding = Discarding()
+        let failure = content.withUnsafeReadableBytes { scan($0, into: &discarding) }
         if let failure { throw failure }
     }
 
     /// The scan over contiguous octets: one pass, ordinary octets skipped a word at a time, and
     /// copied to `output` in spans rather than one by one.
-    private mutating func write(_ bytes: UnsafeRawBufferPointer, into output: inout ByteBuffer) -> ForbiddenOctet? {
+    private mutating func scan<Output: StuffedOutput>(_ bytes: UnsafeRawBufferPointer, into output: inout Output) -> ForbiddenOctet? {
         let count = bytes.count
         var spanStart = 0
         var index = 0
@@ -61,7 +70,7 @@ public struct DataContentWriter: Sendable {
                 pendingCarriageReturn = false
                 if index == 0 {
                     // The CR ended the previous input and was held back until this LF confirmed it.
-                    output.writeInteger(UInt8(ascii: "\r"))
+                    output.append(octet: UInt8(ascii: "\r"))
                 }
                 atLineStart = true
                 contentOctets += 1
@@ -93,7 +102,7 @@ public struct DataContentWriter: Sendable {
                 // RFC 5321 §4.5.2: the sender doubles a leading period.
                 Self.copy(bytes, spanStart, index, into: &output)
                 spanStart = index
-                output.writeInteger(UInt8(ascii: "."))
+                output.append(octet: UInt8(ascii: "."))
                 atLineStart = false
             default:
                 atLineStart = false
@@ -106,8 +115,8 @@ public struct DataContentWriter: Sendable {
         return nil
     }
 
-    private static func copy(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, into output: inout ByteBuffer) {
-        if end > start { output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) }
+    private static func copy<Output: StuffedOutput>(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, into output: inout Output) {
+        if end > start { output.append(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) }
     }
 
     /// Ends the content: CRLF if the last line lacks one (BDAT content may end anywhere), then
@@ -121,4 +130,21 @@ public struct DataContentWriter: Sendable {
         if !atLineStart { output.writeStaticString("\r\n") }
         output.writeStaticString(".\r\n")
     }
+}
+
+/// Where the scan puts canonical content: a buffer (`write`), or nowhere (`check`). Generic rather
+/// than optional so each use is specialised and the check costs no copy at all.
+private protocol StuffedOutput {
+    mutating func append(_ bytes: UnsafeRawBufferPointer)
+    mutating func append(octet: UInt8)
+}
+
+extension ByteBuffer: StuffedOutput {
+    fileprivate mutating func append(_ bytes: UnsafeRawBufferPointer) { writeBytes(bytes) }
+    fileprivate mutating func append(octet: UInt8) { writeInteger(octet) }
+}
+
+private struct Discarding: StuffedOutput {
+    func append(_ bytes: UnsafeRawBufferPointer) {}
+    func append(octet: UInt8) {}
 }

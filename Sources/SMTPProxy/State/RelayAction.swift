@@ -68,6 +68,11 @@ extension RelayStateMachine {
         /// The upstream refused XCLIENT (its reply is recorded too): it sees the proxy, not the
         /// client, as the connecting host, so its own checks and logs name the proxy.
         case xclientRefused(SMTPReply)
+        /// The relay reads this message itself (it is spooled for `message` rules), so the record
+        /// takes the relay's reading (`messageRead`) instead of reading the content again.
+        case messageReadByRelay
+        /// The relay's reading of the message whose end follows.
+        case messageRead(MessageSummary)
         case ruleVerdicts([SessionRecord.RuleVerdict])
         /// A rule changed the reverse-path sent upstream.
         case mailFromRewritten(SMTPPath)

@@ -137,10 +137,10 @@ public struct RelayStateMachine: Sendable {
         /// Spooled (DESIGN §5): the proxy answers 354 and the chunks itself and keeps the message
         /// until `message` rules have seen it whole; nothing goes upstream before.
         var spooled = false
-        /// Reads the spooled message for the `message` stage's facts.
+        /// Reads the spooled message for the `message` stage's facts, and for the record.
         var inspector: MessageInspector?
-        /// Where spooled content is checked as the upstream would get it; reused for every piece.
-        var scratch = ByteBuffer()
+        /// The inspector's reading, taken at the end of the content.
+        var summary: MessageSummary?
         /// The header section so far (SECURITY row 19): its octets, the last four of them, and
         /// whether its empty line was seen.
         var headerOctets = 0
@@ -1133,6 +1133,7 @@ public struct RelayStateMachine: Sendable {
             started.spooled = true
             started.inspector = MessageInspector()
             content = started
+            actions.append(.record(.messageReadByRelay))
             actions.append(.dropSpool)
             clientMode = .content
             if size == 0 { finishChunk(&actions) }
@@ -1249,6 +1250,7 @@ public struct RelayStateMachine: Sendable {
             clientBuffer.discardReadBytes()
             content = current
         case .endOfData:
+            finishReading(&current, &actions)
             actions.append(.record(.client(.messageEnd(commandID: current.commandID, octets: current.octets, complete: true, current.parser.observations))))
             content = current
             endMessage(slot: replies.open(answering: .endOfData(id: current.commandID)), &actions)
@@ -1281,11 +1283,13 @@ public struct RelayStateMachine: Sendable {
     /// A BDAT chunk was read in full: a middle chunk is answered by the proxy (or, relayed, by the
     /// upstream), the last one ends the message.
     private mutating func finishChunk(_ actions: inout [Action]) {
-        guard let current = content else { return }
+        guard var current = content else { return }
         if current.chunkRelayed, current.failure == nil, current.chunkSize > 0 {
             actions.append(.record(.upstreamContent(octets: Int(current.chunkSize))))
         }
         if current.chunkIsLast {
+            finishReading(&current, &actions)
+            content = current
             actions.append(.record(.client(.messageEnd(commandID: current.commandID, octets: current.octets, complete: true, current.parser.observations))))
             endMessage(slot: current.chunkSlot, &actions)
         } else if let failure = current.failure {
@@ -1338,9 +1342,8 @@ public struct RelayStateMachine: Sendable {
         if current.relaysChunks {
             // BDAT is length-delimited: the octets go upstream as they are (`readChunk`), no
             // stuffing, once they pass the checks the DATA path makes.
-            current.scratch.clear()
             do {
-                try current.writer.write(slice, into: &current.scratch)
+                try current.writer.check(slice)
             } catch {
                 refuseContent(error, &current, &actions)
                 abortUpstreamTransfer(&actions)
@@ -1471,16 +1474,26 @@ public struct RelayStateMachine: Sendable {
         // Whatever an earlier, interrupted message left behind is not part of this one.
         actions.append(.dropSpool)
         actions.append(.record(.client(.messageBegin(commandID: id, .data))))
+        actions.append(.record(.messageReadByRelay))
         clientMode = .awaitingReply(.data)
         replies.fill(slot, with: .proxy(354, nil, "End data with <CR><LF>.<CR><LF>"), origin: .proxy, followUp: .enterContent)
+    }
+
+    /// The spooled message has all its content: one reading serves the `message` rules and the
+    /// record, which gets it ahead of the message's end.
+    private func finishReading(_ current: inout Content, _ actions: inout [Action]) {
+        guard current.summary == nil, var inspector = current.inspector else { return }
+        let summary = inspector.finish()
+        current.inspector = nil
+        current.summary = summary
+        actions.append(.record(.messageRead(summary)))
     }
 
     /// Checks a piece of spooled content as the upstream would get it, reads it for the
     /// `message` stage, and hands it to the channel layer's spool.
     private mutating func spool(_ slice: ByteBuffer, _ current: inout Content, _ actions: inout [Action]) {
-        current.scratch.clear()
         do {
-            try current.writer.write(slice, into: &current.scratch)
+            try current.writer.check(slice)
         } catch {
             refuseContent(error, &current, &actions)
             actions.append(.dropSpool)
@@ -1519,7 +1532,7 @@ public struct RelayStateMachine: Sendable {
         if settlement == nil, policy.evaluatesMessages {
             var probe = facts
             probe.messageSize = current.octets
-            probe.message = current.inspector?.finish()
+            probe.message = current.summary
             let decision = policy.decide(at: .message, facts: probe)
             recordVerdicts(decision, &actions)
             switch decision.action {

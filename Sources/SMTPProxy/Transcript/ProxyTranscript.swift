@@ -110,6 +110,10 @@ struct ProxyTranscript: Sendable {
         case .xclientRefused:
             // The refusal is in the events already, as the upstream's reply; this is for the log.
             break
+        case .messageReadByRelay:
+            recorder.messageReadElsewhere()
+        case .messageRead(let summary):
+            recorder.adoptMessageSummary(summary)
         }
     }
 
