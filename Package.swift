@@ -169,7 +169,7 @@ let package = Package(
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "SMTPRulesTests", dependencies: ["SMTPRules", "SMTPCore"], swiftSettings: strictSettings),
         .testTarget(name: "RuleSimulationTests", dependencies: ["RuleSimulation", "SMTPRules", "SMTPTranscript"], swiftSettings: strictSettings),
-        .testTarget(name: "SMTPTranscriptTests", dependencies: ["SMTPTranscript"], swiftSettings: strictSettings),
+        .testTarget(name: "SMTPTranscriptTests", dependencies: ["SMTPTranscript", "MailMessage"], swiftSettings: strictSettings),
         .testTarget(name: "SMTPReportTests", dependencies: ["SMTPReport", "SMTPTranscript", "SMTPCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "SMTPProxyTests",

@@ -67,14 +67,9 @@ public struct SessionRecorder: Sendable {
         message = nil
     }
 
-    /// The caller's reading of the current message, used at its end as the recorder's own would be.
-    /// Body text is kept only up to this recorder's limit.
+    /// The caller's reading of the current message, used at its end as the recorder's own would be
+    /// (its body text, which rules read, never reaches the record).
     public mutating func adoptMessageSummary(_ summary: MessageSummary) {
-        var summary = summary
-        let limit = options.messageLimits.maxBodyTextOctets
-        if summary.bodyText.utf8.count > limit {
-            summary.bodyText = String(decoding: summary.bodyText.utf8.prefix(limit), as: UTF8.self)
-        }
         adoptedSummary = summary
     }
 

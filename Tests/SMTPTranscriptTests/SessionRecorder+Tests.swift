@@ -1,3 +1,4 @@
+import MailMessage
 import NIOCore
 import SMTPCore
 import SMTPTranscript
@@ -211,3 +212,39 @@ private let envelope = "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n
     }
 }
 
+/// The proxy reads a spooled message once, for its `message` rules, and hands that reading to the
+/// recorder instead of letting it read the content again.
+@Suite struct SessionRecorderAdoptedSummaryTests {
+    @Test func aMessageReadElsewhereIsRecordedFromTheAdoptedSummary() {
+        var recorder = SessionRecorder(sessionID: "01JD0000000000000000000001", source: .proxy, start: Timestamp(microsecondsSinceEpoch: 0),
+                                       client: nil, server: nil)
+        var inspector = SMTPInspector()
+        var reader = MessageInspector()
+        reader.receive(ByteBuffer(string: "Subject: as the proxy read it\r\n\r\nlong body text\r\n"))
+        let summary = reader.finish()
+        let dialogue: [(SMTPInspector.Side, String)] = greeting + [
+            (.client, envelope),
+            (.server, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n"),
+            (.client, "Subject: what the recorder would read\r\n\r\nbody\r\n.\r\n"),
+            (.server, "250 2.0.0 queued\r\n"),
+        ]
+        var time: Int64 = 0
+        for (side, text) in dialogue {
+            time += 1000
+            switch side {
+            case .client: inspector.receiveClientBytes(ByteBuffer(string: text), at: Timestamp(microsecondsSinceEpoch: time))
+            case .server: inspector.receiveServerBytes(ByteBuffer(string: text), at: Timestamp(microsecondsSinceEpoch: time))
+            }
+            for event in inspector.drainEvents() {
+                if case .messageEnd = event.kind { recorder.adoptMessageSummary(summary) }
+                recorder.record(event)
+                if case .messageBegin = event.kind { recorder.messageReadElsewhere() }
+            }
+        }
+        let record = recorder.finish(at: Timestamp(microsecondsSinceEpoch: time + 1000), close: nil)
+        let message = record.transactions.first?.message
+        #expect(message?.subject == "as the proxy read it")
+        #expect(message?.sha256 == summary.sha256)
+        #expect(message?.size == summary.size)
+    }
+}

@@ -282,7 +282,8 @@ final class RelayHandler: ChannelDuplexHandler {
 
     private static let rulesLogger = Logger(label: "smtpscope.rules")
 
-    /// Once a session: the operator asked for `--xclient`, and this upstream does not honour it.
+    /// The operator asked for `--xclient` and this upstream connection does not honour it (logged
+    /// again if a reconnection is refused too).
     private func logXCLIENTRefusal(_ reply: SMTPReply) {
         Self.logger.warning(
             "upstream refused XCLIENT: it sees the proxy as the client",

@@ -183,7 +183,6 @@ public struct RelayStateMachine: Sendable {
         case closed
     }
 
-    /// What an upstream reply answers.
     /// A command for the upstream, with what its reply will answer.
     private struct UpstreamCommand: Sendable {
         var bytes: ByteBuffer
@@ -191,6 +190,7 @@ public struct RelayStateMachine: Sendable {
         var expecting: Expectation
     }
 
+    /// What an upstream reply answers.
     private enum Expectation: Sendable {
         case greeting(resuming: Bool)
         case relay(slot: Int)
