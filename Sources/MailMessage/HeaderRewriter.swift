@@ -20,7 +20,13 @@ public enum HeaderEdit: Sendable, Hashable {
 /// lines folded at whitespace to stay under 78 octets where possible and under 998 always.
 ///
 /// Input is message content as DATA carries it once un-stuffed, with CRLF line ends. The header
-/// section is held until its empty line (or the end of the content); a section longer than
+/// section is held until its end (or the end of the content). It ends where the message reader
+/// and Postfix's cleanup end it: at the empty line, or at the first line that is neither a field
+/// nor a continuation, which begins the body (SECURITY.md case 19). So a field this rewriter adds
+/// is never written below such a line, where every reader downstream would take it for body text;
+/// and the rewritten section gets the empty line it lacked, so that line cannot be read as a
+/// continuation of the last field, or as a field by a reader with looser rules.
+/// A section longer than
 /// `maxHeaderSectionOctets` is passed through unchanged and ``applied`` is false, because editing
 /// half a header section could remove a field the edit never saw.
 public struct HeaderRewriter: Sendable {
@@ -29,8 +35,10 @@ public struct HeaderRewriter: Sendable {
     private let edits: [HeaderEdit]
     private let maxHeaderSectionOctets: Int
     private var held: [UInt8] = []
-    /// How far `held` was searched for the empty line, so each octet is looked at about once.
+    /// Where the first line of `held` not yet classified starts, so each line is looked at once.
     private var searched = 0
+    /// A field line has been seen, so a line starting with whitespace continues it.
+    private var sawField = false
     private var inBody = false
     /// False when the header section was too large to edit, or no edit could be applied.
     public private(set) var applied = true
@@ -48,20 +56,18 @@ public struct HeaderRewriter: Sendable {
         }
         let view = bytes.readableBytesView
         held.append(contentsOf: view)
-        if let end = Self.endOfHeaderSection(in: held, from: searched), end <= maxHeaderSectionOctets {
+        if let (end, kind) = endOfHeaderSection(), end <= maxHeaderSectionOctets {
             let header = held[..<end]
             output.writeBytes(rewrite(header))
+            if kind == .notHeader { output.writeStaticString("\r\n") }
             output.writeBytes(held[end...])
             held = []
             inBody = true
         } else if held.count > maxHeaderSectionOctets {
-            searched = 0
             applied = false
             output.writeBytes(held)
             held = []
             inBody = true
-        } else {
-            searched = max(0, held.count - 2)
         }
     }
 
@@ -73,23 +79,45 @@ public struct HeaderRewriter: Sendable {
             output.writeBytes(rewrite([][...]))
             return
         }
+        // The last line has no line end: it ends the section too if it is not a header line.
+        if searched < held.count, Self.lineKind(held[searched...], sawField: sawField) == .notHeader {
+            output.writeBytes(rewrite(held[..<searched]))
+            output.writeStaticString("\r\n")
+            output.writeBytes(held[searched...])
+            held = []
+            return
+        }
         var header = held
         if header.last != ASCII.lf { header.append(contentsOf: [ASCII.cr, ASCII.lf]) }
         output.writeBytes(rewrite(header[...]))
         held = []
     }
 
-    /// The offset just past the header section's last field line, before the empty line.
-    private static func endOfHeaderSection(in octets: [UInt8], from start: Int) -> Int? {
-        if octets.count >= 2, octets[0] == ASCII.cr, octets[1] == ASCII.lf { return 0 }
-        var index = max(1, start)
-        while index + 2 < octets.count {
-            if octets[index] == ASCII.lf, octets[index + 1] == ASCII.cr, octets[index + 2] == ASCII.lf {
-                return index + 1
+    /// Where the header section ends, and how: at the start of its empty line (`.end`), or of the
+    /// first line that is not a header line (`.notHeader`). Nil until a complete line says so.
+    private mutating func endOfHeaderSection() -> (Int, HeaderSectionParser.LineKind)? {
+        while let lineFeed = held[searched...].firstIndex(of: ASCII.lf) {
+            let start = searched
+            let kind = Self.lineKind(held[start..<lineFeed], sawField: sawField)
+            switch kind {
+            case .end, .notHeader:
+                return (start, kind)
+            case .field:
+                sawField = true
+            case .continuation:
+                break
             }
-            index += 1
+            searched = lineFeed + 1
         }
         return nil
+    }
+
+    /// A line (without its LF) classified as `HeaderSectionParser` classifies it.
+    private static func lineKind(_ line: ArraySlice<UInt8>, sawField: Bool) -> HeaderSectionParser.LineKind {
+        let text = line.last == ASCII.cr ? line.dropLast() : line
+        guard let first = text.first else { return .end }
+        if ASCII.isWhitespace(first) { return sawField ? .continuation : .notHeader }
+        return HeaderSectionParser.fieldNameLength(Array(text)) == nil ? .notHeader : .field
     }
 
     /// The header section with every edit applied; `section` is whole field lines, CRLF ended.

@@ -112,4 +112,23 @@ import Testing
         let text = "Subject: s\r\n\r\nSubject: not a header\r\n.\r\nX-Old: 1\r\n"
         #expect(Self.rewrite(text, [.remove(name: "Subject"), .remove(name: "X-Old")]) == "\r\nSubject: not a header\r\n.\r\nX-Old: 1\r\n")
     }
+
+    /// SECURITY.md case 19: the first line that is neither a field nor a continuation begins the
+    /// body for the message reader and for Postfix's cleanup, so the rewriter ends the section there
+    /// too: a field it writes stays above that line, the "fields" below it stay body text, and the
+    /// empty line the section lacked is added, so the body's first line cannot become a
+    /// continuation of the new field.
+    @Test(arguments: [
+        ("Subject ok\r\nFrom: evil@x\r\n\r\nb\r\n", "X-Set: 1\r\n\r\nSubject ok\r\nFrom: evil@x\r\n\r\nb\r\n"),
+        ("To: a@b\r\nnot a field\r\nX-Set: 0\r\n\r\nb\r\n", "To: a@b\r\nX-Set: 1\r\n\r\nnot a field\r\nX-Set: 0\r\n\r\nb\r\n"),
+        (" continuation first\r\nX-Set: 0\r\n", "X-Set: 1\r\n\r\n continuation first\r\nX-Set: 0\r\n"),
+        ("To: a@b\r\nno line end", "To: a@b\r\nX-Set: 1\r\n\r\nno line end"),
+    ])
+    func aLineThatIsNotAHeaderEndsTheSection(text: String, expected: String) {
+        let output = Self.rewrite(text, [.set(name: "X-Set", value: "1")])
+        #expect(output == expected)
+        var reader = MessageInspector()
+        reader.receive(ByteBuffer(string: output))
+        #expect(reader.finish().header.all("X-Set").map(\.value) == ["1"])
+    }
 }
