@@ -25,10 +25,9 @@ public enum HeaderEdit: Sendable, Hashable {
 /// nor a continuation, which begins the body (SECURITY.md case 19). So a field this rewriter adds
 /// is never written below such a line, where every reader downstream would take it for body text;
 /// and the rewritten section gets the empty line it lacked, so that line cannot be read as a
-/// continuation of the last field, or as a field by a reader with looser rules.
-/// A section longer than
-/// `maxHeaderSectionOctets` is passed through unchanged and ``applied`` is false, because editing
-/// half a header section could remove a field the edit never saw.
+/// continuation of the last field, or as a field by a reader with looser rules. A section longer
+/// than `maxHeaderSectionOctets` is passed through unchanged and ``applied`` is false, because
+/// editing half a header section could remove a field the edit never saw.
 public struct HeaderRewriter: Sendable {
     public static let defaultMaxHeaderSectionOctets = 1024 * 1024
 
@@ -37,6 +36,9 @@ public struct HeaderRewriter: Sendable {
     private var held: [UInt8] = []
     /// Where the first line of `held` not yet classified starts, so each line is looked at once.
     private var searched = 0
+    /// How far that line was searched for its LF: a long line arriving in small pieces is not
+    /// searched again from its start each time.
+    private var lineFeedSearched = 0
     /// A field line has been seen, so a line starting with whitespace continues it.
     private var sawField = false
     private var inBody = false
@@ -96,7 +98,11 @@ public struct HeaderRewriter: Sendable {
     /// Where the header section ends, and how: at the start of its empty line (`.end`), or of the
     /// first line that is not a header line (`.notHeader`). Nil until a complete line says so.
     private mutating func endOfHeaderSection() -> (Int, HeaderSectionParser.LineKind)? {
-        while let lineFeed = held[searched...].firstIndex(of: ASCII.lf) {
+        while true {
+            guard let lineFeed = held[max(searched, lineFeedSearched)...].firstIndex(of: ASCII.lf) else {
+                lineFeedSearched = held.count
+                return nil
+            }
             let start = searched
             let kind = Self.lineKind(held[start..<lineFeed], sawField: sawField)
             switch kind {
@@ -109,7 +115,6 @@ public struct HeaderRewriter: Sendable {
             }
             searched = lineFeed + 1
         }
-        return nil
     }
 
     /// A line (without its LF) classified as `HeaderSectionParser` classifies it.
