@@ -89,6 +89,11 @@ struct RelayHarness {
         return toUpstream
     }
 
+    /// The command lines recorded as sent upstream, in order.
+    var upstreamCommands: [String] {
+        events.compactMap { if case .upstreamCommand(let line) = $0 { return line } else { return nil } }
+    }
+
     var anomalies: [String] {
         events.compactMap {
             if case .client(.anomaly(let anomaly)) = $0 { return anomaly.kind.rawValue }

@@ -21,10 +21,6 @@ import Testing
         return h
     }
 
-    static func upstreamCommands(_ h: H) -> [String] {
-        h.events.compactMap { if case .upstreamCommand(let line) = $0 { return line } else { return nil } }
-    }
-
     @Test func aLastChunkGoesUpstreamRawThenTheProxyEndsTheMessage() {
         var h = Self.inTransaction()
         h.client("BDAT 7 LAST\r\n.a\r\nb\r\n")
@@ -36,7 +32,7 @@ import Testing
         h.upstream("250 2.0.0 Ok: queued as 4F2\r\n")
         #expect(h.takeClient() == "250 2.0.0 Ok: queued as 4F2\r\n")
         #expect(!h.upstreamClosed)
-        #expect(Self.upstreamCommands(h).suffix(2) == ["BDAT 7", "BDAT 0 LAST"])
+        #expect(h.upstreamCommands.suffix(2) == ["BDAT 7", "BDAT 0 LAST"])
         let content = h.events.compactMap { if case .upstreamContent(let octets) = $0 { return octets } else { return nil } }
         #expect(content == [7])
     }
