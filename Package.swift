@@ -71,6 +71,7 @@ let package = Package(
                 "MailMessage",
                 "SMTPTranscript",
                 "SMTPRules",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -127,6 +128,7 @@ let package = Package(
                 "SMTPProxy",
                 "SMTPRules",
                 "RuleSimulation",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -169,12 +171,17 @@ let package = Package(
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "SMTPRulesTests", dependencies: ["SMTPRules", "SMTPCore"], swiftSettings: strictSettings),
         .testTarget(name: "RuleSimulationTests", dependencies: ["RuleSimulation", "SMTPRules", "SMTPTranscript"], swiftSettings: strictSettings),
-        .testTarget(name: "SMTPTranscriptTests", dependencies: ["SMTPTranscript", "MailMessage"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "SMTPTranscriptTests",
+            dependencies: ["SMTPTranscript", "MailMessage", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "SMTPReportTests", dependencies: ["SMTPReport", "SMTPTranscript", "SMTPCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "SMTPProxyTests",
             dependencies: [
                 "SMTPProxy", "SMTPCore", "SMTPTranscript", "SMTPRules", "MailMessage",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Dispatch
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SMTPProxy
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -110,12 +110,12 @@ private func waitFor<T: Sendable>(_ body: @escaping @Sendable () async throws ->
 
 /// One result handed from a task to a waiting thread.
 private final class OutcomeBox<T: Sendable>: Sendable {
-    private let outcome = Mutex<Result<T, any Error>?>(nil)
+    private let outcome = NIOLockedValueBox<Result<T, any Error>?>(nil)
     private let done = DispatchSemaphore(value: 0)
 
     /// Keeps the first result; a later one (a second Ctrl-C) changes nothing.
     func finish(_ result: Result<T, any Error>) {
-        let first = outcome.withLock { stored -> Bool in
+        let first = outcome.withLockedValue { stored -> Bool in
             guard case .none = stored else { return false }
             stored = result
             return true
@@ -126,7 +126,7 @@ private final class OutcomeBox<T: Sendable>: Sendable {
     func wait() -> Result<T, any Error> {
         done.wait()
         // finish() stored the result before signalling.
-        guard let result = outcome.withLock({ $0 }) else { preconditionFailure("signalled without a result") }
+        guard let result = outcome.withLockedValue({ $0 }) else { preconditionFailure("signalled without a result") }
         return result
     }
 }

@@ -1,7 +1,7 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SMTPTranscript
-import Synchronization
 import Testing
 
 @testable import SMTPProxy
@@ -14,8 +14,8 @@ import Glibc
 /// destination is the proxy itself, so it is refused as a routing loop and never relayed.
 @Suite struct TransparentProxyServerTests {
     final class CollectingSink: TranscriptSink, Sendable {
-        let records = Mutex<[SessionRecord]>([])
-        func write(_ record: SessionRecord) throws(TranscriptFileError) { records.withLock { $0.append(record) } }
+        let records = NIOLockedValueBox<[SessionRecord]>([])
+        func write(_ record: SessionRecord) throws(TranscriptFileError) { records.withLockedValue { $0.append(record) } }
         func flush() throws(TranscriptFileError) {}
         func close() throws(TranscriptFileError) {}
     }
@@ -83,7 +83,7 @@ import Glibc
         await writer.close()
         try await group.shutdownGracefully()
 
-        let record = try #require(collected.records.withLock { $0 }.first)
+        let record = try #require(collected.records.withLockedValue { $0 }.first)
         #expect(record.server == SessionRecord.Endpoint(ip: "127.0.0.1", port: port))
         #expect(record.upstream == nil)
         #expect(record.greeting?.code == 554)

@@ -1,5 +1,5 @@
 import Glibc
-import Synchronization
+import NIOConcurrencyHelpers
 import Testing
 @testable import SMTPTranscript
 
@@ -170,10 +170,10 @@ import Testing
 }
 
 final class Notices: Sendable {
-    private let texts = Mutex<[String]>([])
+    private let texts = NIOLockedValueBox<[String]>([])
 
     func withLock<T>(_ body: (inout [String]) -> T) -> T {
-        texts.withLock { body(&$0) }
+        texts.withLockedValue { body(&$0) }
     }
 }
 

@@ -1,8 +1,8 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Synchronization
 
 /// `--metrics HOST:PORT`: serves the Prometheus text exposition format (version 0.0.4) at
 /// `GET /metrics` over HTTP/1.1 (RFC 9112). Every other path is 404, every other method on
@@ -12,7 +12,7 @@ public final class MetricsServer: Sendable {
     private let group: any EventLoopGroup
     private let render: @Sendable () -> [UInt8]
     private let logger: Logger
-    private let channel = Mutex<(any Channel)?>(nil)
+    private let channel = NIOLockedValueBox<(any Channel)?>(nil)
 
     /// `render` produces the exposition text, e.g. `PrometheusCollectorRegistry.emitToBuffer`.
     public init(address: HostPort, group: any EventLoopGroup, logger: Logger, render: @escaping @Sendable () -> [UInt8]) {
@@ -36,7 +36,7 @@ public final class MetricsServer: Sendable {
             }
             .bind(host: address.host, port: address.port)
             .get()
-        channel.withLock { $0 = bound }
+        channel.withLockedValue { $0 = bound }
         let port = bound.localAddress?.port ?? address.port
         logger.info("metrics endpoint listening", metadata: ["url": "http://\(HostPort(host: address.host, port: port))/metrics"])
         guard let local = bound.localAddress else { throw ChannelError.inappropriateOperationForState }
@@ -44,7 +44,7 @@ public final class MetricsServer: Sendable {
     }
 
     public func stop() async {
-        let bound = channel.withLock { channel in
+        let bound = channel.withLockedValue { channel in
             defer { channel = nil }
             return channel
         }

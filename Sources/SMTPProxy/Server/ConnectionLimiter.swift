@@ -1,11 +1,11 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Counts open client connections, in total and per client IP (DESIGN §5 "Limits":
 /// `421 4.7.0` above either).
 public final class ConnectionLimiter: Sendable {
     public let maxTotal: Int
     public let maxPerClient: Int
-    private let state = Mutex<(total: Int, perClient: [String: Int])>((0, [:]))
+    private let state = NIOLockedValueBox<(total: Int, perClient: [String: Int])>((0, [:]))
 
     public init(maxTotal: Int, maxPerClient: Int) {
         precondition(maxTotal > 0 && maxPerClient > 0, "connection limits must be positive")
@@ -15,7 +15,7 @@ public final class ConnectionLimiter: Sendable {
 
     /// Takes a place for `client`; false when a limit is reached.
     public func acquire(_ client: String) -> Bool {
-        state.withLock { state in
+        state.withLockedValue { state in
             guard state.total < maxTotal, state.perClient[client, default: 0] < maxPerClient else { return false }
             state.total += 1
             state.perClient[client, default: 0] += 1
@@ -24,12 +24,12 @@ public final class ConnectionLimiter: Sendable {
     }
 
     public func release(_ client: String) {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.total -= 1
             let left = state.perClient[client, default: 1] - 1
             state.perClient[client] = left > 0 ? left : nil
         }
     }
 
-    public var openConnections: Int { state.withLock { $0.total } }
+    public var openConnections: Int { state.withLockedValue { $0.total } }
 }

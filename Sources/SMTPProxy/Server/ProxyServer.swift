@@ -1,10 +1,10 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
 import SMTPCore
 import SMTPTranscript
-import Synchronization
 
 /// A host and port, as `--listen` and `--upstream` take them.
 public struct HostPort: Sendable, Hashable, CustomStringConvertible {
@@ -83,10 +83,10 @@ struct RelaySessionContext: Sendable {
 
 /// Session ids for every event loop, in time order (ULIDs from `SessionIDGenerator`).
 final class SessionIDSource: Sendable {
-    private let generator = Mutex(SessionIDGenerator())
+    private let generator = NIOLockedValueBox(SessionIDGenerator())
 
     func next(at time: Timestamp) -> String {
-        generator.withLock { $0.next(at: time) }
+        generator.withLockedValue { $0.next(at: time) }
     }
 }
 
@@ -108,7 +108,7 @@ public final class ProxyServer: Sendable {
     public let configuration: ProxyServerConfiguration
     private let group: any EventLoopGroup
     /// Copied into each new session; a reload replaces it, sessions keep their copy.
-    private let session: Mutex<RelaySessionContext>
+    private let session: NIOLockedValueBox<RelaySessionContext>
     private let limiter: ConnectionLimiter
     private let registry = ChannelRegistry()
     private let metrics: ProxyMetrics?
@@ -122,7 +122,7 @@ public final class ProxyServer: Sendable {
         self.logger = configuration.logger
         self.limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerClient: configuration.maxConnectionsPerClient)
         self.router = configuration.transparent.map { TransparentRouter(configuration: $0, logger: configuration.logger) }
-        self.session = Mutex(RelaySessionContext(
+        self.session = NIOLockedValueBox(RelaySessionContext(
             configuration: configuration.relay,
             policy: policy,
             upstream: configuration.upstream,
@@ -140,12 +140,12 @@ public final class ProxyServer: Sendable {
     /// SIGHUP: sessions accepted from now on are offered `context` (STARTTLS and SMTPS); open
     /// sessions keep the one they started with.
     public func replaceClientTLSContext(_ context: NIOSSLContext) {
-        session.withLock { $0.clientTLSContext = context }
+        session.withLockedValue { $0.clientTLSContext = context }
     }
 
     /// SIGHUP: sessions accepted from now on are judged by `policy`; open sessions keep theirs.
     public func replacePolicy(_ policy: any SessionPolicy) {
-        session.withLock { $0.policy = policy }
+        session.withLockedValue { $0.policy = policy }
     }
 
     /// Binds every listen address; returns the bound addresses (port 0 becomes the real port).
@@ -165,7 +165,7 @@ public final class ProxyServer: Sendable {
         let all = configuration.listen.map { ($0, false) } + configuration.implicitTLSListen.map { ($0, true) }
         for (listen, implicitTLS) in all {
             let channel = try await bootstrap(implicitTLS: implicitTLS, listen: listen).bind(host: listen.host, port: listen.port).get()
-            registry.state.withLock { $0.listeners.append(channel) }
+            registry.state.withLockedValue { $0.listeners.append(channel) }
             if let address = channel.localAddress {
                 router?.noteListening(on: address)
                 listeners.append(Listener(address: address, implicitTLS: implicitTLS))
@@ -204,13 +204,13 @@ public final class ProxyServer: Sendable {
 
     /// The pipeline of a new client connection: [PROXY header] [TLS observer, TLS] relay.
     private func initialize(_ channel: Channel, implicitTLS: Bool, destination: SocketAddress?) throws {
-        var session = self.session.withLock { $0 }
+        var session = self.session.withLockedValue { $0 }
         let pipeline = channel.pipeline.syncOperations
         let id = ObjectIdentifier(channel)
         let registry = self.registry
-        registry.state.withLock { $0.clients[id] = channel }
+        registry.state.withLockedValue { $0.clients[id] = channel }
         channel.closeFuture.whenComplete { _ in
-            registry.state.withLock { _ = $0.clients.removeValue(forKey: id) }
+            registry.state.withLockedValue { _ = $0.clients.removeValue(forKey: id) }
         }
         var tlsContext: NIOSSLContext?
         if implicitTLS {
@@ -281,14 +281,14 @@ public final class ProxyServer: Sendable {
 
     /// SIGTERM: stop accepting, let sessions finish until `deadline` seconds, then close the rest.
     public func drain(deadline seconds: Int64) async {
-        let listeners = registry.state.withLock { $0.listeners }
+        let listeners = registry.state.withLockedValue { $0.listeners }
         for listener in listeners { try? await listener.close() }
         var waited: Int64 = 0
-        while registry.state.withLock({ !$0.clients.isEmpty }) && waited < seconds * 10 {
+        while registry.state.withLockedValue({ !$0.clients.isEmpty }) && waited < seconds * 10 {
             try? await Task.sleep(nanoseconds: 100_000_000)
             waited += 1
         }
-        let remaining = registry.state.withLock { Array($0.clients.values) }
+        let remaining = registry.state.withLockedValue { Array($0.clients.values) }
         if !remaining.isEmpty {
             logger.warning("drain deadline passed; closing open sessions", metadata: ["sessions": "\(remaining.count)"])
         }
@@ -298,7 +298,7 @@ public final class ProxyServer: Sendable {
 
 /// The listeners and open client channels, for draining.
 final class ChannelRegistry: Sendable {
-    let state = Mutex<(listeners: [Channel], clients: [ObjectIdentifier: Channel])>(([], [:]))
+    let state = NIOLockedValueBox<(listeners: [Channel], clients: [ObjectIdentifier: Channel])>(([], [:]))
 }
 
 /// Answers a connection over the limits with one reply and closes it.

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -19,7 +20,7 @@ public final class SMTPSink: Sendable {
     private let port: Int
     private let store: SinkMessageStore?
     private let queueIDs = SinkQueueIDGenerator()
-    private let server = Mutex<ServerState>(ServerState())
+    private let server = NIOLockedValueBox<ServerState>(ServerState())
     private let openSessions = Atomic<Int>(0)
 
     /// How long a session may take to receive its `421` once `stop()` is called.
@@ -59,7 +60,7 @@ public final class SMTPSink: Sendable {
                 }
             }
         let listener = try await bootstrap.bind(host: host, port: port).get()
-        let alreadyStarted = server.withLock { state -> Bool in
+        let alreadyStarted = server.withLockedValue { state -> Bool in
             if state.listener != nil { return true }
             state.listener = listener
             return false
@@ -77,7 +78,7 @@ public final class SMTPSink: Sendable {
 
     /// Stops accepting, tells open sessions `421 4.3.2` and closes them.
     public func stop() async throws {
-        let (listener, sessions) = server.withLock { state in
+        let (listener, sessions) = server.withLockedValue { state in
             state.stopping = true
             let listener = state.listener
             state.listener = nil
@@ -97,13 +98,13 @@ public final class SMTPSink: Sendable {
     private func initializeSession(_ channel: any Channel) throws {
         let count = openSessions.add(1, ordering: .relaxed).newValue
         let id = ObjectIdentifier(channel)
-        let stopping = server.withLock { state -> Bool in
+        let stopping = server.withLockedValue { state -> Bool in
             if !state.stopping { state.sessions[id] = channel }
             return state.stopping
         }
         channel.closeFuture.whenComplete { [self] _ in
             openSessions.subtract(1, ordering: .relaxed)
-            server.withLock { state in _ = state.sessions.removeValue(forKey: id) }
+            server.withLockedValue { state in _ = state.sessions.removeValue(forKey: id) }
         }
         let handlers = channel.pipeline.syncOperations
         if stopping {

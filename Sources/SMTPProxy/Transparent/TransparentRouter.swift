@@ -1,6 +1,6 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
-import Synchronization
 
 /// `--transparent` (DESIGN §5): every connection's upstream is the address its client dialled,
 /// as a gateway's firewall intercepted it (nftables/iptables `REDIRECT` or `TPROXY`).
@@ -29,7 +29,7 @@ final class TransparentRouter: Sendable {
     }
 
     let configuration: TransparentConfiguration
-    private let listeners = Mutex<[SocketAddress]>([])
+    private let listeners = NIOLockedValueBox<[SocketAddress]>([])
     private let logger: Logger
 
     init(configuration: TransparentConfiguration, logger: Logger) {
@@ -39,7 +39,7 @@ final class TransparentRouter: Sendable {
 
     /// A listener is bound (its real port known): connections to it are loops.
     func noteListening(on address: SocketAddress) {
-        listeners.withLock { $0.append(address) }
+        listeners.withLockedValue { $0.append(address) }
     }
 
     /// Before a listener binds: `IP_TRANSPARENT`, so that TPROXY can hand it connections to
@@ -61,7 +61,7 @@ final class TransparentRouter: Sendable {
     }
 
     func route(client: SocketAddress?, destination: SocketAddress) -> Route {
-        let guardian = LoopGuard(listeners: listeners.withLock { $0 })
+        let guardian = LoopGuard(listeners: listeners.withLockedValue { $0 })
         if let loop = guardian.loop(to: destination, localAddresses: TransparentSocket.hostAddresses) {
             return .loop(loop)
         }

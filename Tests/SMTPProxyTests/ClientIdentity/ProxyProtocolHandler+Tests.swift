@@ -1,7 +1,7 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Synchronization
 import Testing
 
 @testable import SMTPProxy
@@ -10,7 +10,7 @@ import Testing
 @Suite struct ProxyProtocolHandlerTests {
     /// What the handler handed on: the header, and the octets the next handler read.
     final class Handoff: Sendable {
-        let state = Mutex<(header: ProxyProtocolHeader?, octets: [UInt8], closed: Bool)>((nil, [], false))
+        let state = NIOLockedValueBox<(header: ProxyProtocolHeader?, octets: [UInt8], closed: Bool)>((nil, [], false))
     }
 
     /// Stands in for the relay: collects what it reads.
@@ -22,7 +22,7 @@ import Testing
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let bytes = Array(unwrapInboundIn(data).readableBytesView)
-            handoff.state.withLock { $0.octets += bytes }
+            handoff.state.withLockedValue { $0.octets += bytes }
         }
     }
 
@@ -30,10 +30,10 @@ import Testing
     static func listen(_ handoff: Handoff, timeout: TimeAmount = .seconds(10)) async throws -> Channel {
         try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
-                channel.closeFuture.whenComplete { _ in handoff.state.withLock { $0.closed = true } }
+                channel.closeFuture.whenComplete { _ in handoff.state.withLockedValue { $0.closed = true } }
                 return channel.eventLoop.makeCompletedFuture {
                     let handler = ProxyProtocolHandler(parser: ProxyProtocolParser(), timeout: timeout, logger: Logger(label: "test")) { context, header in
-                        handoff.state.withLock { $0.header = header }
+                        handoff.state.withLockedValue { $0.header = header }
                         try context.pipeline.syncOperations.addHandler(Collector(handoff))
                     }
                     try channel.pipeline.syncOperations.addHandler(handler)
@@ -56,7 +56,7 @@ import Testing
     }
 
     static func waitFor(_ handoff: Handoff, _ condition: @escaping @Sendable ((header: ProxyProtocolHeader?, octets: [UInt8], closed: Bool)) -> Bool) async throws {
-        for _ in 0..<200 where !handoff.state.withLock({ condition($0) }) {
+        for _ in 0..<200 where !handoff.state.withLockedValue({ condition($0) }) {
             try await Task.sleep(nanoseconds: 10_000_000)
         }
     }
@@ -67,7 +67,7 @@ import Testing
         let header = Array("PROXY TCP4 192.0.2.10 198.51.100.5 51234 25\r\n".utf8)
         let client = try await Self.send(header.map { [$0] } + [Array("after".utf8)], to: try #require(server.localAddress))
         try await Self.waitFor(handoff) { $0.octets.count >= 5 }
-        let state = handoff.state.withLock { $0 }
+        let state = handoff.state.withLockedValue { $0 }
         #expect(state.header?.source == ProxyProtocolHeader.Endpoint(ip: "192.0.2.10", port: 51234))
         #expect(state.octets == Array("after".utf8))
         #expect(!state.closed)
@@ -81,7 +81,7 @@ import Testing
         let header = ProxyProtocolParser.v2Signature + [0x21, 0x11, 0x00, 0x0C, 192, 0, 2, 10, 198, 51, 100, 5, 0xC8, 0x22, 0x00, 0x19]
         let client = try await Self.send([header + Array("EHLO x\r\n".utf8)], to: try #require(server.localAddress))
         try await Self.waitFor(handoff) { $0.octets.count >= 8 }
-        let state = handoff.state.withLock { $0 }
+        let state = handoff.state.withLockedValue { $0 }
         #expect(state.header?.version == .v2)
         #expect(state.octets == Array("EHLO x\r\n".utf8))
         try await client.close()
@@ -94,7 +94,7 @@ import Testing
         let server = try await Self.listen(handoff)
         let client = try await Self.send([Array(opening.utf8)], to: try #require(server.localAddress))
         try await Self.waitFor(handoff) { $0.closed }
-        let state = handoff.state.withLock { $0 }
+        let state = handoff.state.withLockedValue { $0 }
         #expect(state.closed)
         #expect(state.header == nil && state.octets.isEmpty)
         try? await client.close()
@@ -108,7 +108,7 @@ import Testing
         // write then fails on the closed connection, which is the behaviour under test too.
         let client = try? await Self.send([Array("PROXY TCP4 ".utf8)], to: try #require(server.localAddress))
         try await Self.waitFor(handoff) { $0.closed }
-        #expect(handoff.state.withLock { $0.closed && $0.header == nil })
+        #expect(handoff.state.withLockedValue { $0.closed && $0.header == nil })
         try? await client?.close()
         try await server.close()
     }

@@ -1,10 +1,10 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
 import SMTPRules
 import SMTPTranscript
-import Synchronization
 import Testing
 
 @testable import SMTPProxy
@@ -18,8 +18,8 @@ import Testing
 @Suite(.serialized) struct ProxyServerEndToEnd {
     /// Collects finished records on the writer's thread.
     final class CollectingSink: TranscriptSink, Sendable {
-        let records = Mutex<[SessionRecord]>([])
-        func write(_ record: SessionRecord) throws(TranscriptFileError) { records.withLock { $0.append(record) } }
+        let records = NIOLockedValueBox<[SessionRecord]>([])
+        func write(_ record: SessionRecord) throws(TranscriptFileError) { records.withLockedValue { $0.append(record) } }
         func flush() throws(TranscriptFileError) {}
         func close() throws(TranscriptFileError) {}
     }
@@ -182,7 +182,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: fixture.store) }
 
         #expect(try fixture.storedMessageIDs().sorted() == expectedIDs.sorted())
-        let records = fixture.collected.records.withLock { $0 }
+        let records = fixture.collected.records.withLockedValue { $0 }
         #expect(records.count == sessions)
         #expect(Set(records.map(\.sessionID)).count == sessions)
         #expect(records.filter { $0.tls.mode == .implicit }.count == sessions / 3)
@@ -206,6 +206,6 @@ import Testing
         for channel in idle { try await channel.closeFuture.get() }
         try await fixture.stop()
         try? FileManager.default.removeItem(atPath: fixture.store)
-        #expect(fixture.collected.records.withLock { $0.count } == idle.count)
+        #expect(fixture.collected.records.withLockedValue { $0.count } == idle.count)
     }
 }
