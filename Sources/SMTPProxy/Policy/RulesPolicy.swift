@@ -18,6 +18,8 @@ public struct RulesPolicy: SessionPolicy {
 
     public var evaluatesMessages: Bool { rules.evaluatesMessages }
 
+    public var readsMessageBody: Bool { rules.readsMessageBody }
+
     public func decide(at stage: PolicyStage, facts: PolicyFacts) -> PolicyDecision {
         guard let ruleStage = RuleStage(rawValue: stage.rawValue), rules.stages.contains(ruleStage) else { return .continue }
         let outcome = rules.evaluate(ruleStage, RuleFacts(facts, at: stage))

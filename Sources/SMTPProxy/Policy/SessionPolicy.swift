@@ -13,7 +13,16 @@ public protocol SessionPolicy: Sendable {
     /// no message stage content streams through (cut-through).
     var evaluatesMessages: Bool { get }
 
+    /// Whether the `message` stage reads the decoded text parts (`PolicyFacts.message`'s
+    /// `bodyText`). When it does not, the relay's reading of a spooled message keeps none, up to
+    /// 1 MiB less per message.
+    var readsMessageBody: Bool { get }
+
     func decide(at stage: PolicyStage, facts: PolicyFacts) -> PolicyDecision
+}
+
+extension SessionPolicy {
+    public var readsMessageBody: Bool { evaluatesMessages }
 }
 
 /// The stages of DESIGN §4, in session order.

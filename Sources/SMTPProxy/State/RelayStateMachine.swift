@@ -1131,7 +1131,7 @@ public struct RelayStateMachine: Sendable {
         actions.append(.record(.client(.messageBegin(commandID: id, .bdat))))
         if spoolsMessages {
             started.spooled = true
-            started.inspector = MessageInspector()
+            started.inspector = MessageInspector(limits: messageLimits)
             content = started
             actions.append(.record(.messageReadByRelay))
             actions.append(.dropSpool)
@@ -1458,6 +1458,14 @@ public struct RelayStateMachine: Sendable {
         policy.evaluatesMessages || transaction?.settlement != nil
     }
 
+    /// What the relay's reading of a spooled message keeps: decoded body text only for a policy
+    /// that reads it.
+    private var messageLimits: MessageLimits {
+        var limits = MessageLimits()
+        if !policy.readsMessageBody { limits.maxBodyTextOctets = 0 }
+        return limits
+    }
+
     /// DATA when the message is spooled: the proxy answers 354 itself.
     private mutating func startSpooledData(slot: Int, id: Int, _ actions: inout [Action]) {
         if clientBuffer.readableBytes > 0 {
@@ -1469,7 +1477,7 @@ public struct RelayStateMachine: Sendable {
         }
         var started = Content(commandID: id, kind: .data)
         started.spooled = true
-        started.inspector = MessageInspector()
+        started.inspector = MessageInspector(limits: messageLimits)
         content = started
         // Whatever an earlier, interrupted message left behind is not part of this one.
         actions.append(.dropSpool)

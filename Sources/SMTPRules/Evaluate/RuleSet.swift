@@ -3,11 +3,14 @@
 public struct RuleSet: Sendable {
     /// Rules per stage, in load order.
     let rulesByStage: [RuleStage: [CompiledRule]]
+    /// Whether a condition or an action's text reads `body`.
+    public let readsMessageBody: Bool
 
     init(rules: [CompiledRule]) {
         var byStage: [RuleStage: [CompiledRule]] = [:]
         for rule in rules { byStage[rule.stage, default: []].append(rule) }
         rulesByStage = byStage
+        readsMessageBody = rules.contains { $0.reads(.body) }
     }
 
     public static let empty = RuleSet(rules: [])

@@ -10,6 +10,11 @@ struct CompiledRule: Sendable {
     /// nil: the rule always matches.
     var condition: RuleCondition?
     var actions: [CompiledAction]
+
+    /// Whether evaluating the rule can read `field`, in its condition or in an action's text.
+    func reads(_ field: FieldAccessor) -> Bool {
+        condition?.reads(field) == true || actions.contains { $0.templates.contains { $0.reads(field) } }
+    }
 }
 
 /// A checked action with its strings bound.
@@ -30,6 +35,19 @@ enum CompiledAction: Sendable {
     case prefixSubject(RuleTemplate)
     case tag(RuleTemplate)
     case log(RuleTemplate)
+
+    /// The action's strings that are rendered against the facts.
+    var templates: [RuleTemplate] {
+        switch self {
+        case .accept, .discard, .removeHeader: []
+        case .reject(_, _, let text), .tempfail(_, _, let text): [text]
+        case .disconnect(_, _, let text): text.map { [$0] } ?? []
+        case .quarantine(let template), .setMailFrom(let template), .setRcpt(let template), .bcc(let template),
+            .redirect(let template), .prefixSubject(let template), .tag(let template), .log(let template):
+            [template]
+        case .addHeader(_, let value), .setHeader(_, let value): [value]
+        }
+    }
 
     enum Rendered {
         case terminal(RuleTerminal)

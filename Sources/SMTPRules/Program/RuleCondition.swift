@@ -64,6 +64,16 @@ extension RuleCondition {
             return test.evaluate(facts, captures: &captures)
         }
     }
+
+    /// Whether `field` is tested, or is the operand another field is compared with.
+    func reads(_ field: FieldAccessor) -> Bool {
+        switch self {
+        case .all(let conditions), .any(let conditions): conditions.contains { $0.reads(field) }
+        case .not(let condition): condition.reads(field)
+        case .test(let test):
+            if test.field == field { true } else if case .compareField(_, field, _) = test.predicate { true } else { false }
+        }
+    }
 }
 
 extension RuleTest {

@@ -11,6 +11,10 @@ struct RuleTemplate: Sendable, Hashable {
     var parts: [Part]
     var maxLength: Int
 
+    func reads(_ field: FieldAccessor) -> Bool {
+        parts.contains { $0 == .field(field) }
+    }
+
     func render(_ facts: RuleFacts, captures: [String?]) -> String {
         var result = ""
         var length = 0
