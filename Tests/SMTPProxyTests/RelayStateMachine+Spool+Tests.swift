@@ -188,4 +188,24 @@ import Testing
         h.client(Self.content)
         #expect(h.takeUpstream() == "DATA\r\n")
     }
+
+    @Test(arguments: [true, false])
+    func bodyTextIsReadOnlyForAPolicyThatReadsIt(reads: Bool) {
+        struct BodyReader: SessionPolicy {
+            var readsMessageBody: Bool
+            var evaluatesMessages: Bool { true }
+            func decide(at stage: PolicyStage, facts: PolicyFacts) -> PolicyDecision {
+                guard stage == .message else { return .continue }
+                let text = facts.message?.bodyText.contains("body") == true ? "read" : "not read"
+                return PolicyDecision(action: .reject(PolicyReply(code: 550, enhanced: nil, text: "body \(text)")))
+            }
+        }
+        var h = H.greeted(policy: BodyReader(readsMessageBody: reads), upstreamEHLO: H.plainEHLO)
+        h.client("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n")
+        h.upstream("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n")
+        h.client("DATA\r\n")
+        _ = h.takeClient()
+        h.client(Self.content)
+        #expect(h.takeClient() == (reads ? "550 body read\r\n" : "550 body not read\r\n"))
+    }
 }
