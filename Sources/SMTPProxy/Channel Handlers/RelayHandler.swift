@@ -134,6 +134,9 @@ final class RelayHandler: ChannelDuplexHandler {
                 self.observer = nil
             }
             perform(machine.receiveClientTLSEstablished())
+        } else if event is ProxyShutdownEvent {
+            if !finished { perform(machine.receiveShutdown()) }
+            return
         }
         context.fireUserInboundEventTriggered(event)
     }

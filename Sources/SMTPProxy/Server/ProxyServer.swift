@@ -279,7 +279,8 @@ public final class ProxyServer: Sendable {
         address.map { SessionRecord.Endpoint(ip: $0.ipAddress ?? "unknown", port: $0.port ?? 0) }
     }
 
-    /// SIGTERM: stop accepting, let sessions finish until `deadline` seconds, then close the rest.
+    /// SIGTERM: stop accepting, let sessions finish until `deadline` seconds, then answer the rest
+    /// `421 4.3.2` and close them.
     public func drain(deadline seconds: Int64) async {
         let listeners = registry.state.withLockedValue { $0.listeners }
         for listener in listeners { try? await listener.close() }
@@ -289,12 +290,21 @@ public final class ProxyServer: Sendable {
             waited += 1
         }
         let remaining = registry.state.withLockedValue { Array($0.clients.values) }
-        if !remaining.isEmpty {
-            logger.warning("drain deadline passed; closing open sessions", metadata: ["sessions": "\(remaining.count)"])
+        guard !remaining.isEmpty else { return }
+        logger.warning("drain deadline passed; closing open sessions with 421", metadata: ["sessions": "\(remaining.count)"])
+        for channel in remaining { channel.pipeline.fireUserInboundEventTriggered(ProxyShutdownEvent()) }
+        // The 421 goes out as the client reads; one that does not read is not waited for long.
+        waited = 0
+        while registry.state.withLockedValue({ !$0.clients.isEmpty }) && waited < 20 {
+            try? await Task.sleep(nanoseconds: 100_000_000)
+            waited += 1
         }
-        for channel in remaining { try? await channel.close() }
+        for channel in registry.state.withLockedValue({ Array($0.clients.values) }) { try? await channel.close() }
     }
 }
+
+/// Sent to each session still open at the drain deadline: it answers 421 and closes.
+struct ProxyShutdownEvent {}
 
 /// The listeners and open client channels, for draining.
 final class ChannelRegistry: Sendable {

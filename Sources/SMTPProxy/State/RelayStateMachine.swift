@@ -540,6 +540,24 @@ public struct RelayStateMachine: Sendable {
         return actions
     }
 
+    /// The proxy is shutting down and the drain deadline passed with this session still open.
+    /// RFC 5321 §3.8: a server that shuts down answers 421 first, even between commands. A message
+    /// not yet ended goes no further, so the upstream never commits it.
+    public mutating func receiveShutdown() -> [Action] {
+        var actions: [Action] = []
+        guard clientMode != .closed else { return actions }
+        actions.append(.record(.close(by: .proxy, reason: .fin)))
+        if clientMode == .passthrough {
+            clientMode = .closed
+            upstreamState = .closed
+            actions.append(.closeClient)
+            actions.append(.closeUpstream)
+            return actions
+        }
+        failSession(.proxy(421, "4.3.2", "\(configuration.hostname) Service shutting down"), &actions)
+        return actions
+    }
+
     // MARK: Queries for the channel layer
 
     /// Whether the channel layer should read from the client now.

@@ -188,24 +188,47 @@ import Testing
         #expect(records.filter { $0.tls.mode == .implicit }.count == sessions / 3)
     }
 
-    @Test func drainClosesIdleSessionsAndWritesTheirRecords() async throws {
+    /// What a raw client channel has read so far.
+    final class Received: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let text = NIOLockedValueBox("")
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let bytes = unwrapInboundIn(data)
+            text.withLockedValue { $0 += String(buffer: bytes) }
+        }
+    }
+
+    @Test func drainAnswersIdleSessionsWith421AndWritesTheirRecords() async throws {
         let fixture = try await Fixture.start()
         // Idle sessions: greeted, then silent until the drain deadline closes them.
-        let idle = try await withThrowingTaskGroup(of: Channel.self) { group in
+        let idle = try await withThrowingTaskGroup(of: (Channel, Received).self) { group in
             for _ in 0..<10 {
                 group.addTask {
-                    try await ClientBootstrap(group: fixture.group).connect(to: fixture.plain).get()
+                    let received = Received()
+                    let channel = try await ClientBootstrap(group: fixture.group)
+                        .channelInitializer { $0.pipeline.addHandler(received) }
+                        .connect(to: fixture.plain).get()
+                    return (channel, received)
                 }
             }
-            var channels: [Channel] = []
-            for try await channel in group { channels.append(channel) }
-            return channels
+            var clients: [(Channel, Received)] = []
+            for try await client in group { clients.append(client) }
+            return clients
         }
-        while fixture.proxy.openConnections < idle.count { try await Task.sleep(nanoseconds: 10_000_000) }
+        // Greeted, not only accepted: a connection the listener's close catches before its session
+        // starts never becomes a session (NIO closes it unanswered).
+        while !idle.allSatisfy({ $0.1.text.withLockedValue { $0.hasPrefix("220 ") } }) {
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
         await fixture.proxy.drain(deadline: 1)
-        for channel in idle { try await channel.closeFuture.get() }
+        for (channel, _) in idle { try await channel.closeFuture.get() }
         try await fixture.stop()
         try? FileManager.default.removeItem(atPath: fixture.store)
-        #expect(fixture.collected.records.withLockedValue { $0.count } == idle.count)
+        for (_, received) in idle {
+            #expect(received.text.withLockedValue { $0 }.hasSuffix("\r\n421 4.3.2 proxy.test Service shutting down\r\n"))
+        }
+        let records = fixture.collected.records.withLockedValue { $0 }
+        #expect(records.count == idle.count)
+        #expect(records.allSatisfy { $0.close == SessionRecord.Close(by: .proxy, reason: .fin) })
     }
 }

@@ -428,20 +428,36 @@ def test_a_signal_drains_an_open_session_and_exits_0(proxy, upstreams, validate_
     assert "draining" in log and "transcripts flushed" in log
 
 
-def test_the_drain_deadline_closes_idle_sessions(proxy, upstreams, validate_record):
-    host, port, _ = upstreams.smtp_sink(dump=False)
+def test_the_drain_deadline_answers_open_sessions_421_and_closes_them(proxy, upstreams, validate_record):
+    # RFC 5321 §3.8: a server shutting down answers 421 before it closes, even between commands.
+    host, port, dump = upstreams.smtp_sink()
     run = proxy((host, port), "--drain-timeout", "1")
-    client = RawClient(run.host, run.port)
+    idle = RawClient(run.host, run.port)
+    sending = RawClient(run.host, run.port)
     try:
-        assert client.reply()[0] == 220
+        assert idle.reply()[0] == 220
+        assert sending.reply()[0] == 220
+        assert sending.command("EHLO client.test\r\n")[0] == 250
+        assert sending.command("MAIL FROM:<a@client.test>\r\n")[0] == 250
+        assert sending.command("RCPT TO:<b@upstream.test>\r\n")[0] == 250
+        assert sending.command("DATA\r\n")[0] == 354
+        sending.send(b"Subject: cut short by the drain\r\n\r\nfirst line\r\n")
         run.process.send_signal(signal.SIGTERM)
+        for client in (idle, sending):
+            code, lines = client.reply()
+            assert code == 421 and lines[-1].startswith("421 4.3.2 ") and "shutting down" in lines[-1]
+            assert client.reply() == (None, []), "the proxy closes after its 421"
         assert run.process.wait(WAIT) == 0
         run.stopped = True
     finally:
-        client.close()
+        idle.close()
+        sending.close()
     records = read_records(run.transcripts)
-    check_records(records, validate_record, count=1)
+    check_records(records, validate_record, count=2)
+    assert all(record["close"] == {"by": "proxy", "reason": "FIN"} for record in records)
+    assert all(not delivered(record) for record in records)
     assert "drain deadline passed" in run.output()
+    assert sink_dumps(dump, wait_for=0, timeout=1) == [], "the message cut short must not be delivered"
 
 
 def peer_certificate(port):
