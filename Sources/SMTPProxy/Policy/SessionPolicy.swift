@@ -22,6 +22,7 @@ public protocol SessionPolicy: Sendable {
 }
 
 extension SessionPolicy {
+    /// A policy that does not say is given the body whenever it evaluates messages.
     public var readsMessageBody: Bool { evaluatesMessages }
 }
 
