@@ -2,6 +2,7 @@ import NIOCore
 import SMTPCore
 import MailMessage
 import SMTPProxy
+import Testing
 
 /// Drives a `RelayStateMachine` with no channel: the test plays the client and a scripted upstream
 /// and reads what the machine sent each way.
@@ -40,6 +41,18 @@ struct RelayHarness {
             _ = harness.takeUpstream()
         }
         return harness
+    }
+
+    /// After EHLO, MAIL and one accepted RCPT: DATA is answered 354 and content may flow.
+    static func inData(configuration: RelayConfiguration = RelayConfiguration()) -> RelayHarness {
+        var h = greeted(configuration: configuration, upstreamEHLO: plainEHLO)
+        h.client("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n")
+        h.upstream("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n")
+        h.client("DATA\r\n")
+        #expect(h.takeUpstream() == "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n")
+        h.upstream("354 go ahead\r\n")
+        #expect(h.takeClient() == "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n")
+        return h
     }
 
     static let plainEHLO = "250-upstream\r\n250-PIPELINING\r\n250-SIZE 20000000\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n"

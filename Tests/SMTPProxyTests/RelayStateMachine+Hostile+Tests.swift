@@ -74,23 +74,12 @@ import Testing
         #expect(h.clientClosed && h.upstreamClosed)
     }
 
-    private func inData(_ configuration: RelayConfiguration) -> RelayHarness {
-        var h = H.greeted(configuration: configuration, upstreamEHLO: H.plainEHLO)
-        h.client("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n")
-        h.upstream("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n")
-        h.client("DATA\r\n")
-        h.upstream("354 go ahead\r\n")
-        _ = h.takeClient()
-        _ = h.takeUpstream()
-        return h
-    }
-
     /// Row 19: a header section over the limit aborts the upstream transfer and gets 552 at the
     /// end of data; the session goes on.
     @Test func refusesAHeaderSectionOverTheLimitWith552() {
         var configuration = RelayConfiguration()
         configuration.limits.maxHeaderSectionOctets = 1024
-        var h = inData(configuration)
+        var h = H.inData(configuration: configuration)
         for index in 0..<40 { h.client("X-Filler-\(index): \(String(repeating: "v", count: 40))\r\n") }
         #expect(h.upstreamClosed)
         h.client("\r\nbody\r\n.\r\n")
@@ -105,7 +94,7 @@ import Testing
         var configuration = RelayConfiguration()
         configuration.limits.maxHeaderSectionOctets = 1024
         for header in ["Subject: short\r\n\r\n", "\r\n"] {
-            var h = inData(configuration)
+            var h = H.inData(configuration: configuration)
             h.client(header)
             for _ in 0..<40 { h.client(String(repeating: "b", count: 60) + "\r\n") }
             h.client(".\r\n")

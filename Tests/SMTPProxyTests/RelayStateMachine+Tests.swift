@@ -6,18 +6,6 @@ import Testing
 @Suite struct RelayStateMachineTests {
     typealias H = RelayHarness
 
-    /// After EHLO, MAIL and one accepted RCPT: DATA is answered 354 and content may flow.
-    private func inData(_ configuration: RelayConfiguration = RelayConfiguration()) -> RelayHarness {
-        var h = H.greeted(configuration: configuration, upstreamEHLO: H.plainEHLO)
-        h.client("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n")
-        h.upstream("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n")
-        h.client("DATA\r\n")
-        #expect(h.takeUpstream() == "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n")
-        h.upstream("354 go ahead\r\n")
-        #expect(h.takeClient() == "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n")
-        return h
-    }
-
     @Test func relaysTheUpstreamGreetingOnceConnected() {
         var h = RelayHarness()
         #expect(h.connects == 1)
@@ -89,7 +77,7 @@ import Testing
     }
 
     @Test func streamsContentDotStuffedAndEndsWithTheUpstreamsReply() {
-        var h = inData()
+        var h = H.inData()
         h.client("Subject: x\r\n\r\n..foo\r\nbar\r\n.\r\n")
         #expect(h.takeUpstream() == "Subject: x\r\n\r\n..foo\r\nbar\r\n.\r\n")
         h.upstream("250 2.0.0 queued as 4F2\r\n")
@@ -103,7 +91,7 @@ import Testing
         let smuggled = "MAIL FROM:<s@x>\r\nRCPT TO:<v@y>\r\nDATA\r\nevil\r\n"
         let input = "Subject: ok\r\n\r\nbody" + sequence + smuggled + ".\r\nNOOP\r\n"
         for dripped in [false, true] {
-            var h = inData()
+            var h = H.inData()
             if dripped { h.clientDripped(input) } else { h.client(input) }
             let upstream = h.takeUpstream()
             #expect(h.upstreamClosed, "the upstream leg is closed before any terminating dot")
@@ -147,7 +135,7 @@ import Testing
     @Test func refusesContentOverTheSizeLimitAfterTheEndOfData() {
         var configuration = RelayConfiguration()
         configuration.limits.maxMessageOctets = 100
-        var h = inData(configuration)
+        var h = H.inData(configuration: configuration)
         h.client(String(repeating: "0123456789\r\n", count: 20) + ".\r\n")
         #expect(h.upstreamClosed)
         #expect(h.takeClient() == "552 5.3.4 Error: message file too big\r\n")
@@ -201,7 +189,7 @@ import Testing
     }
 
     @Test func reconnectsAfterAnAbortedTransactionForTheNextOne() {
-        var h = inData()
+        var h = H.inData()
         h.client("a\nb\r\n.\r\n")
         #expect(h.takeClient().hasPrefix("550 5.5.2"))
         h.client("MAIL FROM:<a@x>\r\n")

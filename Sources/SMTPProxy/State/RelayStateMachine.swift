@@ -520,9 +520,25 @@ public struct RelayStateMachine: Sendable {
 
     /// A deadline of RFC 5321 §4.5.3.2 passed on one leg.
     public mutating func receiveTimeout(_ leg: Leg) -> [Action] {
+        let text = switch leg {
+        case .client: "Error: timeout exceeded"
+        case .upstream: "Error: upstream timeout exceeded"
+        }
+        return endByProxy(.timeout, .proxy(421, "4.4.2", "\(configuration.hostname) \(text)"))
+    }
+
+    /// The proxy is shutting down and the drain deadline passed with this session still open.
+    /// RFC 5321 §3.8: a server that shuts down answers 421 first, even between commands. A message
+    /// not yet ended goes no further, so the upstream never commits it.
+    public mutating func receiveShutdown() -> [Action] {
+        endByProxy(.fin, .proxy(421, "4.3.2", "\(configuration.hostname) Service shutting down"))
+    }
+
+    /// The proxy ends the session with `reply` to what the client is owed.
+    private mutating func endByProxy(_ reason: SessionRecord.Close.Reason, _ reply: SMTPReply) -> [Action] {
         var actions: [Action] = []
         guard clientMode != .closed else { return actions }
-        actions.append(.record(.close(by: .proxy, reason: .timeout)))
+        actions.append(.record(.close(by: .proxy, reason: reason)))
         if clientMode == .passthrough {
             // Inside end-to-end TLS the proxy has nothing it could say: it closes both legs.
             clientMode = .closed
@@ -531,30 +547,7 @@ public struct RelayStateMachine: Sendable {
             actions.append(.closeUpstream)
             return actions
         }
-        switch leg {
-        case .client:
-            failSession(.proxy(421, "4.4.2", "\(configuration.hostname) Error: timeout exceeded"), &actions)
-        case .upstream:
-            failSession(.proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream timeout exceeded"), &actions)
-        }
-        return actions
-    }
-
-    /// The proxy is shutting down and the drain deadline passed with this session still open.
-    /// RFC 5321 §3.8: a server that shuts down answers 421 first, even between commands. A message
-    /// not yet ended goes no further, so the upstream never commits it.
-    public mutating func receiveShutdown() -> [Action] {
-        var actions: [Action] = []
-        guard clientMode != .closed else { return actions }
-        actions.append(.record(.close(by: .proxy, reason: .fin)))
-        if clientMode == .passthrough {
-            clientMode = .closed
-            upstreamState = .closed
-            actions.append(.closeClient)
-            actions.append(.closeUpstream)
-            return actions
-        }
-        failSession(.proxy(421, "4.3.2", "\(configuration.hostname) Service shutting down"), &actions)
+        failSession(reply, &actions)
         return actions
     }
 

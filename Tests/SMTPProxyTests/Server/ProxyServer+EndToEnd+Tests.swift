@@ -217,9 +217,9 @@ import Testing
         }
         // Greeted, not only accepted: a connection the listener's close catches before its session
         // starts never becomes a session (NIO closes it unanswered).
-        while !idle.allSatisfy({ $0.1.text.withLockedValue { $0.hasPrefix("220 ") } }) {
-            try await Task.sleep(nanoseconds: 10_000_000)
-        }
+        let greeted = { idle.allSatisfy { $0.1.text.withLockedValue { $0.hasPrefix("220 ") } } }
+        for _ in 0..<3000 where !greeted() { try await Task.sleep(nanoseconds: 10_000_000) }
+        try #require(greeted())
         await fixture.proxy.drain(deadline: 1)
         for (channel, _) in idle { try await channel.closeFuture.get() }
         try await fixture.stop()
