@@ -284,21 +284,13 @@ public final class ProxyServer: Sendable {
     public func drain(deadline seconds: Int64) async {
         let listeners = registry.state.withLockedValue { $0.listeners }
         for listener in listeners { try? await listener.close() }
-        var waited: Int64 = 0
-        while registry.state.withLockedValue({ !$0.clients.isEmpty }) && waited < seconds * 10 {
-            try? await Task.sleep(nanoseconds: 100_000_000)
-            waited += 1
-        }
+        await registry.waitForNoClients(seconds: Double(seconds))
         let remaining = registry.state.withLockedValue { Array($0.clients.values) }
         guard !remaining.isEmpty else { return }
         logger.warning("drain deadline passed; closing open sessions with 421", metadata: ["sessions": "\(remaining.count)"])
         for channel in remaining { channel.pipeline.fireUserInboundEventTriggered(ProxyShutdownEvent()) }
         // The 421 goes out as the client reads; one that does not read is not waited for long.
-        waited = 0
-        while registry.state.withLockedValue({ !$0.clients.isEmpty }) && waited < 20 {
-            try? await Task.sleep(nanoseconds: 100_000_000)
-            waited += 1
-        }
+        await registry.waitForNoClients(seconds: 2)
         for channel in registry.state.withLockedValue({ Array($0.clients.values) }) { try? await channel.close() }
     }
 }
@@ -309,6 +301,13 @@ struct ProxyShutdownEvent {}
 /// The listeners and open client channels, for draining.
 final class ChannelRegistry: Sendable {
     let state = NIOLockedValueBox<(listeners: [Channel], clients: [ObjectIdentifier: Channel])>(([], [:]))
+
+    /// Returns once every client channel has closed, or after `seconds`.
+    func waitForNoClients(seconds: Double) async {
+        for _ in 0..<Int(seconds * 10) where state.withLockedValue({ !$0.clients.isEmpty }) {
+            try? await Task.sleep(nanoseconds: 100_000_000)
+        }
+    }
 }
 
 /// Answers a connection over the limits with one reply and closes it.
