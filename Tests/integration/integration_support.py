@@ -28,3 +28,5 @@ only_session = _module.only_session
 swaks = _module.swaks
 REPO_ROOT = _module.REPO_ROOT
 COMMAND_TIMEOUT = _module.COMMAND_TIMEOUT
+IN_CI = _module.IN_CI
+known_difference = _module.known_difference

@@ -45,6 +45,7 @@ class Ledger:
         self.reply_timeouts = []              # (kind, source, command) of replies never received
         self.unexpected = []                  # replies that no correct proxy gives
         self.aborted_at_stop = []             # what the sessions aborted at the end of a phase were doing
+        self.unhealthy_upstream = []          # a fault still in force when a phase ended (a soak bug)
         self.sequence = 0
 
     def new_message_id(self, slot):

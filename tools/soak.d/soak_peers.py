@@ -43,6 +43,7 @@ class Upstream:
         self.user, self.password = user, password
         self.process = None
         self.starts = 0
+        self.refusing = False
 
     def start(self, timeout=60):
         argv = [PYTHON, str(HERE / "upstream.py"), "--port", str(self.port), "--store", str(self.store),
@@ -69,9 +70,18 @@ class Upstream:
 
     def refuse(self, on):
         self.process.send_signal(signal.SIGUSR1 if on else signal.SIGUSR2)
+        self.refusing = on
 
     def stall(self, on):
         self.process.send_signal(signal.SIGSTOP if on else signal.SIGCONT)
+
+    def stopped(self):
+        """True when the kernel holds the process stopped (state T in /proc/PID/stat)."""
+        try:
+            stat = pathlib.Path(f"/proc/{self.process.pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] == "T"
 
     def stop(self):
         if self.process is None or self.process.poll() is not None:

@@ -21,6 +21,7 @@ import time
 from proxy_support import COMMAND_TIMEOUT, free_port, listening
 
 POSTFIX_WAIT = 20
+DEFAULT_MAIN_CF = pathlib.Path("/etc/postfix/main.cf")
 
 # main.cf settings that turn Postfix 3.7 into the server SMTP smuggling exploits (SECURITY.md): bare
 # LF is a line end, so `<LF>.<LF>` and `<LF>.<CR><LF>` end the message.
@@ -102,6 +103,11 @@ class ThrowawayPostfix:
         return [d for d in re.split(r"[\s,]+", completed.stdout.strip()) if d]
 
     def _set_alternates(self, directories):
+        # Debian's "No configuration" install (tools/setup's choice) leaves no default main.cf, and
+        # `postconf -e` cannot edit a file that is not there. An empty main.cf is Postfix's defaults.
+        if not DEFAULT_MAIN_CF.exists():
+            DEFAULT_MAIN_CF.write_text("# Written by smtpscope's tests: Postfix's defaults, plus the throwaway\n"
+                                       "# instances' directories (alternate_config_directories).\n")
         subprocess.run(["postconf", "-e", f"alternate_config_directories = {', '.join(directories)}"],
                        check=True, timeout=COMMAND_TIMEOUT)
 
