@@ -95,6 +95,15 @@ class ProxyRun:
         return records
 
 
+def complete_lines(path):
+    """The file's whole lines. A record is handed to one write(2), but a reader can still see the
+    first pages of that write before the rest (a regular file's write is not atomic to readers), so
+    a last line without its newline is a record still being written, not a broken one."""
+    text = path.read_text(errors="replace")
+    lines = text.split("\n")
+    return lines[:-1]
+
+
 def read_records(directory):
     records = []
     directory = pathlib.Path(directory)
@@ -104,7 +113,7 @@ def read_records(directory):
     for path in paths:
         if not path.is_file():
             continue
-        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        for number, line in enumerate(complete_lines(path), 1):
             if line.strip():
                 try:
                     records.append(json.loads(line))

@@ -140,7 +140,8 @@ class Lab:
 def read_records(directory):
     records = []
     for path in sorted(pathlib.Path(directory).rglob("*.jsonl")):
-        for line in path.read_text(errors="replace").splitlines():
+        # A last line without its newline is a record still being written (see proxy_support).
+        for line in path.read_text(errors="replace").split("\n")[:-1]:
             if line.strip():
                 records.append(json.loads(line))
     return records
