@@ -108,6 +108,19 @@ import Testing
         #expect(h.clientClosed && h.upstreamClosed)
     }
 
+    /// Under passthrough the relay is blind: a FIN from the client ends both legs, and the client
+    /// channel is closed too (it is only half-closed, so nothing else would close it).
+    @Test func aHalfCloseUnderPassthroughClosesBothLegs() {
+        var configuration = RelayConfiguration()
+        configuration.clientTLS = .passthrough
+        var h = H.greeted(configuration: configuration, upstreamEHLO: "250-upstream\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
+        h.client("STARTTLS\r\n")
+        h.upstream("220 2.0.0 Ready to start TLS\r\n")
+        #expect(h.passthroughStarted)
+        h.apply(h.machine.receiveClientInputClosed())
+        #expect(h.clientClosed && h.upstreamClosed)
+    }
+
     // MARK: QUIT
 
     @Test func quitGoesUpstreamAndTheUpstreams221IsRelayed() {

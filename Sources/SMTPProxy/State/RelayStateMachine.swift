@@ -481,8 +481,11 @@ public struct RelayStateMachine: Sendable {
         case .closed:
             return actions
         case .passthrough:
-            // The blind relay has no use for a half-closed leg: both close, as before TLS.
-            return receiveClientClosed()
+            // The blind relay has no use for a half-closed leg: both legs close, as they did when
+            // a FIN closed the client channel outright.
+            var actions = receiveClientClosed()
+            actions.append(.closeClient)
+            return actions
         case .beforeGreeting, .commands, .awaitingReply, .sasl, .content, .discardingChunk, .tlsHandshake:
             break
         }
