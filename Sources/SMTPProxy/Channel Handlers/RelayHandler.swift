@@ -235,7 +235,7 @@ final class RelayHandler: ChannelDuplexHandler {
         // close_notify, NIOSSL's `uncleanShutdown`) is the end of the connection, which
         // `upstreamInactive` reports.
         guard error is NIOSSLError || error is BoringSSLError, upstreamObserver != nil else { return }
-        upstreamHandshakeFailed(reason: "\(error)")
+        upstreamHandshakeFailed(reason: UpstreamFailureText.tls(error))
     }
 
     /// The record gets what the handshake showed, and the machine answers the client.
@@ -550,7 +550,7 @@ final class RelayHandler: ChannelDuplexHandler {
                 case .success(let channel):
                     handler.upstreamConnected(channel)
                 case .failure(let error):
-                    handler.perform(handler.machine.receiveUpstreamConnectFailed(reason: UpstreamConnectFailure.describe(error)))
+                    handler.perform(handler.machine.receiveUpstreamConnectFailed(reason: UpstreamFailureText.connect(error)))
                 }
             }
     }
