@@ -28,6 +28,9 @@ public struct SessionRecord: Sendable, Equatable {
     /// Keywords (with their parameters) of the most recent EHLO reply; `nil` when none was seen.
     public var extensions: [String]?
     public var tls: TLS
+    /// Proxy mode only: the upstream leg's TLS, when the proxy started it there; `nil` when the
+    /// upstream leg stayed in plaintext (and in pcap mode). Written only when present.
+    public var upstreamTLS: UpstreamTLS?
     public var auth: Auth?
     public var transactions: [Transaction]
     /// Verdicts of `connect`, `helo` and `auth` rules, which belong to no transaction.
@@ -148,6 +151,46 @@ extension SessionRecord {
             self.version = version
             self.cipher = cipher
             self.sni = sni
+            self.failure = failure
+        }
+    }
+
+    /// The upstream leg's STARTTLS (RFC 3207) as the proxy negotiated it: shaped like `TLS`, with
+    /// the certificate check the proxy made.
+    public struct UpstreamTLS: Sendable, Equatable {
+        public enum Certificate: String, Sendable, Equatable, CaseIterable {
+            /// `--upstream-tls verify`: the chain and the host name were checked and passed.
+            case verified
+            /// `opportunistic` or `require` (RFC 7435): any certificate is taken.
+            case notChecked = "not_checked"
+            /// `verify`, and the check failed the handshake.
+            case failed
+        }
+
+        public var mode: TLS.Mode
+        public var established: Bool
+        public var version: String?
+        public var cipher: String?
+        /// The name the proxy sent in its ClientHello.
+        public var sni: String?
+        public var certificate: Certificate?
+        public var failure: String?
+
+        public init(
+            mode: TLS.Mode = .starttls,
+            established: Bool,
+            version: String? = nil,
+            cipher: String? = nil,
+            sni: String? = nil,
+            certificate: Certificate? = nil,
+            failure: String? = nil
+        ) {
+            self.mode = mode
+            self.established = established
+            self.version = version
+            self.cipher = cipher
+            self.sni = sni
+            self.certificate = certificate
             self.failure = failure
         }
     }

@@ -180,6 +180,8 @@ private struct RecordReader {
         )
         // Session-level verdicts came with schema additions; older records have no such key.
         if o.has("rules") { record.rules = try o.array("rules", verdict) }
+        // So did the upstream leg's TLS (proxy mode), written only when there was some.
+        record.upstreamTLS = try o.absentOrNull("upstream_tls", upstreamTLS)
         return record
     }
 
@@ -201,6 +203,19 @@ private struct RecordReader {
             version: try o.optionalString("version"),
             cipher: try o.optionalString("cipher"),
             sni: try o.optionalString("sni"),
+            failure: try o.optionalString("failure")
+        )
+    }
+
+    func upstreamTLS(_ value: JSONValue, _ path: String) throws(SessionRecordDecodingError) -> SessionRecord.UpstreamTLS {
+        let o = try object(value, path)
+        return SessionRecord.UpstreamTLS(
+            mode: try o.enumeration("mode"),
+            established: try bool(o.require("established"), o.path("established")),
+            version: try o.optionalString("version"),
+            cipher: try o.optionalString("cipher"),
+            sni: try o.optionalString("sni"),
+            certificate: try o.optional("certificate") { (v, p) throws(SessionRecordDecodingError) in try enumeration(v, p) },
             failure: try o.optionalString("failure")
         )
     }

@@ -64,6 +64,11 @@ public enum SessionRecordEncoder {
         }
         JSONOutput.writeRaw(#","tls":"#, into: &out)
         writeTLS(r.tls, into: &out)
+        if let upstreamTLS = r.upstreamTLS {
+            // Only when present: records without it read as before the key existed.
+            JSONOutput.writeRaw(#","upstream_tls":"#, into: &out)
+            writeUpstreamTLS(upstreamTLS, into: &out)
+        }
         JSONOutput.writeRaw(#","auth":"#, into: &out)
         writeAuth(r.auth, into: &out)
         JSONOutput.writeRaw(#","transactions":["#, into: &out)
@@ -145,6 +150,24 @@ public enum SessionRecordEncoder {
         writeOptionalString(tls.cipher, into: &out)
         JSONOutput.writeRaw(#","sni":"#, into: &out)
         writeOptionalString(tls.sni, into: &out)
+        JSONOutput.writeRaw(#","failure":"#, into: &out)
+        writeOptionalString(tls.failure, into: &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    static func writeUpstreamTLS(_ tls: SessionRecord.UpstreamTLS, into out: inout [UInt8]) {
+        JSONOutput.writeRaw(#"{"mode":""#, into: &out)
+        writeASCII(tls.mode.rawValue, into: &out)
+        JSONOutput.writeRaw(#"","established":"#, into: &out)
+        JSONOutput.writeBool(tls.established, into: &out)
+        JSONOutput.writeRaw(#","version":"#, into: &out)
+        writeOptionalString(tls.version, into: &out)
+        JSONOutput.writeRaw(#","cipher":"#, into: &out)
+        writeOptionalString(tls.cipher, into: &out)
+        JSONOutput.writeRaw(#","sni":"#, into: &out)
+        writeOptionalString(tls.sni, into: &out)
+        JSONOutput.writeRaw(#","certificate":"#, into: &out)
+        writeOptionalString(tls.certificate?.rawValue, into: &out)
         JSONOutput.writeRaw(#","failure":"#, into: &out)
         writeOptionalString(tls.failure, into: &out)
         out.append(UInt8(ascii: "}"))

@@ -37,6 +37,8 @@ public struct SessionRecorder: Sendable {
     private var authFailed: Int?
     /// Transactions whose message the client never finished.
     private var abandoned = Set<Int>()
+    /// The current message's content stopped reaching the recorder part way (`messageTruncated`).
+    private var truncatedMessage = false
 
     public init(
         sessionID: String,
@@ -73,6 +75,14 @@ public struct SessionRecorder: Sendable {
         adoptedSummary = summary
     }
 
+    /// The current message's content stops here (proxy mode: a size limit or a forbidden octet
+    /// ended the transaction, and the rest was not read). The record keeps what the header
+    /// said, but no digest, which would name a message nobody sent, and no MIME findings, which
+    /// the cut would cause.
+    public mutating func messageTruncated() {
+        truncatedMessage = true
+    }
+
     public mutating func noteAnomaly(_ kind: String, _ detail: String?, at time: Timestamp) {
         record.anomalies.append(SessionRecord.Anomaly(kind: kind, t: relative(time), detail: detail))
     }
@@ -102,6 +112,7 @@ public struct SessionRecorder: Sendable {
             handleReply(reply, answering: answered)
         case .messageBegin(let commandID, let kind):
             message = MessageInspector(limits: options.messageLimits)
+            truncatedMessage = false
             adoptedSummary = nil
             guard let index = transactionIndex(forCommand: commandID) else { break }
             if record.transactions[index].data == nil {
@@ -115,6 +126,10 @@ public struct SessionRecorder: Sendable {
             let index = transactionIndex(forCommand: commandID)
             if var summary = message?.finish() ?? adoptedSummary {
                 if let index { record.transactions[index].message = Self.message(from: summary) }
+                if truncatedMessage {
+                    if let index { record.transactions[index].message?.sha256 = nil }
+                    summary.anomalies = []
+                }
                 // A missing Date or From is ordinary in submitted mail and says nothing about the
                 // session; the other findings (header hygiene, limits, bare line ends) are kept.
                 for anomaly in summary.anomalies.lazy.filter({ $0.kind != "missing_header" }).prefix(20) {
@@ -124,14 +139,17 @@ public struct SessionRecorder: Sendable {
             }
             message = nil
             adoptedSummary = nil
+            truncatedMessage = false
             if let index { record.transactions[index].data?.size = complete ? octets : nil }
             if !complete { incomplete = true }
         case .messageAbandoned(let commandID, _):
             flushContentEvent(at: t)
             if let summary = message?.finish(), let index = transactionIndex(forCommand: commandID) {
                 record.transactions[index].message = Self.message(from: summary)
+                if truncatedMessage { record.transactions[index].message?.sha256 = nil }
             }
             message = nil
+            truncatedMessage = false
             if let index = transactionIndex(forCommand: commandID) { abandoned.insert(index) }
         case .tlsStarted(let implicit):
             record.tls.mode = implicit ? .implicit : .starttls

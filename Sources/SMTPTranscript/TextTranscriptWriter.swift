@@ -58,6 +58,15 @@ public enum TextTranscriptWriter {
             if let failure = r.tls.failure { parts.append("failure: \(visible(failure))") }
             out += "   tls: \(parts.joined(separator: ", "))\n"
         }
+        if let tls = r.upstreamTLS {
+            var parts = [tls.mode.rawValue, tls.established ? "established" : "not established"]
+            if let version = tls.version { parts.append(visible(version)) }
+            if let cipher = tls.cipher { parts.append(visible(cipher)) }
+            if let sni = tls.sni { parts.append("sni \(visible(sni))") }
+            if let certificate = tls.certificate { parts.append("certificate \(certificate.rawValue)") }
+            if let failure = tls.failure { parts.append("failure: \(visible(failure))") }
+            out += "   upstream tls: \(parts.joined(separator: ", "))\n"
+        }
         if let auth = r.auth {
             out += "   auth: \(visible(auth.mechanism))"
             if let user = auth.user { out += " user \(visible(user))" }

@@ -85,8 +85,10 @@ import Testing
         h.upstream("250 2.0.0 second\r\n250 2.0.0 third\r\n")
         #expect(h.takeClient() == "250 2.0.0 second\r\n")
         h.upstream("250 2.0.0 queued\r\n")
-        #expect(h.takeClient() == "250 2.0.0 queued\r\n221 2.0.0 Bye\r\n")
+        #expect(h.takeClient() == "250 2.0.0 queued\r\n")
         #expect(h.takeUpstream() == "QUIT\r\n")
+        h.upstream("221 2.0.0 Bye\r\n")
+        #expect(h.takeClient() == "221 2.0.0 Bye\r\n")
     }
 
     @Test func aBareLFMidChunkClosesTheUpstreamAndIsRefusedAfterTheChunk() {

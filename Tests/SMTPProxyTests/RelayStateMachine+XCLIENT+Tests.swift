@@ -240,11 +240,13 @@ extension RelayHarness {
         #expect(h.takeClient() == Self.clientEHLOAnswer)
     }
 
-    @Test func aSecondEHLOOnTheSameConnectionIsRelayedWithoutXCLIENT() {
+    /// The upstream session XCLIENT started is identified by the proxy's EHLO after it: a second
+    /// client EHLO is answered from that reply, with neither XCLIENT nor EHLO again upstream (a
+    /// strict server refuses a second EHLO).
+    @Test func aSecondEHLOOnTheSameConnectionIsAnsweredByTheProxyWithoutXCLIENT() {
         var h = Self.identified()
         h.client("EHLO client.example\r\n")
-        h.upstream(Self.secondEHLO)
-        #expect(h.takeUpstream() == "EHLO client.example\r\n")
+        #expect(h.takeUpstream() == "")
         #expect(h.takeClient() == Self.clientEHLOAnswer)
     }
 

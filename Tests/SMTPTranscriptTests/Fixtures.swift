@@ -159,5 +159,19 @@ enum Fixtures {
         return record
     }()
 
-    static let all: [SessionRecord] = [minimal, rejectedCapture, deliveredProxy, deliveredProxyWithVerdicts, awkward]
+    /// The proxied session with STARTTLS on the upstream leg (`upstream_tls`).
+    static let deliveredProxyWithUpstreamTLS: SessionRecord = {
+        var record = deliveredProxy
+        record.upstreamTLS = .init(established: true, version: "TLSv1.3", cipher: "TLS_AES_256_GCM_SHA384", sni: "mx.example.org", certificate: .notChecked)
+        return record
+    }()
+
+    /// An upstream handshake that failed its certificate check.
+    static let proxyWithFailedUpstreamTLS: SessionRecord = {
+        var record = deliveredProxy
+        record.upstreamTLS = .init(established: false, version: nil, cipher: nil, sni: nil, certificate: .failed, failure: "handshakeFailed(CERTIFICATE_VERIFY_FAILED)")
+        return record
+    }()
+
+    static let all: [SessionRecord] = [minimal, rejectedCapture, deliveredProxy, deliveredProxyWithVerdicts, awkward, deliveredProxyWithUpstreamTLS, proxyWithFailedUpstreamTLS]
 }

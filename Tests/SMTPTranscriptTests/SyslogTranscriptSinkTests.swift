@@ -57,7 +57,7 @@ import Testing
         #expect(sink.heldCount == 0)
         let messages = try collector.receive(Fixtures.all.count)
         #expect(messages.map(jsonOf) == Fixtures.all.map(SessionRecordEncoder.jsonLine))
-        #expect(notices.withLock { $0.last?.contains("reachable again; sending 5 held records") } == true)
+        #expect(notices.withLock { $0.last?.contains("reachable again; sending \(Fixtures.all.count) held records") } == true)
         try sink.close()
     }
 

@@ -111,4 +111,12 @@ import Testing
 
             """))
     }
+
+    @Test func theUpstreamLegsTLSHasALineOfItsOwn() {
+        #expect(TextTranscriptWriter.render(Fixtures.deliveredProxyWithUpstreamTLS).contains(
+            "   upstream tls: starttls, established, TLSv1.3, TLS_AES_256_GCM_SHA384, sni mx.example.org, certificate not_checked\n"))
+        #expect(TextTranscriptWriter.render(Fixtures.proxyWithFailedUpstreamTLS).contains(
+            "   upstream tls: starttls, not established, certificate failed, failure: handshakeFailed(CERTIFICATE_VERIFY_FAILED)\n"))
+        #expect(!TextTranscriptWriter.render(Fixtures.deliveredProxy).contains("upstream tls"))
+    }
 }

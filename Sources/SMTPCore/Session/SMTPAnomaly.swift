@@ -31,6 +31,12 @@ public enum SMTPAnomalyKind: String, Sendable, Hashable, CaseIterable {
     case bareLFInCommand = "bare_lf_in_command"
     /// Proxy mode: the upstream could not be reached; the client was answered 421 4.4.1.
     case upstreamUnreachable = "upstream_unreachable"
+    /// Proxy mode: the TLS handshake with the upstream failed after its 220 to STARTTLS; the client
+    /// was answered 421 4.7.0 and nothing went upstream in plaintext.
+    case upstreamTLSFailed = "upstream_tls_failed"
+    /// Proxy mode: a message refused at the size limit; the record reads it only that far, so it
+    /// carries no digest or MIME findings for it.
+    case messageTruncated = "message_truncated"
     /// Proxy mode: a rule quarantined a message the quarantine could not store; the client was
     /// answered 451 and keeps the message.
     case quarantineFailed = "quarantine_failed"

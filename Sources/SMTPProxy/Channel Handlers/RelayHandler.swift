@@ -48,6 +48,10 @@ final class RelayHandler: ChannelDuplexHandler {
     private var spoolFailure: String?
     private var quarantined = 0
     private var clientHandshakeDone = false
+    /// The upstream leg's handshake as it goes by; `nil` before STARTTLS there and once it is over.
+    private var upstreamObserver: TLSHandshakeObserverHandler?
+    /// An upstream 421 is logged once per session.
+    private var loggedUpstream421 = false
     /// `--client-tls passthrough`, once started: the end-to-end handshake as it goes by. Octets
     /// are relayed blind; nothing reaches the state machine any more.
     private var passthrough: TLSHandshakeObserver?
@@ -71,6 +75,9 @@ final class RelayHandler: ChannelDuplexHandler {
         passthroughTimer = DeadlineTimer { bound.value.passthroughIdle() }
         // Implicit TLS (RFC 8314): the server put the TLS handlers in front of the relay.
         observer = try? context.pipeline.syncOperations.handler(type: TLSHandshakeObserverHandler.self)
+        // A client's FIN ends only its sending side: it still reads the replies to what it sent
+        // (`ChannelEvent.inputClosed`, `RelayStateMachine.receiveClientInputClosed`).
+        try? context.channel.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
         // Added after a PROXY protocol header was read: the channel is already active.
         if context.channel.isActive { startSession() }
     }
@@ -137,11 +144,19 @@ final class RelayHandler: ChannelDuplexHandler {
         } else if event is ProxyShutdownEvent {
             if !finished { perform(machine.receiveShutdown()) }
             return
+        } else if case ChannelEvent.inputClosed = event {
+            if !finished { perform(machine.receiveClientInputClosed()) }
+            return
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case .some(.uncleanShutdown) = error as? NIOSSLError, clientHandshakeDone {
+            // A FIN without close_notify after the handshake: NIOSSL follows this with
+            // `inputClosed`, and the half-closed client is still answered.
+            return
+        }
         if (error is NIOSSLError || error is BoringSSLError) && observer != nil && !clientHandshakeDone {
             perform(machine.receiveClientTLSFailed(reason: "\(error)"))
         } else {
@@ -200,15 +215,43 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     func upstreamTLSEstablished() {
+        var tls = SessionRecord.UpstreamTLS(established: true, sni: session.upstreamServerHostname, certificate: session.configuration.upstreamTLS == .verify ? .verified : .notChecked)
+        if let upstreamObserver {
+            tls.version = upstreamObserver.observer.summary.version
+            tls.cipher = upstreamObserver.observer.summary.cipher
+            upstream?.pipeline.syncOperations.removeHandler(upstreamObserver, promise: nil)
+            self.upstreamObserver = nil
+        }
+        if tls.version == nil, let version = try? upstream?.pipeline.syncOperations.nioSSL_tlsVersion() {
+            tls.version = Self.name(of: version)
+        }
+        transcript.noteUpstreamTLS(tls, at: .now())
         perform(machine.receiveUpstreamTLSEstablished())
         upstream?.flush()
     }
 
     func upstreamError(_ error: any Error) {
-        if error is NIOSSLError || error is BoringSSLError {
-            perform(machine.receiveUpstreamTLSFailed(reason: "\(error)"))
-            context?.flush()
+        // Only a handshake in progress can fail: after it, a TLS error (a close without
+        // close_notify, NIOSSL's `uncleanShutdown`) is the end of the connection, which
+        // `upstreamInactive` reports.
+        guard error is NIOSSLError || error is BoringSSLError, upstreamObserver != nil else { return }
+        upstreamHandshakeFailed(reason: UpstreamFailureText.tls(error))
+    }
+
+    /// The record gets what the handshake showed, and the machine answers the client.
+    private func upstreamHandshakeFailed(reason: String) {
+        var tls = SessionRecord.UpstreamTLS(established: false, sni: session.upstreamServerHostname, failure: reason)
+        tls.version = upstreamObserver?.observer.summary.version
+        tls.cipher = upstreamObserver?.observer.summary.cipher
+        if session.configuration.upstreamTLS == .verify {
+            tls.certificate = reason.contains("CERTIFICATE_VERIFY_FAILED") ? .failed : nil
+        } else {
+            tls.certificate = .notChecked
         }
+        self.upstreamObserver = nil
+        transcript.noteUpstreamTLS(tls, at: .now())
+        perform(machine.receiveUpstreamTLSFailed(reason: reason))
+        context?.flush()
     }
 
     // MARK: Actions
@@ -264,6 +307,9 @@ final class RelayHandler: ChannelDuplexHandler {
                 switch event {
                 case .ruleVerdicts(let verdicts): log(verdicts)
                 case .xclientRefused(let reply): logXCLIENTRefusal(reply)
+                case .client(.anomaly(let anomaly)): logUpstreamFailure(anomaly)
+                case .client(.messageAbandoned(_, let octets)): logAbandonedMessage(octets: octets)
+                case .upstreamReply(let reply) where reply.code == 421: logUpstream421(reply)
                 default: break
                 }
                 transcript.record(event, at: .now())
@@ -295,6 +341,37 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     private static let logger = Logger(label: "smtpscope.proxy")
+
+    /// The upstream could not be reached or its TLS failed: the client was answered 421. Each
+    /// anomaly kind is recorded (and so logged) once per session; the detail names no secret.
+    private func logUpstreamFailure(_ anomaly: SMTPAnomaly) {
+        switch anomaly.kind {
+        case .upstreamUnreachable, .upstreamTLSFailed:
+            Self.logger.warning(
+                "\(anomaly.detail ?? anomaly.kind.rawValue)",
+                metadata: ["session": "\(transcript.sessionID)", "upstream": "\(session.upstream.host):\(session.upstream.port)", "anomaly": "\(anomaly.kind.rawValue)"]
+            )
+        default:
+            break
+        }
+    }
+
+    private func logUpstream421(_ reply: SMTPReply) {
+        guard !loggedUpstream421 else { return }
+        loggedUpstream421 = true
+        Self.logger.notice(
+            "upstream answered 421: it is closing the connection",
+            metadata: ["session": "\(transcript.sessionID)", "upstream": "\(session.upstream.host):\(session.upstream.port)", "reply": "\(reply.code) \(reply.lines.first?.prefix(200) ?? "")"]
+        )
+    }
+
+    /// A client that half-closed in the middle of a message: the message was not delivered.
+    private func logAbandonedMessage(octets: Int) {
+        Self.logger.notice(
+            "client closed its side before the end of its message: the upstream transfer was aborted, nothing delivered",
+            metadata: ["session": "\(transcript.sessionID)", "client": "\(transcript.client.map { "\($0.ip):\($0.port)" } ?? "unknown")", "octets": "\(octets)"]
+        )
+    }
 
     // MARK: Spool
 
@@ -473,7 +550,7 @@ final class RelayHandler: ChannelDuplexHandler {
                 case .success(let channel):
                     handler.upstreamConnected(channel)
                 case .failure(let error):
-                    handler.perform(handler.machine.receiveUpstreamConnectFailed(reason: "\(error)"))
+                    handler.perform(handler.machine.receiveUpstreamConnectFailed(reason: UpstreamFailureText.connect(error)))
                 }
             }
     }
@@ -510,14 +587,19 @@ final class RelayHandler: ChannelDuplexHandler {
 
     private func startUpstreamTLS() {
         guard let upstream, let sslContext = session.upstreamTLSContext else {
-            perform(machine.receiveUpstreamTLSFailed(reason: "no TLS context"))
+            upstreamHandshakeFailed(reason: "no TLS context")
             return
         }
         do {
             let handler = try NIOSSLClientHandler(context: sslContext, serverHostname: session.upstreamServerHostname)
-            try upstream.pipeline.syncOperations.addHandler(handler, position: .first)
+            // On the socket side of TLS, so it sees the hellos (version, cipher); in place before
+            // the TLS handler, which sends its ClientHello as soon as it is added.
+            let observer = TLSHandshakeObserverHandler(proxyIsServer: false)
+            try upstream.pipeline.syncOperations.addHandler(observer, position: .first)
+            upstreamObserver = observer
+            try upstream.pipeline.syncOperations.addHandler(handler, position: .after(observer))
         } catch {
-            perform(machine.receiveUpstreamTLSFailed(reason: "\(error)"))
+            upstreamHandshakeFailed(reason: "\(error)")
         }
     }
 

@@ -26,7 +26,8 @@ public struct ProxyLimits: Sendable, Hashable {
     public init() {}
 }
 
-/// Timeouts on both legs, in seconds (RFC 5321 §4.5.3.2). Each is a `smtpscope proxy` flag.
+/// Timeouts on both legs, in seconds (RFC 5321 §4.5.3.2). Each but `quitReply` is a
+/// `smtpscope proxy` flag.
 public struct ProxyTimeouts: Sendable, Hashable {
     /// Waiting for the upstream's greeting (§4.5.3.2.1: 5 minutes).
     public var greeting: Int64 = 300
@@ -41,6 +42,9 @@ public struct ProxyTimeouts: Sendable, Hashable {
     public var endOfData: Int64 = 600
     /// A client that sends no command (§4.5.3.2.7 server timeout: 5 minutes).
     public var serverIdle: Int64 = 300
+    /// Waiting for the upstream's 221 to the QUIT the proxy relayed: short, since nothing is at
+    /// stake any more and the client is waiting for its own 221 (then the proxy answers it).
+    public var quitReply: Int64 = 5
 
     public init() {}
 }

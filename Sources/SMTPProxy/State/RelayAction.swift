@@ -73,6 +73,10 @@ extension RelayStateMachine {
         case messageReadByRelay
         /// The relay's reading of the message whose end follows.
         case messageRead(MessageSummary)
+        /// The current message failed part way (size limit, forbidden octet, upstream lost): the
+        /// rest of its content is read but not recorded, so the record must not describe the part
+        /// as the message (`SessionRecorder.messageTruncated`).
+        case messageTruncated
         case ruleVerdicts([SessionRecord.RuleVerdict])
         /// A rule changed the reverse-path sent upstream.
         case mailFromRewritten(SMTPPath)

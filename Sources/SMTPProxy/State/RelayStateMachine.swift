@@ -62,6 +62,8 @@ public struct RelayStateMachine: Sendable {
     private var droppedOverlongOctets = 0
     private var reportedAnomalies = Set<SMTPAnomalyKind>()
     private var clientTLSActive = false
+    /// The client half-closed the connection: all it will send is in `clientBuffer`.
+    private var clientInputClosed = false
     private var authenticated = false
     private var sasl: (authID: Int, exchange: SASLExchange, slot: Int)?
     /// Bytes the client sent after DATA before the 354 (SECURITY row 7).
@@ -214,7 +216,9 @@ public struct RelayStateMachine: Sendable {
         /// XCLIENT (`--xclient`): the commands still to send, whether one was accepted, and the
         /// EHLO exchange it belongs to, with the EHLO reply to fall back on when it is refused.
         case xclient(remaining: [String], accepted: Bool, then: EHLOPurpose, ehloReply: SMTPReply)
-        case quit
+        /// QUIT, the client's (its reply slot) or the proxy's for a client that half-closed
+        /// without one (`nil`): the session ends at the upstream's reply.
+        case quit(slot: Int?)
         /// Replies the client never sees (bcc RCPT, SASL cancel).
         case internalOnly
     }
@@ -238,6 +242,12 @@ public struct RelayStateMachine: Sendable {
     private var upstreamTLSActive = false
     private var upstreamTLSTried = false
     private var upstreamExtensions: [String: String?] = [:]
+    /// The upstream's 250 to the EHLO that ended the last EHLO exchange on this connection: the
+    /// upstream session is identified, and a strict server refuses a second EHLO on it (RFC 5321
+    /// §4.1.4 allows that; OpenSMTPD: `503 5.5.1 Already identified`). A client's later EHLO or
+    /// HELO (the one RFC 3207 §4.2 requires after its STARTTLS, or any other) is answered from it.
+    /// A new connection, STARTTLS or XCLIENT towards the upstream starts its session again.
+    private var upstreamIdentified: SMTPReply?
     private var greetingSlot: Int?
     /// `--xclient`: XCLIENT went (or was tried) on this upstream connection; a reconnection resets it.
     private var xclientTried = false
@@ -412,6 +422,10 @@ public struct RelayStateMachine: Sendable {
         facts.tls = true
         facts.authUser = nil
         facts.authMechanism = nil
+        if transaction?.upstreamOpen == true, upstreamState == .ready {
+            // The client's transaction is forgotten; the upstream's must be too.
+            sendUpstream(.rset, expecting: .internalOnly, &actions)
+        }
         transaction = nil
         pump(&actions)
         return actions
@@ -442,15 +456,44 @@ public struct RelayStateMachine: Sendable {
         return actions
     }
 
+    /// The upstream leg's TLS handshake failed. Only a handshake can fail here: once TLS is up, an
+    /// error at the close (a FIN without close_notify, NIOSSL's `uncleanShutdown`) is the end of
+    /// the connection, which `receiveUpstreamClosed` reports, not a failed or stripped TLS.
     public mutating func receiveUpstreamTLSFailed(reason: String) -> [Action] {
         var actions: [Action] = []
-        note(.starttlsStripped, "upstream TLS handshake failed: \(reason)", &actions)
+        guard upstreamState == .tlsHandshake else { return actions }
+        note(.upstreamTLSFailed, "upstream TLS handshake failed: \(reason)", &actions)
         upstreamState = .closed
         failSession(.proxy(421, "4.7.0", "Error: TLS negotiation with the upstream failed"), &actions)
         return actions
     }
 
     private var pendingUpstreamTLS: Expectation?
+
+    /// The client half-closed the connection (its FIN; with TLS, its close_notify or a FIN without
+    /// one). A half-closed client still reads (RFC 9293 §3.6): Exim pipelines the end of a message
+    /// and QUIT and closes its side at once. Everything it sent is relayed and answered as usual;
+    /// once nothing more can come of it the session ends (`endHalfClosedSession`). A message whose
+    /// end never came is not delivered.
+    public mutating func receiveClientInputClosed() -> [Action] {
+        var actions: [Action] = []
+        switch clientMode {
+        case .closed:
+            return actions
+        case .passthrough:
+            // The blind relay has no use for a half-closed leg: both legs close, as they did when
+            // a FIN closed the client channel outright.
+            var actions = receiveClientClosed()
+            actions.append(.closeClient)
+            return actions
+        case .beforeGreeting, .commands, .awaitingReply, .sasl, .content, .discardingChunk, .tlsHandshake:
+            break
+        }
+        guard !clientInputClosed else { return actions }
+        clientInputClosed = true
+        pump(&actions)
+        return actions
+    }
 
     public mutating func receiveClientClosed() -> [Action] {
         var actions: [Action] = []
@@ -480,6 +523,11 @@ public struct RelayStateMachine: Sendable {
         case .connecting, .ready, .tlsHandshake:
             break
         }
+        if case .quit(let slot)? = expectations.first {
+            quitAnswered(slot: slot, reply: nil, &actions)
+            pump(&actions)
+            return actions
+        }
         let hadGreeting = greetingSlot == nil
         upstreamState = .lost
         if clientMode == .sasl {
@@ -494,7 +542,10 @@ public struct RelayStateMachine: Sendable {
         }
         if content != nil, clientMode == .content || clientMode == .awaitingReply(.bdat) || content?.relaysChunks == true {
             // Mid-content: read on to the client's end of data, then answer 451 4.4.2.
-            if content?.failure == nil { content?.failure = .upstreamLost }
+            if content?.failure == nil {
+                content?.failure = .upstreamLost
+                actions.append(.record(.messageTruncated))
+            }
             answerRelayedChunks()
             forgetUpstreamCommands()
             pump(&actions)
@@ -520,6 +571,12 @@ public struct RelayStateMachine: Sendable {
 
     /// A deadline of RFC 5321 §4.5.3.2 passed on one leg.
     public mutating func receiveTimeout(_ leg: Leg) -> [Action] {
+        if leg == .upstream, case .quit(let slot)? = expectations.first {
+            var actions: [Action] = []
+            quitAnswered(slot: slot, reply: nil, &actions)
+            pump(&actions)
+            return actions
+        }
         let text = switch leg {
         case .client: "Error: timeout exceeded"
         case .upstream: "Error: upstream timeout exceeded"
@@ -595,7 +652,8 @@ public struct RelayStateMachine: Sendable {
         case .greeting: return configuration.timeouts.greeting
         case .data, .spooledData: return configuration.timeouts.dataInitiation
         case .endOfData, .chunk, .lastChunk: return configuration.timeouts.endOfData
-        case .relay, .ehlo, .mail, .rcpt, .auth, .starttls, .passthroughSTARTTLS, .resumeEHLO, .xclient, .quit, .internalOnly:
+        case .quit: return configuration.timeouts.quitReply
+        case .relay, .ehlo, .mail, .rcpt, .auth, .starttls, .passthroughSTARTTLS, .resumeEHLO, .xclient, .internalOnly:
             return configuration.timeouts.command
         }
     }
@@ -637,6 +695,66 @@ public struct RelayStateMachine: Sendable {
                 }
             }
             if deferred == nil, processClient(&actions) { moved = true }
+            if !moved, clientInputClosed { moved = endHalfClosedSession(&actions) }
+        }
+    }
+
+    /// The client half-closed and everything it sent has been acted on: a message, chunk or SASL
+    /// exchange left unfinished is abandoned (its upstream transfer aborted, so nothing is
+    /// delivered), and once every reply is written the session ends: QUIT goes upstream when it can
+    /// take one, and both legs close at its reply. True when something changed.
+    private mutating func endHalfClosedSession(_ actions: inout [Action]) -> Bool {
+        guard deferred == nil else { return false }
+        switch clientMode {
+        case .content, .discardingChunk:
+            if let current = content {
+                if current.kind == .bdat { replies.remove(current.chunkSlot) }
+                actions.append(.record(.client(.messageAbandoned(commandID: current.commandID, octets: current.octets))))
+                if current.spooled {
+                    actions.append(.dropSpool)
+                } else {
+                    abortUpstreamTransfer(&actions)
+                }
+                content = nil
+                transaction = nil
+            }
+            if let current = discard {
+                replies.remove(current.slot)
+                discard = nil
+            }
+            clientMode = .commands
+            return true
+        case .sasl:
+            // The upstream's exchange is cancelled as RFC 4954 §4 says.
+            sasl = nil
+            if upstreamState == .ready { sendRaw("*", expecting: .internalOnly, &actions) }
+            clientMode = .commands
+            return true
+        case .commands:
+            guard replies.isEmpty else { return false }
+        case .beforeGreeting, .awaitingReply, .tlsHandshake, .passthrough, .closed:
+            return false
+        }
+        actions.append(.record(.close(by: .client, reason: .fin)))
+        if upstreamState == .ready {
+            clientMode = .awaitingReply(.quit)
+            sendUpstream(.quit, expecting: .quit(slot: nil), &actions)
+        } else {
+            closeBothLegs(&actions)
+        }
+        return true
+    }
+
+    private mutating func closeBothLegs(_ actions: inout [Action]) {
+        clientMode = .closed
+        deferred = nil
+        clientBuffer.clear()
+        replies.removeAll()
+        actions.append(.closeClient)
+        if upstreamState != .closed {
+            upstreamState = .closed
+            forgetUpstreamCommands()
+            actions.append(.closeUpstream)
         }
     }
 
@@ -836,6 +954,7 @@ public struct RelayStateMachine: Sendable {
         upstreamState = .connecting
         upstreamTLSActive = false
         upstreamTLSTried = false
+        upstreamIdentified = nil
         xclientTried = false
         upstreamBuffer.clear()
         replyAssembler.reset()
@@ -875,10 +994,14 @@ public struct RelayStateMachine: Sendable {
             if refuse(decision, answering, &actions) { return }
             if let settlement = Self.settlement(of: decision) { sessionSettlement = settlement }
             facts.helo = name
-            transaction = nil
-            let slot = replies.open(answering: answering)
             let verb = command.verb
             clientProtocol = verb == "EHLO" ? .esmtp : .smtp
+            if let identified = upstreamIdentified, upstreamState == .ready {
+                answerFromIdentifiedUpstream(identified, verb: verb, answering, &actions)
+                return
+            }
+            transaction = nil
+            let slot = replies.open(answering: answering)
             holdUntilEHLOSettles()
             sendUpstream(verb == "EHLO" ? .ehlo(domain: name) : .helo(domain: name), expecting: .ehlo(slot: slot, verb: verb, name: name), &actions)
         case .lhlo:
@@ -908,11 +1031,15 @@ public struct RelayStateMachine: Sendable {
             local(250, "2.0.0", "Ok")
         case .quit:
             if content != nil { abortUpstreamTransfer(&actions) }
-            if upstreamState == .ready {
-                sendUpstream(.quit, expecting: .quit, &actions)
-            }
-            local(221, "2.0.0", "Bye", followUp: .closeClient)
             clientMode = .awaitingReply(.quit)
+            if upstreamState == .ready {
+                // The upstream gets the QUIT and the client its 221 (`quitAnswered`), so both
+                // sides end the session cleanly and the record shows what each leg carried.
+                let slot = replies.open(answering: answering)
+                sendUpstream(.quit, expecting: .quit(slot: slot), &actions)
+            } else {
+                local(221, "2.0.0", "Bye", followUp: .closeClient)
+            }
         case .vrfy, .expn:
             let slot = replies.open(answering: answering)
             sendUpstream(command, expecting: .relay(slot: slot), &actions)
@@ -1327,6 +1454,8 @@ public struct RelayStateMachine: Sendable {
         guard current.failure == nil else { return }
         if current.octets > contentLimit {
             current.failure = .tooLarge
+            actions.append(.record(.messageTruncated))
+            note(.messageTruncated, "content over the \(contentLimit)-octet limit: refused with 552 5.3.4, read no further", &actions)
             out.clear()
             if current.spooled {
                 actions.append(.dropSpool)
@@ -1337,6 +1466,7 @@ public struct RelayStateMachine: Sendable {
         }
         if !current.measureHeader(slice, limit: configuration.limits.maxHeaderSectionOctets) {
             current.failure = .headerTooLarge
+            actions.append(.record(.messageTruncated))
             note(.messageHeaderAnomaly, "header section over \(configuration.limits.maxHeaderSectionOctets) octets; transaction aborted", &actions)
             out.clear()
             if current.spooled {
@@ -1454,6 +1584,7 @@ public struct RelayStateMachine: Sendable {
     /// client hears why at its end of data.
     private mutating func refuseContent(_ error: DataContentWriter.ForbiddenOctet, _ current: inout Content, _ actions: inout [Action]) {
         current.failure = .forbidden(error.octet)
+        actions.append(.record(.messageTruncated))
         let kind: SMTPAnomalyKind = switch error.octet {
         case .bareLF: .bareLFInData
         case .bareCR: .bareCRInData
@@ -1719,7 +1850,7 @@ public struct RelayStateMachine: Sendable {
             upstreamExtensions = EHLOReconciler.extensions(of: reply)
             if startUpstreamTLSIfWanted(ehloReply: reply, then: .resumeEHLO, &actions) { return }
             if startXCLIENTIfWanted(after: .resumeEHLO, ehloReply: reply, &actions) { return }
-            upstreamState = .ready
+            finishEHLO(.resumeEHLO, reply: reply)
         case .passthroughSTARTTLS(let slot):
             if reply.code == 220 {
                 // Stops reading replies at once: what follows the 220 is the upstream's TLS.
@@ -1732,6 +1863,8 @@ public struct RelayStateMachine: Sendable {
             }
         case .starttls(let ehloReply, let then):
             if reply.code == 220 {
+                // RFC 3207 §4.2: the upstream forgets the EHLO; the proxy sends it again.
+                upstreamIdentified = nil
                 upstreamState = .tlsHandshake
                 pendingUpstreamTLS = expectation
                 actions.append(.startUpstreamTLS)
@@ -1782,11 +1915,28 @@ public struct RelayStateMachine: Sendable {
                 sasl = nil
                 replies.fill(slot, with: reply, origin: .server, followUp: .resumeCommands)
             }
-        case .quit:
-            upstreamState = .closed
-            actions.append(.closeUpstream)
+        case .quit(let slot):
+            quitAnswered(slot: slot, reply: reply, &actions)
         case .internalOnly:
             break
+        }
+    }
+
+    /// The upstream answered the QUIT (`reply`), closed without answering, or let its short deadline
+    /// pass (`nil`): both legs close, the client's QUIT answered with the upstream's 221 or, when
+    /// none came, the proxy's own.
+    private mutating func quitAnswered(slot: Int?, reply: SMTPReply?, _ actions: inout [Action]) {
+        upstreamState = .closed
+        forgetUpstreamCommands()
+        actions.append(.closeUpstream)
+        guard let slot else {
+            if clientMode != .closed { closeBothLegs(&actions) }
+            return
+        }
+        if let reply, reply.code == 221 {
+            replies.fill(slot, with: reply, origin: .server, followUp: .closeClient)
+        } else {
+            replies.fill(slot, with: .proxy(221, "2.0.0", "Bye"), origin: .proxy, followUp: .closeClient)
         }
     }
 
@@ -1819,9 +1969,11 @@ public struct RelayStateMachine: Sendable {
         case .ehlo(let slot, let verb, _):
             // Held while STARTTLS or XCLIENT might follow (`holdUntilEHLOSettles`).
             if upstreamState == .connecting { upstreamState = .ready }
+            if verb == "EHLO", reply.code == 250 { upstreamIdentified = reply }
             answerEHLO(slot: slot, verb: verb, reply: reply)
         case .resumeEHLO:
             upstreamState = .ready
+            upstreamIdentified = reply
         }
     }
 
@@ -1865,6 +2017,8 @@ public struct RelayStateMachine: Sendable {
     /// client's concern: the session goes on without it (the upstream events record it).
     private mutating func handleXCLIENTReply(_ reply: SMTPReply, remaining: inout [String], accepted: Bool, then: EHLOPurpose, ehloReply: SMTPReply, _ actions: inout [Action]) {
         if reply.isPositiveCompletion {
+            // A new session at the upstream: the EHLO that follows is the one it expects.
+            upstreamIdentified = nil
             if !remaining.isEmpty {
                 let next = remaining.removeFirst()
                 sendUpstream(.xclient(next), expecting: .xclient(remaining: remaining, accepted: true, then: then, ehloReply: ehloReply), &actions)
@@ -1878,6 +2032,24 @@ public struct RelayStateMachine: Sendable {
         } else {
             actions.append(.record(.xclientRefused(reply)))
             finishEHLO(then, reply: ehloReply)
+        }
+    }
+
+    /// EHLO or HELO on an upstream session that is already identified (`upstreamIdentified`): the
+    /// proxy answers it from the upstream's EHLO reply, reconciled for the client leg as it is now
+    /// (after the client's STARTTLS: no STARTTLS, AUTH where `--client-tls require` held it back),
+    /// and never sends the upstream a second EHLO. An EHLO resets the transaction (RFC 5321
+    /// §4.1.4), so one open upstream gets RSET.
+    private mutating func answerFromIdentifiedUpstream(_ identified: SMTPReply, verb: String, _ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
+        if transaction?.upstreamOpen == true {
+            sendUpstream(.rset, expecting: .internalOnly, &actions)
+        }
+        transaction = nil
+        let slot = replies.open(answering: answering)
+        if verb == "EHLO" {
+            answerEHLO(slot: slot, verb: verb, reply: identified)
+        } else {
+            replies.fill(slot, with: SMTPReply(code: 250, lines: [identified.lines.first ?? configuration.hostname]), origin: .proxy)
         }
     }
 

@@ -84,6 +84,13 @@ struct ReplyQueue: Sendable {
         if !placed { answer(.unknown, with: reply, followUp: .closeClient) }
     }
 
+    /// Forgets a slot whose command was never complete (a chunk cut short by the client's close):
+    /// no reply is owed to it.
+    mutating func remove(_ id: Int) {
+        guard let index = slots.firstIndex(where: { $0.id == id }) else { return }
+        slots.remove(at: index)
+    }
+
     /// The next slot ready to go out, if the head is filled.
     mutating func popReady() -> Slot? {
         guard let head = slots.first, head.reply != nil else { return nil }

@@ -29,7 +29,7 @@ struct ProxyTranscript: Sendable {
     private var rewrittenMailFrom: [Int: String] = [:]
     let sessionID: String
     let client: SessionRecord.Endpoint?
-    private var upstreamTLS = false
+    private var upstreamTLS: SessionRecord.UpstreamTLS?
     /// `--client-tls passthrough` started: the octets relayed blind since, from each side.
     private var passthrough: (client: Int, server: Int)?
     var upstream: SessionRecord.Endpoint?
@@ -58,6 +58,15 @@ struct ProxyTranscript: Sendable {
     /// handshake went by.
     mutating func noteClientTLS(_ summary: TLSSummary, at time: Timestamp) {
         recorder.record(SMTPInspector.Event(time: time, kind: .tlsSummary(summary)))
+    }
+
+    /// The upstream leg's TLS as NIOSSL negotiated it (or failed to), for `upstream_tls`. A failed
+    /// handshake is an event too: the record says what the upstream leg carried.
+    mutating func noteUpstreamTLS(_ tls: SessionRecord.UpstreamTLS, at time: Timestamp) {
+        upstreamTLS = tls
+        if let failure = tls.failure {
+            append(max(0, time.microseconds(since: start)), .proxy, .server, "[TLS handshake failed: \(failure)]")
+        }
     }
 
     mutating func record(_ event: RelayStateMachine.RelayEvent, at time: Timestamp) {
@@ -89,7 +98,6 @@ struct ProxyTranscript: Sendable {
         case .upstreamReply(let reply):
             for line in Self.lines(of: reply) { append(t, .server, .proxy, line) }
         case .upstreamTLSStarted:
-            upstreamTLS = true
             append(t, .proxy, .server, "[TLS established]")
         case .passthroughStarted:
             passthrough = (0, 0)
@@ -114,6 +122,8 @@ struct ProxyTranscript: Sendable {
             recorder.messageReadElsewhere()
         case .messageRead(let summary):
             recorder.adoptMessageSummary(summary)
+        case .messageTruncated:
+            recorder.messageTruncated()
         }
     }
 
@@ -128,6 +138,7 @@ struct ProxyTranscript: Sendable {
         record.events = events
         if passthrough != nil { record.tls.mode = .passthrough }
         record.upstream = upstream
+        record.upstreamTLS = upstreamTLS
         record.rules = sessionVerdicts
         for (index, list) in verdictsByTransaction where index >= 0 && index < record.transactions.count {
             record.transactions[index].rules = list

@@ -14,6 +14,12 @@ Prints "READY" once it listens and stops on SIGTERM/SIGINT. Two kinds:
                            as Postfix does; the session is not reset)
     --tls-cert/--tls-key   offer STARTTLS with this certificate; each message's record then says
                            what TLS it came over ("tls": version, cipher and the SNI the client sent)
+--kind strict: a raw server as strict as OpenSMTPD about identification: a second EHLO or HELO on
+  one session gets `503 5.5.1 Already identified` (RFC 5321 §4.1.4 allows it), and so does MAIL
+  before one. It offers PIPELINING and 8BITMIME, and STARTTLS with --tls-cert/--tls-key (after
+  which it expects EHLO again, RFC 3207 §4.2). It records every line it receives as {"line": L},
+  every message as {"content": base64}, and {"closed": true, "quit": bool} at each session's end,
+  so a test sees on the wire what the proxy sent.
 --kind drop-in-data: a minimal raw server that answers EHLO/MAIL/RCPT/DATA, then closes the
   connection without a reply after --drop-after content octets; it records
   {"dropped": true, "octets": N} in --record, so a test can see nothing was delivered.
@@ -161,9 +167,86 @@ def run_drop_in_data(options, stop):
     asyncio.run(main())
 
 
+def run_strict(options, stop):
+    lock = threading.Lock()
+
+    def record(entry):
+        with lock, open(options.record, "a", encoding="utf-8") as out:
+            out.write(json.dumps(entry) + "\n")
+
+    tls_context = None
+    if options.tls_cert:
+        tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls_context.load_cert_chain(options.tls_cert, options.tls_key)
+
+    async def session(reader, writer):
+        async def reply(text):
+            writer.write(text.encode() + b"\r\n")
+            await writer.drain()
+        identified = False
+        quit_seen = False
+        await reply("220 strict.test ESMTP")
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                text = line.rstrip(b"\r\n").decode(errors="replace")
+                record({"line": text})
+                verb = text[:4].upper()
+                if verb in ("EHLO", "HELO"):
+                    if identified:
+                        await reply("503 5.5.1 Already identified")
+                        continue
+                    identified = True
+                    if verb == "HELO":
+                        await reply("250 strict.test")
+                    else:
+                        offers = ["strict.test", "PIPELINING", "8BITMIME"]
+                        if tls_context is not None and writer.get_extra_info("ssl_object") is None:
+                            offers.append("STARTTLS")
+                        await reply("\r\n".join(f"250-{o}" for o in offers[:-1]) + f"\r\n250 {offers[-1]}")
+                elif verb == "STAR" and tls_context is not None:
+                    await reply("220 2.0.0 Ready to start TLS")
+                    await writer.start_tls(tls_context)
+                    identified = False
+                elif not identified and verb in ("MAIL", "RCPT", "DATA"):
+                    await reply("503 5.5.1 Error: send HELO/EHLO first")
+                elif verb == "DATA":
+                    await reply("354 End data with <CR><LF>.<CR><LF>")
+                    content = b""
+                    while True:
+                        data_line = await reader.readline()
+                        if not data_line:
+                            return
+                        if data_line == b".\r\n":
+                            break
+                        content += data_line[1:] if data_line.startswith(b".") else data_line
+                    record({"content": base64.b64encode(content).decode()})
+                    await reply("250 2.0.0 Ok: queued as STRICT1")
+                elif verb == "QUIT":
+                    quit_seen = True
+                    await reply("221 2.0.0 Bye")
+                    return
+                else:
+                    await reply("250 2.0.0 Ok")
+        finally:
+            record({"closed": True, "quit": quit_seen})
+            writer.close()
+
+    async def main():
+        server = await asyncio.start_server(session, options.host, options.port)
+        print("READY", flush=True)
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        server.close()
+
+    asyncio.run(main())
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--kind", choices=["aiosmtpd", "drop-in-data"], default="aiosmtpd")
+    parser.add_argument("--kind", choices=["aiosmtpd", "drop-in-data", "strict"], default="aiosmtpd")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--record", required=True)
@@ -186,6 +269,8 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if options.kind == "aiosmtpd":
         run_aiosmtpd(options, stop)
+    elif options.kind == "strict":
+        run_strict(options, stop)
     else:
         run_drop_in_data(options, stop)
 
