@@ -60,6 +60,8 @@ DEFECTS = {
        "leg, which a strict server (OpenSMTPD) refuses with 503 5.5.1",
     3: "issue 14 defect 3: the proxy answers QUIT itself; QUIT usually never reaches the upstream and "
        "the record claims it was sent",
+    4: "issue 14 defect 4: good TLS sessions to Postfix are flagged starttls_stripped "
+       "(upstream TLS handshake failed: uncleanShutdown) at their close",
 }
 
 
@@ -101,7 +103,7 @@ def test_cell(client_name, upstream, tls, rules, start_proxy, processes, tmp_pat
         succeeded, dialogue, detail = client.send(port, tls, messages, tmp_path)
     # A client that failed may still have had a message stored (a duplicate waiting to happen): look,
     # but do not wait long for what probably never comes.
-    received = upstream.received(mark, count, timeout=None if succeeded else 3)
+    received = upstream.received(mark, count, timeout=None if succeeded else 1)
     run.stop()
     records = run.records()
     context = cell_context(run, records, dialogue, detail)
@@ -151,7 +153,8 @@ def test_cell(client_name, upstream, tls, rules, start_proxy, processes, tmp_pat
         assert record["tls"]["established"] is (True if tls else record["tls"]["established"]), context
         assert upstream_tls_established(record) == upstream.offers_tls, \
             f"upstream leg TLS in the record: {upstream_tls_established(record)}, offered: {upstream.offers_tls}\n{context}"
-        kinds = [a["kind"] for a in record.get("anomalies") or []]
+        # starttls_stripped: test_no_false_starttls_stripped (defect 4 comes in some sessions only).
+        kinds = [a["kind"] for a in record.get("anomalies") or [] if a["kind"] != "starttls_stripped"]
         assert kinds == [], f"anomalies {kinds}\n{context}"
 
 
@@ -198,18 +201,20 @@ def test_quit_reaches_the_upstream(upstream, start_proxy):
 STRIPPED_SESSIONS = 30
 
 
+@pytest.mark.xfail(strict=True, reason=DEFECTS[4])
 @pytest.mark.parametrize("upstream", ["postfix"], indirect=True)
 def test_no_false_starttls_stripped(upstream, start_proxy):
-    """Good upstream TLS sessions are never flagged as stripped (issue 14 defect 4: 37 of 202 were,
-    at their close). Not reproduced here so far: 0 of 30, on top of the matrix's cells, which check
-    every record's anomalies; enough sessions that a one-in-five flag would almost surely show."""
+    """Good TLS sessions (client STARTTLS, and upstream STARTTLS to Postfix) are never flagged as
+    stripped. The false flag comes in about one such session in five (and not seen without the
+    client's STARTTLS), so the test runs enough sessions to see it almost surely: a strict xfail
+    that passed by chance would say so."""
     from interop_support import require_command
     require_command("swaks", "tools/setup (Debian package swaks)")
     port = free_port()
     mark = upstream.mark()
     run = start_proxy(port, upstream.address, "none")
     for _ in range(STRIPPED_SESSIONS):
-        completed = swaks_through(port)
+        completed = swaks_through(port, "--tls")
         assert completed.returncode == 0, completed.stdout.decode(errors="replace")
     assert len(upstream.received(mark, STRIPPED_SESSIONS)) == STRIPPED_SESSIONS
     run.stop()
