@@ -156,7 +156,8 @@ class Smtplib:
         # smtplib logs no greeting: the 220 it read on connecting is put first.
         if replies or commands:
             replies.insert(0, 220)
-        return succeeded, Dialogue(commands, replies, tls and succeeded), detail + output[-4000:]
+        # starttls() raises unless the server said 220 and the handshake completed.
+        return succeeded, Dialogue(commands, replies, "STARTTLS" in commands and succeeded), detail + output[-4000:]
 
 
 SMTP_VERBS = {"EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT",

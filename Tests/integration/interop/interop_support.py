@@ -139,7 +139,8 @@ def record_commands(record, sender, receiver):
     verbs = []
     for event in record_events(record, sender, receiver):
         text = event["text"]
-        if "octets" in event or text.startswith("[") or event.get("text") == "[redacted]":
+        # Not commands: content ("octets"), notes and redacted SASL lines ("[...]").
+        if "octets" in event or text.startswith("["):
             continue
         verb = verb_of(text)
         if verb is not None:

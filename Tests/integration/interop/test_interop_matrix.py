@@ -12,9 +12,8 @@ import pytest
 
 from clients import SMTP_VERBS, Curl, Msmtp, Smtplib, Swaks
 from exim_peer import EximClient
-from interop_support import (AUTH_PASSWORD, counted, delivered_transactions, message, record_commands,
+from interop_support import (AUTH_PASSWORD, counted, delivered_transactions, free_port, message, record_commands,
                              record_reply_codes, sha256, strip_trace, upstream_tls_established)
-from interop_support import free_port
 from opensmtpd_peer import OpenSMTPDClient
 from postfix_instance import PostfixClient
 
