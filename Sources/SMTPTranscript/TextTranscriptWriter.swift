@@ -96,10 +96,11 @@ public enum TextTranscriptWriter {
                 anomalies = anomalies.dropFirst()
             }
             out += "  \(relative(event.t)) \(label(from: event.from, to: event.to)): "
+            let text = NotText.summary(of: event.text) ?? event.text
             if let octets = event.octets {
-                out += event.text.isEmpty ? "[message content: \(octets) octets]" : "\(visible(event.text)) [\(octets) octets]"
+                out += text.isEmpty ? "[message content: \(octets) octets]" : "\(visible(text)) [\(octets) octets]"
             } else {
-                out += visible(event.text)
+                out += visible(text)
             }
             out += "\n"
         }
@@ -110,7 +111,7 @@ public enum TextTranscriptWriter {
 
     static func writeAnomaly(_ anomaly: SessionRecord.Anomaly, into out: inout String) {
         out += "  \(relative(anomaly.t)) ! \(visible(anomaly.kind))"
-        if let detail = anomaly.detail { out += ": \(visible(detail))" }
+        if let detail = anomaly.detail { out += ": \(visible(NotText.summary(of: detail) ?? detail))" }
         out += "\n"
     }
 

@@ -80,7 +80,7 @@ public struct TCPReassembler {
                 return
             }
             flushBoth(slot, time: time, emit: emit)
-            close(slot, reason: .rst(by: direction), time: time, emit: emit)
+            close(slot, reason: .rst(by: direction, afterFINFrom: slots[Int(slot)].firstFIN), time: time, emit: emit)
             return
         }
 
