@@ -46,7 +46,7 @@ public struct DeliveryFailure: Sendable, Equatable {
 
     /// The failures of one session, in the order they happened.
     public static func extract(from record: SessionRecord) -> [DeliveryFailure] {
-        let pairs = ReplyPairing.pair(record.events, expectsGreeting: record.greeting != nil)
+        let pairs = ReplyPairing.pair(record)
         return extract(from: record, pairs: pairs)
     }
 
@@ -63,9 +63,20 @@ public struct DeliveryFailure: Sendable, Equatable {
             affected: [String?],
             cause: FailureCause? = nil
         ) {
-            let classified = cause ?? reply.map {
+            var classified = cause ?? reply.map {
                 FailureClassifier.classify(stage: stage.rawValue, code: $0.code, enhanced: $0.enhanced, text: $0.text)
             } ?? .timeout
+            var command = command
+            if let reply, let verdict = Self.refusingRule(stage: stage, reply: reply, transaction: transaction, record: record) {
+                // The proxy's rule refused, not the server: name the rule and where it is written.
+                classified = .ruleRefusal
+                command += " (rule \(verdict.rule), \(verdict.file)\(verdict.line.map { ":\($0)" } ?? ""))"
+            } else if reply?.code == 421, let unreachable = record.anomalies.first(where: { $0.kind == "upstream_unreachable" }) {
+                // The proxy's own 421: the upstream could not be reached, and the anomaly says why
+                // (connection refused, a DNS failure, a timeout); the server was not overloaded.
+                classified = .upstreamUnreachable
+                command += "; " + (unreachable.detail ?? "upstream unreachable")
+            }
             let accepted = transaction?.rcptTo.filter { $0.reply.map { ReplyCode.isPositive($0.code) } ?? false }.count ?? 0
             let delivered = transaction?.outcome == .delivered || (transaction?.data?.reply).map { ReplyCode.isPositive($0.code) } == true
             let names = affected.map { $0 ?? "(address not captured)" }
@@ -127,6 +138,14 @@ public struct DeliveryFailure: Sendable, Equatable {
                 )
             }
             guard let data = transaction.data, eligible.count > 0 || transaction.rcptTo.isEmpty else { continue }
+            if transaction.isBrokenOff, !pairs.contains(where: { $0.reply?.code == 421 }) {
+                // (A 421 that ended the session is the failure itself: see `addSessionEnd`.)
+                add(
+                    stage: .endOfData, command: Self.brokenOff(record), reply: nil, timed: nil,
+                    transaction: transaction, affected: eligible, cause: .brokenOff
+                )
+                continue
+            }
             if let reply = data.initialReply, ReplyCode.isFailure(reply.code) {
                 add(
                     stage: data.command == .bdat ? .bdat : .data, command: data.command.rawValue, reply: reply,
@@ -167,10 +186,43 @@ public struct DeliveryFailure: Sendable, Equatable {
             add(closing.stage, command, closing.reply, closing, open, affected, nil)
             return
         }
-        let timedOut = record.outcome == .timeout || record.close?.reason == .timeout
-        if timedOut, let last = pairs.last, last.reply == nil, let command = last.command {
+        // Only a session the summary counts as timed out, with a message it kept from being sent
+        // (a delivered message followed by an idle connection is no failure).
+        let timedOut = record.outcome == .timeout && open?.isBrokenOff != true
+        if timedOut, open != nil || record.transactions.isEmpty, let last = pairs.last, last.reply == nil, let command = last.command {
             add(last.stage, command, nil, last, open, affected, .timeout)
         }
+    }
+
+    /// The enforced rule verdict that made this refusal: a reject, tempfail or disconnect at the
+    /// refused command's stage whose reply (when the verdict says it) has the refusal's code.
+    static func refusingRule(stage: SMTPStage, reply: SessionRecord.Reply, transaction: SessionRecord.Transaction?, record: SessionRecord) -> SessionRecord.RuleVerdict? {
+        guard ReplyCode.isFailure(reply.code) else { return nil }
+        let verdicts = (transaction?.rules ?? []) + record.rules
+        return verdicts.first { verdict in
+            guard verdict.enforced, ["reject", "tempfail", "disconnect"].contains(verdict.action) else { return false }
+            let ruleStage: [SMTPStage] = switch verdict.stage {
+            case "message": [.endOfData, .bdat]
+            case "data": [.data, .endOfData, .bdat]
+            default: SMTPStage(rawValue: verdict.stage).map { [$0] } ?? []
+            }
+            guard ruleStage.contains(stage) else { return false }
+            return verdict.detail.map { $0.contains(String(reply.code)) } ?? true
+        }
+    }
+
+    /// What ended a message before its end of data, in the words of the record's close.
+    static func brokenOff(_ record: SessionRecord) -> String {
+        let octets = record.events.last { $0.octets != nil }?.octets
+        var text = "(no end of data"
+        if let octets { text += " after \(octets) octets of content" }
+        switch (record.close?.reason, record.close?.by) {
+        case (.rst?, let by?): text += ": the \(by.rawValue) reset the connection"
+        case (.fin?, let by?): text += ": the \(by.rawValue) closed the connection"
+        case (.timeout?, _): text += ": the connection went idle"
+        default: text += ": the session ended"
+        }
+        return text + ")"
     }
 
     static func mailCommand(_ mail: SessionRecord.MailFrom) -> String {

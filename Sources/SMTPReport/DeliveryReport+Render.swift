@@ -25,6 +25,9 @@ extension DeliveryReport {
         if !bySource.isEmpty { input += " (\(bySource.joined(separator: ", ")))" }
         if skippedRecords > 0 { input += ", \(skippedRecords) unreadable record\(skippedRecords == 1 ? "" : "s") skipped" }
         out.field("Input", input)
+        if unrecognisedFlows > 0 {
+            out.field("Not read", Self.unrecognisedFlowsText(unrecognisedFlows))
+        }
         if let firstStart, let lastEnd {
             out.field(
                 "Time span",
@@ -198,6 +201,13 @@ extension DeliveryReport {
         kinds.append(("incomplete sessions", captureCounts["incomplete"] ?? 0))
         out.text(Self.counts(kinds, showZero: true))
         notes(captureProblems, &out)
+    }
+
+    /// What to say of flows that were not recognised as SMTP (shared with the command line's warning).
+    public static func unrecognisedFlowsText(_ count: Int) -> String {
+        "\(count) TCP flow\(count == 1 ? " was" : "s were") not recognised as SMTP (no greeting or EHLO/HELO at "
+            + "their start, e.g. a capture that starts mid-session, or implicit TLS on another port); if "
+            + "\(count == 1 ? "it is" : "they are") SMTP, name the server port with --ports"
     }
 
     private func notes(_ list: BoundedList<SessionNote>, _ out: inout ReportWriter) {

@@ -13,6 +13,8 @@ public struct DeliveryReport: Sendable {
     // Input.
     var files = 0
     var skippedRecords = 0
+    /// TCP flows of a capture that carried data but were not recognised as SMTP.
+    var unrecognisedFlows = 0
     var sessions = 0
     var sources: [SessionRecord.Source: Int] = [:]
     var firstStart: Int64?
@@ -112,6 +114,12 @@ public struct DeliveryReport: Sendable {
         anomalies = BoundedCounter(capacity: options.maxDistinctNames)
     }
 
+    /// Flows of a capture that were not read as SMTP: said with the `--ports` hint, so a session on
+    /// an unexpected port is not lost without a word.
+    public mutating func noteUnrecognisedFlows(_ count: Int) {
+        unrecognisedFlows += max(0, count)
+    }
+
     /// Counts one input file (transcript or capture) for the header.
     public mutating func noteFile() {
         files += 1
@@ -133,7 +141,7 @@ public struct DeliveryReport: Sendable {
         lastEnd = max(lastEnd ?? end, end)
 
         addTransactions(session)
-        let pairs = ReplyPairing.pair(session.events, expectsGreeting: session.greeting != nil)
+        let pairs = ReplyPairing.pair(session)
         for var failure in DeliveryFailure.extract(from: session, pairs: pairs) {
             failure.command = ReportText.clip(failure.command, lines: 1)
             if let text = failure.reply?.text {
@@ -225,6 +233,9 @@ public struct DeliveryReport: Sendable {
         }
         if let reply = pairs.last(where: { $0.reply != nil })?.reply {
             text += "; last reply \(reply.code)\(reply.enhanced.map { " " + $0 } ?? "")"
+        }
+        if session.transactions.last?.isBrokenOff == true, !pairs.contains(where: { $0.reply?.code == 421 }) {
+            text += "; the message was broken off before its end of data"
         }
         endings.append(SessionNote(session: reference, t: nil, text: text))
     }

@@ -95,6 +95,10 @@ public struct FailureClassifier: Sendable {
     static let phrases: [(FailureCause, [String])] = [
         (.pipeliningMisuse, ["pipelining", "synchronization error", "synchronisation error"]),
         (.greylisted, ["greylist", "graylist", "grey-list", "gray-list", "grey list", "gray list", "postgrey"]),
+        (.senderLoginMismatch, [
+            "not owned by user", "not owned by auth user", "sender login mismatch", "sendasdenied",
+            "not authorized to send as", "not allowed to send as", "not permitted to send as",
+        ]),
         (.policyRejection, ["sender verify failed", "could not complete sender verify", "sender verification failed"]),
         (.tlsRequired, [
             "starttls", "tls required", "requires tls", "tls is required", "encryption required",

@@ -141,6 +141,11 @@ struct PcapCommand: ParsableCommand {
         }
         reader.finish(record: handle)
         progress.clear()
+        let unrecognised = reader.summary.unrecognisedFlows
+        if unrecognised > 0 {
+            deliveryReport?.noteUnrecognisedFlows(unrecognised)
+            warnings.append("note: " + DeliveryReport.unrecognisedFlowsText(unrecognised))
+        }
         for warning in warnings { FileHandleStandardError.write("smtpscope: \(warning)\n") }
         let damaged = reader.summary.decode.damaged
         if damaged > 0 {

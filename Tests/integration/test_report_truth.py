@@ -1,0 +1,125 @@
+"""What `smtpscope pcap` and its report say of ordinary sessions between real peers (issue 15).
+
+The captures are in Tests/SMTPCaptureTests/Fixtures/real-peers (its README says how each was made)
+and in the shared corpus. Each test fails on the misdiagnosis it guards against: a normal session
+called a reset, implicit TLS read as plaintext commands, binary bytes printed, a flow lost without
+a word.
+"""
+import re
+import subprocess
+
+from integration_support import CORPUS, REPO_ROOT, find_binary, parse_jsonl
+
+REAL = REPO_ROOT / "Tests" / "SMTPCaptureTests" / "Fixtures" / "real-peers"
+SMTPERR = CORPUS / "suricata-verify" / "smtp-errors" / "smtperr.pcap"
+
+# C0 controls but LF, DEL, C1 controls and U+FFFD: none may reach a terminal.
+UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ufffd]")
+
+
+def pcap(smtpscope, *args):
+    path, _ = find_binary()
+    completed = subprocess.run([str(path), "pcap", *map(str, args)], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    return completed
+
+
+def field(report, label):
+    """The value of a header field of the report ("Sessions   completed 3, ...")."""
+    match = re.search(rf"^{label} +(.*)$", report, re.MULTILINE)
+    assert match, f"no {label} field in:\n{report}"
+    return match.group(1)
+
+
+def test_an_rst_after_quit_and_221_is_teardown_not_a_reset(smtpscope):
+    records = parse_jsonl(pcap(smtpscope, REAL / "smtp-source-rst-after-quit.pcap").stdout)
+    assert len(records) == 3
+    for record in records:
+        assert record["outcome"] == "completed", record
+        assert record["close"] == {"by": "client", "reason": "QUIT"}
+        assert [t["outcome"] for t in record["transactions"]] == ["delivered"]
+    report = pcap(smtpscope, REAL / "smtp-source-rst-after-quit.pcap", "--report").stdout
+    assert field(report, "Sessions") == "completed 3"
+    assert "reset 0, timeout 0, server_closed 0" in report
+
+
+def test_a_421_greeting_then_fin_then_rst_is_server_closed(smtpscope):
+    # Port 2526 is not an SMTP port: the 421 greeting is what makes the flow SMTP.
+    completed = pcap(smtpscope, REAL / "greeting-421-port-2526.pcap")
+    record, = parse_jsonl(completed.stdout)
+    assert record["greeting"]["code"] == 421
+    assert record["outcome"] == "server_closed"
+    assert record["close"] == {"by": "server", "reason": "FIN"}
+    report = pcap(smtpscope, REAL / "greeting-421-port-2526.pcap", "--report").stdout
+    assert "reset 0, timeout 0, server_closed 1" in report
+    assert "server_closed: FIN by server" in report
+
+
+def test_implicit_tls_on_another_port_is_tls_not_commands(smtpscope):
+    record, = parse_jsonl(pcap(smtpscope, REAL / "implicit-tls-port-2466.pcap", "--ports", "2466").stdout)
+    assert record["tls"]["mode"] == "implicit"
+    assert record["tls"]["established"] is True
+    assert record["tls"]["version"] == "TLSv1.3"
+    assert record["tls"]["sni"] == "mx.example"
+    assert record["outcome"] == "completed"
+    assert record["events"] == []
+    assert not record["anomalies"], record["anomalies"]
+
+
+def test_flows_not_recognised_as_smtp_are_counted_with_the_ports_hint(smtpscope):
+    completed = pcap(smtpscope, REAL / "implicit-tls-port-2466.pcap")
+    assert completed.stdout == ""
+    assert "1 TCP flow was not recognised as SMTP" in completed.stderr
+    assert "--ports" in completed.stderr
+    report = pcap(smtpscope, REAL / "implicit-tls-port-2466.pcap", "--report").stdout
+    assert "0 sessions" in field(report, "Input")
+    assert field(report, "Not read").startswith("1 TCP flow was not recognised as SMTP")
+    assert "--ports" in report
+
+
+def test_binary_lines_are_summarised_in_text_transcripts_and_reports(smtpscope):
+    text = pcap(smtpscope, SMTPERR, "--format", "text").stdout
+    assert not UNPRINTABLE.search(text), UNPRINTABLE.search(text)
+    assert not re.search(r"\\x(?!09)", text), re.search(r".*\\x(?!09).*", text).group(0)
+    assert re.search(r"C: \[\d+ octets that are not SMTP\]", text)
+    records = parse_jsonl(pcap(smtpscope, SMTPERR).stdout)
+    junk = next(r for r in records if r["client"]["port"] == 49274)
+    client_lines = [e["text"] for e in junk["events"] if e["from"] == "client"]
+    assert client_lines and all(re.fullmatch(r"\[\d+ octets? that (is|are) not SMTP\]", line) for line in client_lines)
+    report = pcap(smtpscope, SMTPERR, "--report").stdout
+    assert not UNPRINTABLE.search(report), UNPRINTABLE.search(report)
+
+
+def test_a_decrypted_capture_is_not_a_tls_failure(smtpscope):
+    # Arkime's smtp-decrypted.pcap: both peers go on in plaintext after the 220 to STARTTLS, as a
+    # decrypted capture does. No handshake was seen, so none failed; the four messages were delivered.
+    capture = CORPUS / "arkime" / "smtp-decrypted.pcap"
+    records = parse_jsonl(pcap(smtpscope, capture).stdout)
+    transactions = [t for r in records for t in r["transactions"]]
+    assert len(transactions) == 4 and all(t["outcome"] == "delivered" for t in transactions)
+    for record in records:
+        assert record["outcome"] != "tls_failed", record["tls"]
+        assert record["tls"]["mode"] == "starttls"
+        assert record["tls"]["established"] is None
+        kinds = [a["kind"] for a in record["anomalies"]]
+        # Stripping by a machine in the middle looks the same on the wire: said once, as such.
+        assert kinds.count("starttls_stripped") == 1 and "plaintext_after_starttls" not in kinds
+        assert "decrypted capture" in next(a["detail"] for a in record["anomalies"] if a["kind"] == "starttls_stripped")
+    report = pcap(smtpscope, capture, "--report").stdout
+    assert field(report, "Sessions") == "completed 4"
+    assert field(report, "Messages") == "4 delivered, 0 not delivered"
+
+
+def test_a_client_reset_inside_data_is_a_broken_off_message_not_an_unanswered_end(smtpscope):
+    capture = REAL / "client-reset-mid-data.pcap.gz"
+    record, = parse_jsonl(pcap(smtpscope, capture).stdout)
+    assert record["outcome"] == "reset"
+    assert record["close"] == {"by": "client", "reason": "RST"}
+    transaction, = record["transactions"]
+    assert transaction["outcome"] == "aborted"
+    report = pcap(smtpscope, capture, "--report").stdout
+    assert "<CRLF>.<CRLF> after" not in report, report
+    assert "unanswered" not in report, report
+    assert "message broken off: 1" in report
+    assert re.search(r"no end of data after \d+ octets of content: the client reset the connection", report)
+    assert "not delivered to bob@example.org" in report
