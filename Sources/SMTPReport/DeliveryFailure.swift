@@ -181,6 +181,9 @@ public struct DeliveryFailure: Sendable, Equatable {
             }
         }
         let affected = open?.rcptTo.filter { $0.reply.map { ReplyCode.isPositive($0.code) } ?? true }.map(\.address) ?? []
+        // After its messages ended, a client that idles until the server's 421 (or an idle
+        // timeout) lost no mail: that ending is listed with the server closes, not here.
+        guard open != nil || record.transactions.isEmpty else { return }
         if let closing = pairs.last(where: { $0.reply?.code == 421 }), closing.stage != .connect {
             let command = closing.command ?? "(none pending: the server was waiting for the client)"
             add(closing.stage, command, closing.reply, closing, open, affected, nil)

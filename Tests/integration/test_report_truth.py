@@ -5,10 +5,14 @@ and in the shared corpus. Each test fails on the misdiagnosis it guards against:
 called a reset, implicit TLS read as plaintext commands, binary bytes printed, a flow lost without
 a word.
 """
+import pathlib
 import re
+import signal
+import socket
 import subprocess
+import time
 
-from integration_support import CORPUS, REPO_ROOT, find_binary, parse_jsonl
+from integration_support import CORPUS, REPO_ROOT, find_binary, parse_jsonl, swaks
 
 REAL = REPO_ROOT / "Tests" / "SMTPCaptureTests" / "Fixtures" / "real-peers"
 SMTPERR = CORPUS / "suricata-verify" / "smtp-errors" / "smtperr.pcap"
@@ -123,3 +127,81 @@ def test_a_client_reset_inside_data_is_a_broken_off_message_not_an_unanswered_en
     assert "message broken off: 1" in report
     assert re.search(r"no end of data after \d+ octets of content: the client reset the connection", report)
     assert "not delivered to bob@example.org" in report
+
+
+def test_a_server_421_after_the_delivered_message_is_no_delivery_failure(smtpscope):
+    # arkime/smtp-data-250: the message is delivered (250 2.0.0), then the client idles until the
+    # server's "421 4.4.2 ... timeout exceeded".
+    report = pcap(smtpscope, CORPUS / "arkime" / "smtp-data-250.pcap", "--report").stdout
+    assert field(report, "Messages") == "1 delivered, 0 not delivered"
+    assert "Not delivered: 0 failures" in report, report
+    assert "reset 0, timeout 0, server_closed 1" in report
+
+
+# --------------------------------------------------------------------------------------------------
+# The report of proxy records: what the proxy itself did is named, not blamed on the server.
+
+
+def _listening(port):
+    """A LISTEN socket on the port, read from /proc (a probe connection would be a session)."""
+    wanted = f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in pathlib.Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(wanted) and fields[3] == "0A":
+                return True
+    return False
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def proxy_report(processes, tmp_path, upstream_port, *swaks_args, rules=None):
+    """Runs one swaks session through `smtpscope proxy`, stops it, and returns `smtpscope report`."""
+    path, _ = find_binary()
+    port = _free_port()
+    transcripts = tmp_path / "transcripts"
+    transcripts.mkdir()
+    argv = [str(path), "proxy", "--listen", f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{upstream_port}",
+            "--transcripts", str(transcripts), "--rules", rules or "none"]
+    # From tmp_path, so a rules folder is named as the records name it: "rules/10-test.rules".
+    proxy = processes.start(argv, "smtpscope proxy", cwd=tmp_path)
+    deadline = time.monotonic() + 30
+    while not _listening(port):
+        assert proxy.poll() is None and time.monotonic() < deadline, processes.output(proxy)
+        time.sleep(0.05)
+    swaks("127.0.0.1", port, *swaks_args, expect_success=False)
+    assert processes.stop(proxy, sig=signal.SIGTERM, timeout=30) == 0, processes.output(proxy)
+    files = sorted(transcripts.glob("*.jsonl"))
+    assert files, "the proxy wrote no transcript"
+    completed = subprocess.run([str(path), "report", *map(str, files)], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def test_an_unreachable_upstream_is_named_not_called_overloaded(processes, tmp_path, smtpscope):
+    closed = _free_port()  # nothing listens there: the connection is refused
+    report = proxy_report(processes, tmp_path, closed, "--to", "bob@example.org", "--from", "alice@example.com")
+    assert "upstream unreachable: 1" in report, report
+    assert re.search(r"upstream unreachable:[^\n]*\n?[^\n]*Connection refused", report), report
+    assert "overloaded" not in report
+
+
+def test_a_refusal_by_a_rule_names_the_rule_and_its_line(processes, tmp_path, smtpscope, peers):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "10-test.rules").write_text(
+        "# refuse one recipient\n"
+        'rule "no-blocked-recipient" on rcpt\n'
+        '  when rcpt == "blocked@example.org"\n'
+        '  reject 550 5.7.1 "Recipient refused by local policy"\n'
+    )
+    _, sink = peers.smtp_sink()
+    report = proxy_report(processes, tmp_path, sink, "--to", "blocked@example.org,ok@example.org",
+                          "--from", "alice@example.com", rules="rules")
+    assert "refused by an smtpscope rule: 1" in report, report
+    assert re.search(r"RCPT TO:<blocked@example\.org> \(rule no-blocked-recipient,\s+rules/10-test\.rules:2\)", report), report
+    assert "policy rejection" not in report
