@@ -20,6 +20,9 @@ public struct DeliveryFailure: Sendable, Equatable {
     public var command: String
     /// `nil` when no reply came before the session ended.
     public var reply: SessionRecord.Reply?
+    /// A server line without a reply code that answered in its place (Yahoo's "4.7.0 [IPTS04]
+    /// ... temporarily deferred" before closing): what the server said, as it said it.
+    public var answerWithoutCode: String?
     public var cause: FailureCause
     /// The server's wait before the refusal, in microseconds, when known.
     public var wait: Int64?
@@ -37,7 +40,7 @@ public struct DeliveryFailure: Sendable, Equatable {
 
     /// A temporary (4yz) failure: the sender should retry.
     public var isTemporary: Bool {
-        guard let reply else { return true }
+        guard let reply else { return answerWithoutCode?.hasPrefix("5.") != true }
         return ReplyCode.isTransient(reply.code)
     }
 
@@ -151,6 +154,18 @@ public struct DeliveryFailure: Sendable, Equatable {
                     stage: data.command == .bdat ? .bdat : .data, command: data.command.rawValue, reply: reply,
                     timed: timing.data(index), transaction: transaction, affected: eligible
                 )
+            } else if data.reply == nil, data.size != nil,
+                let answer = Self.answerWithoutCode(record, after: timing.endOfData(index)?.sentAt ?? 0)
+            {
+                // The end of data was sent and the server answered with a line that has no reply
+                // code but reads as a refusal: that, not an unanswered end of data, is the failure.
+                let size = data.size.map { " after \($0) octets" } ?? ""
+                add(
+                    stage: .endOfData, command: "<CRLF>.<CRLF>\(size)", reply: nil, timed: nil,
+                    transaction: transaction, affected: eligible,
+                    cause: FailureClassifier.textCause(answer) ?? .nonStandardReply
+                )
+                failures[failures.count - 1].answerWithoutCode = answer
             } else if let reply = data.reply, ReplyCode.isFailure(reply.code) {
                 let stage: SMTPStage = data.command == .bdat ? .bdat : .endOfData
                 let size = data.size.map { " after \($0) octets" } ?? ""
@@ -212,6 +227,18 @@ public struct DeliveryFailure: Sendable, Equatable {
             guard ruleStage.contains(stage) else { return false }
             return verdict.detail.map { $0.contains(String(reply.code)) } ?? true
         }
+    }
+
+    /// A server line without a reply code that starts with a failure's enhanced status code
+    /// (RFC 3463: 4.x.x or 5.x.x), sent at or after `t`: kept by the inspector as a
+    /// `malformed_reply` anomaly.
+    static func answerWithoutCode(_ record: SessionRecord, after t: Int64) -> String? {
+        record.anomalies.first { anomaly in
+            guard anomaly.kind == "malformed_reply", anomaly.t >= t, let detail = anomaly.detail else { return false }
+            let token = detail.prefix { $0 != " " }
+            guard let status = EnhancedStatusCode.parse(String(token)) else { return false }
+            return status.statusClass == 4 || status.statusClass == 5
+        }?.detail
     }
 
     /// What ended a message before its end of data, in the words of the record's close.

@@ -94,6 +94,13 @@ extension DeliveryReport {
         out.field("stage", failure.stage.rawValue, indent: 4)
         out.field("command", ReportText.sanitize(failure.command), indent: 4)
         guard let reply = failure.reply else {
+            if let answer = failure.answerWithoutCode {
+                let kind = failure.isTemporary ? "temporary" : "permanent"
+                out.field("reply", "a line without a reply code (\(kind), by its status code)", indent: 4)
+                out.field("", ReportText.sanitize(answer), indent: 4)
+                renderMessage(failure, &out)
+                return
+            }
             let waited = failure.wait.map { " (waited \(ReportText.seconds($0)))" } ?? ""
             out.field("reply", "none before the session ended\(waited)", indent: 4)
             renderMessage(failure, &out)

@@ -229,7 +229,13 @@ public struct DeliveryReport: Sendable {
             if let by = close.by { text += " by \(by.rawValue)" }
         }
         if let last = pairs.last(where: { !$0.isUnsolicited && $0.command != nil }) {
-            text += last.reply == nil ? "; \(last.command ?? "") unanswered" : "; last command \(last.command ?? "")"
+            if last.reply != nil {
+                text += "; last command \(last.command ?? "")"
+            } else if let answer = DeliveryFailure.answerWithoutCode(session, after: last.sentAt) {
+                text += "; \(last.command ?? "") answered without a reply code: \(answer)"
+            } else {
+                text += "; \(last.command ?? "") unanswered"
+            }
         }
         if let reply = pairs.last(where: { $0.reply != nil })?.reply {
             text += "; last reply \(reply.code)\(reply.enhanced.map { " " + $0 } ?? "")"

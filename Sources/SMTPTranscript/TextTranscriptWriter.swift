@@ -98,7 +98,8 @@ public enum TextTranscriptWriter {
             out += "  \(relative(event.t)) \(label(from: event.from, to: event.to)): "
             let text = NotText.summary(of: event.text) ?? event.text
             if let octets = event.octets {
-                out += text.isEmpty ? "[message content: \(octets) octets]" : "\(visible(text)) [\(octets) octets]"
+                let content = "[message content: \(octets) octets]"
+                out += text.isEmpty || text == content ? content : "\(visible(text)) [\(octets) octets]"
             } else {
                 out += visible(text)
             }

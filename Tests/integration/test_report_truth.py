@@ -205,3 +205,13 @@ def test_a_refusal_by_a_rule_names_the_rule_and_its_line(processes, tmp_path, sm
     assert "refused by an smtpscope rule: 1" in report, report
     assert re.search(r"RCPT TO:<blocked@example\.org> \(rule no-blocked-recipient,\s+rules/10-test\.rules:2\)", report), report
     assert "policy rejection" not in report
+
+
+def test_a_deferral_without_a_reply_code_is_the_failure_not_an_unanswered_end(smtpscope):
+    # smtperr.pcap, client port 49448: after the message Yahoo sends "4.7.0 [IPTS04] Messages from
+    # ... temporarily deferred due to user complaints" with no reply code, and closes.
+    report = pcap(smtpscope, SMTPERR, "--report").stdout
+    block = report[report.index("10.6.8.101:49448"):]
+    assert "unanswered" not in block.split("\n\n")[0], block
+    assert re.search(r"reply +a line without a reply code \(temporary, by its status code\)\n +4\.7\.0 \[IPTS04\]", report), report
+    assert "answered without a reply code: 4.7.0 [IPTS04]" in " ".join(report.split())

@@ -460,7 +460,7 @@ public struct SMTPInspector: Sendable {
             // Binary (another protocol, ciphertext, a broken client): its bytes say nothing a
             // reader can use and must not reach a terminal; what it was is said instead.
             let text = Self.notSMTP(line.readableBytes)
-            emit(.anomaly(SMTPAnomaly(.unparsedBytes, "a client line of " + text.dropFirst().dropLast())))
+            emit(.anomaly(SMTPAnomaly(.malformedCommand, "a client line of " + text.dropFirst().dropLast())))
             switch parsed {
             case .failure(let error):
                 emit(.invalidCommand(id: id, error, line: text))
