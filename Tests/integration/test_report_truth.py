@@ -215,3 +215,14 @@ def test_a_deferral_without_a_reply_code_is_the_failure_not_an_unanswered_end(sm
     assert "unanswered" not in block.split("\n\n")[0], block
     assert re.search(r"reply +a line without a reply code \(temporary, by its status code\)\n +4\.7\.0 \[IPTS04\]", report), report
     assert "answered without a reply code: 4.7.0 [IPTS04]" in " ".join(report.split())
+
+
+def test_the_shipped_sender_is_login_rule_lets_a_login_send_as_its_own_address(smtpscope):
+    # zeek/smtp.pcap: AUTH LOGIN as gurpartap@patriots.in, then MAIL FROM:<gurpartap@patriots.in>.
+    path, _ = find_binary()
+    completed = subprocess.run([str(path), "rules", "test", str(REPO_ROOT / "rules"), "--against",
+                                str(CORPUS / "zeek" / "smtp.pcap")], capture_output=True, text=True,
+                               timeout=120, cwd=REPO_ROOT)
+    assert completed.returncode == 0, completed.stderr
+    assert "gurpartap@patriots.in without TLS" in completed.stdout  # the AUTH was seen
+    assert "sender-is-login" not in completed.stdout, completed.stdout
