@@ -5,6 +5,7 @@ and in the shared corpus. Each test fails on the misdiagnosis it guards against:
 called a reset, implicit TLS read as plaintext commands, binary bytes printed, a flow lost without
 a word.
 """
+import json
 import pathlib
 import re
 import signal
@@ -226,3 +227,53 @@ def test_the_shipped_sender_is_login_rule_lets_a_login_send_as_its_own_address(s
     assert completed.returncode == 0, completed.stderr
     assert "gurpartap@patriots.in without TLS" in completed.stdout  # the AUTH was seen
     assert "sender-is-login" not in completed.stdout, completed.stdout
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading what was recorded
+
+
+def run_cli(*args, stdin=None):
+    path, _ = find_binary()
+    return subprocess.run([str(path), *map(str, args)], capture_output=True, text=True, timeout=120, input=stdin)
+
+
+def test_show_prints_records_as_pcap_format_text_does(smtpscope, tmp_path):
+    capture = CORPUS / "arkime" / "smtp-data-521.pcap"
+    records = tmp_path / "records.jsonl"
+    records.write_text(pcap(smtpscope, capture).stdout)
+    shown = run_cli("show", records)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == pcap(smtpscope, capture, "--format", "text").stdout
+    assert "521 5.2.1" in shown.stdout
+
+
+def test_report_and_show_given_a_capture_say_which_command_reads_it(smtpscope):
+    capture = REAL / "greeting-421-port-2526.pcap"
+    report = run_cli("report", capture)
+    assert report.returncode == 2
+    assert f"use 'smtpscope pcap --report {capture}'" in report.stderr
+    assert "line 1" not in report.stderr  # no parse errors of binary "lines"
+    show = run_cli("show", capture)
+    assert show.returncode == 2
+    assert "pcap --format text" in show.stderr
+
+
+def test_report_format_json_carries_the_counts_and_each_failure(smtpscope, tmp_path):
+    records = tmp_path / "records.jsonl"
+    records.write_text(pcap(smtpscope, CORPUS / "arkime" / "smtp-data-521.pcap").stdout)
+    completed = run_cli("report", "--format", "json", records)
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["sessions"] == 1
+    assert report["transaction_outcomes"]["rejected"] == 1
+    failure, = report["failures"]
+    assert failure["cause"] == "content_rejected" and failure["stage"] == "end-of-data"
+    assert failure["reply"]["code"] == 521 and failure["reply"]["enhanced"] == "5.2.1"
+    assert failure["temporary"] is False
+
+
+def test_version_is_printed(smtpscope):
+    completed = run_cli("--version")
+    assert completed.returncode == 0
+    assert completed.stdout.startswith("smtpscope ")
