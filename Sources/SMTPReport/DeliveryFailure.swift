@@ -116,7 +116,9 @@ public struct DeliveryFailure: Sendable, Equatable {
         if let auth = record.auth, auth.result == .failure || auth.code.map(ReplyCode.isFailure) == true {
             let pair = pairs.last { $0.stage == .auth && $0.reply.map { ReplyCode.isFailure($0.code) } == true }
             let reply = pair?.reply ?? auth.code.map { SessionRecord.Reply(code: $0, text: "") }
-            add(stage: .auth, command: "AUTH \(auth.mechanism)", reply: reply, timed: pair, transaction: nil, affected: [])
+            // Which login was refused is what an administrator looks up first (never the password).
+            let user = auth.user.map { " (user \($0))" } ?? ""
+            add(stage: .auth, command: "AUTH \(auth.mechanism)\(user)", reply: reply, timed: pair, transaction: nil, affected: [])
         }
 
         for (index, transaction) in record.transactions.enumerated() {

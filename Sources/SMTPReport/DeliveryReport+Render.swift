@@ -13,6 +13,14 @@ extension DeliveryReport {
         renderCapture(&out)
         out.heading("Anomalies")
         out.text(Self.counts(anomalies.sorted.map { ($0.name, $0.count) }))
+        if smuggling.total > 0 {
+            out.text(
+                "SMTP smuggling suspected: the server ended a message at a non-standard end of data (RFC 5321 "
+                    + "§4.1.1.4 allows only CRLF.CRLF), so what followed it was read as commands. A server should "
+                    + "refuse or normalise bare line ends (Postfix: smtpd_forbid_bare_newline = normalize):"
+            )
+            notes(smuggling, &out)
+        }
         return out.result
     }
 
@@ -53,6 +61,9 @@ extension DeliveryReport {
             ("outcome unknown", transactionOutcomes[.unknown] ?? 0),
         ].filter { $0.1 > 0 }
         if !other.isEmpty { messages += ", " + other.map { "\($0.1) \($0.0)" }.joined(separator: ", ") }
+        if mailInsideTLS > 0 {
+            messages += "; \(mailInsideTLS) encrypted session\(mailInsideTLS == 1 ? "" : "s") carried \(mailInsideTLS == 1 ? "its" : "their") mail, if any, inside TLS, not seen here"
+        }
         out.field("Messages", messages)
         let refused = recipientsRefusedPermanently + recipientsRefusedTemporarily
         out.field(
@@ -207,6 +218,9 @@ extension DeliveryReport {
         var kinds = Self.captureAnomalyKinds.map { ($0, captureCounts[$0] ?? 0) }
         kinds.append(("incomplete sessions", captureCounts["incomplete"] ?? 0))
         out.text(Self.counts(kinds, showZero: true))
+        for truncation in truncations {
+            out.text("- " + ReportText.sanitize(truncation) + " (a message cut there is incomplete)", indent: 2, hanging: 2)
+        }
         notes(captureProblems, &out)
     }
 

@@ -15,6 +15,8 @@ public struct DeliveryReport: Sendable {
     var skippedRecords = 0
     /// TCP flows of a capture that carried data but were not recognised as SMTP.
     var unrecognisedFlows = 0
+    /// Captures that ended mid-packet, as said by the reader.
+    var truncations: [String] = []
     var sessions = 0
     var sources: [SessionRecord.Source: Int] = [:]
     var firstStart: Int64?
@@ -49,6 +51,10 @@ public struct DeliveryReport: Sendable {
     var captureProblems: BoundedList<SessionNote>
     var captureCounts: [String: Int] = [:]
     var anomalies: BoundedCounter
+    /// Sessions where the server followed a non-standard end of data (`smuggling_suspected`).
+    var smuggling: BoundedList<SessionNote>
+    /// Encrypted sessions whose mail, if any, went inside TLS where no transaction can be seen.
+    var mailInsideTLS = 0
 
     /// A slow or unanswered command.
     struct Stall: Sendable {
@@ -112,6 +118,13 @@ public struct DeliveryReport: Sendable {
         endings = BoundedList(capacity: options.maxListed)
         captureProblems = BoundedList(capacity: options.maxListed)
         anomalies = BoundedCounter(capacity: options.maxDistinctNames)
+        smuggling = BoundedList(capacity: options.maxListed)
+    }
+
+    /// A capture file that ended mid-packet: what was before the cut was read, and a message cut
+    /// there is incomplete.
+    public mutating func noteTruncation(_ text: String) {
+        if truncations.count < options.maxListed { truncations.append(text) }
     }
 
     /// Flows of a capture that were not read as SMTP: said with the `--ports` hint, so a session on
@@ -156,6 +169,12 @@ public struct DeliveryReport: Sendable {
         addCaptureProblems(session, reference)
         for anomaly in session.anomalies {
             anomalies.add(anomaly.kind)
+            if anomaly.kind == "smuggling_suspected" {
+                smuggling.append(SessionNote(session: reference, t: anomaly.t, text: Self.describe(anomaly)))
+            }
+        }
+        if session.transactions.isEmpty, session.tls.established == true, session.tls.mode != .none {
+            mailInsideTLS += 1
         }
     }
 

@@ -131,6 +131,7 @@ struct PcapCommand: ParsableCommand {
                     }
                     if let truncation = reader.summary.truncation {
                         warnings.append("warning: \(truncation)")
+                        deliveryReport?.noteTruncation("\(truncation)")
                     }
                 } catch {
                     progress.clear()

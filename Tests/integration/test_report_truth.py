@@ -277,3 +277,13 @@ def test_version_is_printed(smtpscope):
     completed = run_cli("--version")
     assert completed.returncode == 0
     assert completed.stdout.startswith("smtpscope ")
+
+
+def test_a_truncated_capture_is_said_in_the_report(smtpscope, tmp_path):
+    data = (CORPUS / "arkime" / "smtp-data-521.pcap").read_bytes()
+    truncated = tmp_path / "truncated.pcap"
+    truncated.write_bytes(data[: len(data) * 2 // 3 + 7])  # cut inside a packet record
+    report = pcap(smtpscope, truncated, "--report").stdout
+    capture_section = report[report.index("Capture problems"):]
+    assert "truncat" in capture_section.lower(), capture_section
+    assert "a message cut there is incomplete" in " ".join(capture_section.split())
