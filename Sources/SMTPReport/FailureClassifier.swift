@@ -111,7 +111,7 @@ public struct FailureClassifier: Sendable {
             "blocked using", "blocklist", "blacklist", "block list", "black list", "dnsbl", "spamhaus",
             "spamcop", "barracudacentral", "sorbs.net", "uceprotect", "banned sending ip", "(s3140)", "(s3150)",
             "[bl21]", "[bl22]", "[bl23]", "[tss09]", "listed at", "listed on", "listed by", "poor reputation",
-            "bad reputation", "ip reputation",
+            "bad reputation", "ip reputation", "[ipts04]", "due to user complaints",
         ]),
         (.rateLimited, [
             "rate limit", "ratelimit", "rate-limit", "too many connections", "too many messages",

@@ -287,3 +287,13 @@ def test_a_truncated_capture_is_said_in_the_report(smtpscope, tmp_path):
     capture_section = report[report.index("Capture problems"):]
     assert "truncat" in capture_section.lower(), capture_section
     assert "a message cut there is incomplete" in " ".join(capture_section.split())
+
+
+def test_the_readme_troubleshooting_report_is_what_smtpscope_prints(smtpscope):
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("### Troubleshooting a real failure"):]
+    block = section[section.index("```\n") + 4:]
+    block = block[:block.index("```")]
+    report = pcap(smtpscope, SMTPERR, "--report").stdout
+    for part in block.split("...\n"):
+        assert part.strip("\n") in report, part
