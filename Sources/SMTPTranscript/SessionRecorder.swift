@@ -126,7 +126,11 @@ public struct SessionRecorder: Sendable {
             }
             message = nil
             adoptedSummary = nil
-            if let index { record.transactions[index].data?.size = complete ? octets : nil }
+            if let index {
+                record.transactions[index].data?.size = complete ? octets : nil
+                // A digest of the part the capture kept would name a message that was never sent.
+                if !complete { record.transactions[index].message?.sha256 = nil }
+            }
             if !complete { incomplete = true }
         case .messageAbandoned(let commandID, _):
             flushContentEvent(at: t)

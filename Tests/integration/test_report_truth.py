@@ -297,3 +297,17 @@ def test_the_readme_troubleshooting_report_is_what_smtpscope_prints(smtpscope):
     report = pcap(smtpscope, SMTPERR, "--report").stdout
     for part in block.split("...\n"):
         assert part.strip("\n") in report, part
+
+
+def test_after_a_lost_end_of_data_the_servers_250_ends_the_message_and_nothing_is_invented(smtpscope):
+    record, = parse_jsonl(pcap(smtpscope, REAL / "lost-end-of-data.pcap.gz").stdout)
+    assert [t["outcome"] for t in record["transactions"]] == ["delivered"] * 3
+    first = record["transactions"][0]
+    assert first["data"]["size"] is None  # the capture lost part of it
+    assert first["message"]["sha256"] is None  # no digest of a message that was never whole
+    kinds = [a["kind"] for a in record["anomalies"]]
+    assert "capture_gap" in kinds
+    for invented in ("malformed_command", "reply_without_command", "unexpected_reply", "premature_data_reply"):
+        assert invented not in kinds, record["anomalies"]
+    client = [e["text"] for e in record["events"] if e["from"] == "client" and e.get("octets") is None]
+    assert client == ["HELO vm"] + ["MAIL FROM:<alice@example.com>", "RCPT TO:<bob@example.org>", "DATA"] * 3 + ["QUIT"]

@@ -734,9 +734,12 @@ public struct SMTPInspector: Sendable {
     private mutating func takeAnswered(for reply: SMTPReply) -> Answered {
         if pending.isEmpty {
             if case .dataContent(let id) = clientMode, serverSynchronized {
-                // The server ended the message here, before the strict end of data.
-                discord += 1
-                emit(.anomaly(SMTPAnomaly(.prematureDataReply, "the server answered \(reply.code) before the client's end of data")))
+                // The server ended the message here: after a gap in the content, at the end of data
+                // the capture lost (its capture_gap says so); otherwise before the strict end of data.
+                if messageComplete {
+                    discord += 1
+                    emit(.anomaly(SMTPAnomaly(.prematureDataReply, "the server answered \(reply.code) before the client's end of data")))
+                }
                 finishMessage(commandID: id, complete: messageComplete)
                 clientMode = .command
                 return .endOfData(id: id)
