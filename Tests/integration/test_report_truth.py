@@ -311,3 +311,9 @@ def test_after_a_lost_end_of_data_the_servers_250_ends_the_message_and_nothing_i
         assert invented not in kinds, record["anomalies"]
     client = [e["text"] for e in record["events"] if e["from"] == "client" and e.get("octets") is None]
     assert client == ["HELO vm"] + ["MAIL FROM:<alice@example.com>", "RCPT TO:<bob@example.org>", "DATA"] * 3 + ["QUIT"]
+
+
+def test_a_bad_filter_is_a_usage_error_naming_the_flag(smtpscope):
+    completed = run_cli("pcap", "--filter", "tcp prt 25", CORPUS / "arkime" / "smtp-data-521.pcap")
+    assert completed.returncode == 2
+    assert '--filter "tcp prt 25"' in completed.stderr and "pcap-filter(7)" in completed.stderr
