@@ -128,6 +128,10 @@ public struct SMTPInspector: Sendable {
     private var tlsDetected = false
     /// The client sent plaintext after the 220 to STARTTLS (see `.tlsProbe`).
     private var clientWentPlaintext = false
+    /// TLS began with a 220 to STARTTLS, not at the connection's start.
+    private var tlsStartedByReply = false
+    /// The client's first bytes of an implicit-TLS session were TLS and went to the observer.
+    private var clientTLSBytesSeen = false
     private var tlsAnsweredInKind = false
     /// False until the inspector knows where commands start (mid-stream captures).
     private var clientSynchronized: Bool
@@ -361,6 +365,17 @@ public struct SMTPInspector: Sendable {
                     }
                     tlsObserver = TLSHandshakeObserver()
                 }
+                if !clientTLSBytesSeen, !tlsStartedByReply {
+                    // The first bytes of an implicit-TLS session: plaintext SMTP on that port means
+                    // no handshake was tried, so none failed.
+                    guard let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(clientBuffer) else { return }
+                    if !looksLikeTLS {
+                        tlsObserver = nil
+                        clientMode = .command
+                        continue
+                    }
+                }
+                clientTLSBytesSeen = true
                 tlsObserver?.receiveFromClient(clientBuffer)
                 clientBuffer.clear()
                 return
@@ -655,10 +670,13 @@ public struct SMTPInspector: Sendable {
                     tlsObserver = TLSHandshakeObserver()
                 }
                 if let tls = tlsObserver, !tls.summary.clientHelloSeen, let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(serverBuffer), !looksLikeTLS {
+                    // A server greeting in plaintext on an implicit-TLS port: the greeting is owed.
+                    if nextID == 1, pending.isEmpty, !tlsStartedByReply { pending.append(Pending(answered: .greeting)) }
                     serverMode = .replies
                     continue
                 }
-                if tlsDetected, !tlsAnsweredInKind, let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(serverBuffer) {
+                if tlsDetected, !tlsAnsweredInKind {
+                    guard let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(serverBuffer) else { return }
                     if !looksLikeTLS {
                         // The client opened with TLS but the server speaks SMTP in plaintext: read
                         // its replies, and the client's records as the lines the server saw.
@@ -836,6 +854,7 @@ public struct SMTPInspector: Sendable {
                         }
                     }
                     emit(.tlsStarted(implicit: false))
+                    tlsStartedByReply = true
                     clientWentPlaintext = false
                     clientMode = .tlsProbe
                     serverMode = .tlsProbe
