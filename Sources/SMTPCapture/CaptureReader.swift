@@ -21,6 +21,8 @@ public struct CaptureReader {
     public struct Summary: Sendable {
         public var packets = 0
         public var sessions = 0
+        /// TCP flows with data that were not recognised as SMTP.
+        public var unrecognisedFlows = 0
         public var decode = PacketDecodeStatistics()
         /// Set when the file ended mid-packet: every complete packet before it was read.
         public var truncation: PcapError?
@@ -126,5 +128,6 @@ public struct CaptureReader {
             sessionizer.receive(event, record: record)
         }
         summary.sessions = sessionizer.sessionsRecorded
+        summary.unrecognisedFlows = sessionizer.unrecognisedFlows
     }
 }

@@ -20,6 +20,8 @@ public struct CaptureSessionizer: Sendable {
 
     /// Sessions recorded so far.
     public var sessionsRecorded: Int { inspection.sessionsRecorded }
+    /// Flows that carried data but were not recognised as SMTP (so not recorded).
+    public var unrecognisedFlows: Int { inspection.unrecognisedFlows }
     public var openSessions: Int { inspection.openSessions }
 
     public init(options: Options = Options(), sessionIDs: SessionIDGenerator = SessionIDGenerator()) {
@@ -61,7 +63,8 @@ struct SessionInspection: Sendable {
     private enum FlowState: Sendable {
         /// Not on an SMTP port: waiting for the first bytes to tell.
         case undecided(opened: Opened, preambleOctets: Int)
-        case ignored
+        /// Not SMTP, or not looked at; `carriedData` says whether it held any bytes.
+        case ignored(carriedData: Bool)
     }
 
     private struct Opened: Sendable {
@@ -88,6 +91,9 @@ struct SessionInspection: Sendable {
 
     /// Sessions ended so far.
     private(set) var sessionsRecorded = 0
+    /// Flows with data that were never recognised as SMTP: said in the summary with the `--ports`
+    /// hint, so that a session on an unexpected port is not lost without a word.
+    private(set) var unrecognisedFlows = 0
     var openSessions: Int { sessions.count + flows.count }
 
     init(options: Options) {
@@ -106,7 +112,7 @@ struct SessionInspection: Sendable {
             } else if options.detectOnOtherPorts {
                 flows[id] = .undecided(opened: opened, preambleOctets: 0)
             } else {
-                flows[id] = .ignored
+                flows[id] = .ignored(carriedData: false)
             }
         case .data(let id, let direction, let bytes, let time):
             if let index = sessions.index(forKey: id) {
@@ -115,12 +121,13 @@ struct SessionInspection: Sendable {
             }
             guard let state = flows[id] else { return }
             switch state {
-            case .ignored:
+            case .ignored(let carriedData):
+                if !carriedData, bytes.readableBytes > 0 { flows[id] = .ignored(carriedData: true) }
                 return
             case .undecided(let opened, let preamble):
                 guard let (offset, swapped) = CaptureSessionizer.findStart(bytes, direction: direction, sawHandshake: opened.sawHandshake) else {
                     let seen = preamble + bytes.readableBytes
-                    flows[id] = seen > CaptureSessionizer.maxPreambleOctets ? .ignored : .undecided(opened: opened, preambleOctets: seen)
+                    flows[id] = seen > CaptureSessionizer.maxPreambleOctets ? .ignored(carriedData: true) : .undecided(opened: opened, preambleOctets: seen)
                     return
                 }
                 var session = startSession(id, opened, swapped: swapped, into: &steps)
@@ -153,7 +160,14 @@ struct SessionInspection: Sendable {
             ))
         case .closed(let id, let reason, let time):
             guard var session = sessions.removeValue(forKey: id) else {
-                flows[id] = nil
+                switch flows.removeValue(forKey: id) {
+                case .ignored(carriedData: true):
+                    unrecognisedFlows += 1
+                case .undecided(_, let preambleOctets) where preambleOctets > 0:
+                    unrecognisedFlows += 1
+                default:
+                    break
+                }
                 return
             }
             sessionsRecorded += 1
@@ -177,8 +191,8 @@ struct SessionInspection: Sendable {
 }
 
 extension CaptureSessionizer {
-    /// Recognises SMTP on a port outside the list: a server greeting ("220 " or "220-") or a client
-    /// EHLO/HELO as the first bytes. Returns whether the roles must be swapped, or nil for not SMTP.
+    /// Recognises SMTP on a port outside the list: a server greeting (220, or the 421 and 554 of a
+    /// server that refuses the session, RFC 5321 §3.1) or a client EHLO/HELO as the first bytes. Returns whether the roles must be swapped, or nil for not SMTP.
     static func recognise(_ bytes: ByteBuffer, direction: FlowDirection, sawHandshake: Bool) -> Bool? {
         recognise(bytes.readableBytesView.prefix(5), direction: direction, sawHandshake: sawHandshake)
     }
@@ -193,7 +207,7 @@ extension CaptureSessionizer {
         while offset + 4 <= limit {
             let start = view.index(view.startIndex, offsetBy: offset)
             let first = view[start]
-            if first == UInt8(ascii: "2") || first == UInt8(ascii: "E") || first == UInt8(ascii: "H") || first == UInt8(ascii: "e") || first == UInt8(ascii: "h"),
+            if first == UInt8(ascii: "2") || first == UInt8(ascii: "4") || first == UInt8(ascii: "5") || first == UInt8(ascii: "E") || first == UInt8(ascii: "H") || first == UInt8(ascii: "e") || first == UInt8(ascii: "h"),
                 let swapped = recognise(view[start...].prefix(5), direction: direction, sawHandshake: sawHandshake)
             {
                 return (offset, swapped)
@@ -205,7 +219,7 @@ extension CaptureSessionizer {
 
     private static func recognise(_ view: ByteBufferView, direction: FlowDirection, sawHandshake: Bool) -> Bool? {
         let text = String(decoding: view, as: UTF8.self).uppercased()
-        let greeting = text.hasPrefix("220 ") || text.hasPrefix("220-")
+        let greeting = ["220", "421", "554"].contains { text.hasPrefix($0 + " ") || text.hasPrefix($0 + "-") }
         let hello = text.hasPrefix("EHLO ") || text.hasPrefix("HELO ")
         switch direction {
         case .serverToClient:
@@ -261,7 +275,8 @@ extension SessionInspection {
             let first = Self.side(by, swapped: session.swapped)
             session.inspector.receiveClose(from: first, at: stamp)
             session.inspector.receiveClose(from: first == .client ? .server : .client, at: stamp)
-        case .rst(let by):
+        case .rst(let by, let finFrom):
+            if let finFrom { session.inspector.receiveClose(from: Self.side(finFrom, swapped: session.swapped), at: stamp) }
             session.inspector.receiveClose(from: Self.side(by, swapped: session.swapped), at: stamp)
         case .idle, .endOfCapture:
             break
@@ -277,7 +292,11 @@ extension SessionInspection {
         switch reason {
         case .fin(let by):
             close = SessionRecord.Close(by: Self.party(by, swapped: session.swapped), reason: .fin)
-        case .rst(let by):
+        case .rst(_, let finFrom?) where Self.party(finFrom, swapped: session.swapped) == .server:
+            // The server closed first (often after a 421); the reset that followed only tore
+            // down the connection it had already ended.
+            close = SessionRecord.Close(by: .server, reason: .fin)
+        case .rst(let by, _):
             close = SessionRecord.Close(by: Self.party(by, swapped: session.swapped), reason: .rst)
         case .idle:
             close = SessionRecord.Close(by: nil, reason: .timeout)

@@ -91,7 +91,8 @@ struct SessionRecording: Sendable {
             recorder.markIncomplete()
             recorder.noteAnomaly(SMTPAnomalyKind.captureGap.rawValue, "the capture starts after the connection was opened", at: start.time)
         }
-        if start.implicitTLS { recorder.noteTLSMode(.implicit) }
+        // An implicit-TLS port's mode comes with the handshake the inspector saw (its TLS
+        // summary): a plaintext session on that port is not TLS.
         return recorder
     }
 }

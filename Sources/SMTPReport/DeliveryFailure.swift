@@ -20,6 +20,9 @@ public struct DeliveryFailure: Sendable, Equatable {
     public var command: String
     /// `nil` when no reply came before the session ended.
     public var reply: SessionRecord.Reply?
+    /// A server line without a reply code that answered in its place (Yahoo's "4.7.0 [IPTS04]
+    /// ... temporarily deferred" before closing): what the server said, as it said it.
+    public var answerWithoutCode: String?
     public var cause: FailureCause
     /// The server's wait before the refusal, in microseconds, when known.
     public var wait: Int64?
@@ -37,7 +40,7 @@ public struct DeliveryFailure: Sendable, Equatable {
 
     /// A temporary (4yz) failure: the sender should retry.
     public var isTemporary: Bool {
-        guard let reply else { return true }
+        guard let reply else { return answerWithoutCode?.hasPrefix("5.") != true }
         return ReplyCode.isTransient(reply.code)
     }
 
@@ -46,7 +49,7 @@ public struct DeliveryFailure: Sendable, Equatable {
 
     /// The failures of one session, in the order they happened.
     public static func extract(from record: SessionRecord) -> [DeliveryFailure] {
-        let pairs = ReplyPairing.pair(record.events, expectsGreeting: record.greeting != nil)
+        let pairs = ReplyPairing.pair(record)
         return extract(from: record, pairs: pairs)
     }
 
@@ -63,9 +66,20 @@ public struct DeliveryFailure: Sendable, Equatable {
             affected: [String?],
             cause: FailureCause? = nil
         ) {
-            let classified = cause ?? reply.map {
+            var classified = cause ?? reply.map {
                 FailureClassifier.classify(stage: stage.rawValue, code: $0.code, enhanced: $0.enhanced, text: $0.text)
             } ?? .timeout
+            var command = command
+            if let reply, let verdict = Self.refusingRule(stage: stage, reply: reply, transaction: transaction, record: record) {
+                // The proxy's rule refused, not the server: name the rule and where it is written.
+                classified = .ruleRefusal
+                command += " (rule \(verdict.rule), \(verdict.file)\(verdict.line.map { ":\($0)" } ?? ""))"
+            } else if reply?.code == 421, let unreachable = record.anomalies.first(where: { $0.kind == "upstream_unreachable" }) {
+                // The proxy's own 421: the upstream could not be reached, and the anomaly says why
+                // (connection refused, a DNS failure, a timeout); the server was not overloaded.
+                classified = .upstreamUnreachable
+                command += "; " + (unreachable.detail ?? "upstream unreachable")
+            }
             let accepted = transaction?.rcptTo.filter { $0.reply.map { ReplyCode.isPositive($0.code) } ?? false }.count ?? 0
             let delivered = transaction?.outcome == .delivered || (transaction?.data?.reply).map { ReplyCode.isPositive($0.code) } == true
             let names = affected.map { $0 ?? "(address not captured)" }
@@ -102,7 +116,9 @@ public struct DeliveryFailure: Sendable, Equatable {
         if let auth = record.auth, auth.result == .failure || auth.code.map(ReplyCode.isFailure) == true {
             let pair = pairs.last { $0.stage == .auth && $0.reply.map { ReplyCode.isFailure($0.code) } == true }
             let reply = pair?.reply ?? auth.code.map { SessionRecord.Reply(code: $0, text: "") }
-            add(stage: .auth, command: "AUTH \(auth.mechanism)", reply: reply, timed: pair, transaction: nil, affected: [])
+            // Which login was refused is what an administrator looks up first (never the password).
+            let user = auth.user.map { " (user \($0))" } ?? ""
+            add(stage: .auth, command: "AUTH \(auth.mechanism)\(user)", reply: reply, timed: pair, transaction: nil, affected: [])
         }
 
         for (index, transaction) in record.transactions.enumerated() {
@@ -127,11 +143,31 @@ public struct DeliveryFailure: Sendable, Equatable {
                 )
             }
             guard let data = transaction.data, eligible.count > 0 || transaction.rcptTo.isEmpty else { continue }
+            if transaction.isBrokenOff, !pairs.contains(where: { $0.reply?.code == 421 }) {
+                // (A 421 that ended the session is the failure itself: see `addSessionEnd`.)
+                add(
+                    stage: .endOfData, command: Self.brokenOff(record), reply: nil, timed: nil,
+                    transaction: transaction, affected: eligible, cause: .brokenOff
+                )
+                continue
+            }
             if let reply = data.initialReply, ReplyCode.isFailure(reply.code) {
                 add(
                     stage: data.command == .bdat ? .bdat : .data, command: data.command.rawValue, reply: reply,
                     timed: timing.data(index), transaction: transaction, affected: eligible
                 )
+            } else if data.reply == nil, data.size != nil,
+                let answer = Self.answerWithoutCode(record, after: timing.endOfData(index)?.sentAt ?? 0)
+            {
+                // The end of data was sent and the server answered with a line that has no reply
+                // code but reads as a refusal: that, not an unanswered end of data, is the failure.
+                let size = data.size.map { " after \($0) octets" } ?? ""
+                add(
+                    stage: .endOfData, command: "<CRLF>.<CRLF>\(size)", reply: nil, timed: nil,
+                    transaction: transaction, affected: eligible,
+                    cause: FailureClassifier.textCause(answer) ?? .nonStandardReply
+                )
+                failures[failures.count - 1].answerWithoutCode = answer
             } else if let reply = data.reply, ReplyCode.isFailure(reply.code) {
                 let stage: SMTPStage = data.command == .bdat ? .bdat : .endOfData
                 let size = data.size.map { " after \($0) octets" } ?? ""
@@ -162,15 +198,63 @@ public struct DeliveryFailure: Sendable, Equatable {
             }
         }
         let affected = open?.rcptTo.filter { $0.reply.map { ReplyCode.isPositive($0.code) } ?? true }.map(\.address) ?? []
+        // After its messages ended, a client that idles until the server's 421 (or an idle
+        // timeout) lost no mail: that ending is listed with the server closes, not here.
+        guard open != nil || record.transactions.isEmpty else { return }
         if let closing = pairs.last(where: { $0.reply?.code == 421 }), closing.stage != .connect {
             let command = closing.command ?? "(none pending: the server was waiting for the client)"
             add(closing.stage, command, closing.reply, closing, open, affected, nil)
             return
         }
-        let timedOut = record.outcome == .timeout || record.close?.reason == .timeout
-        if timedOut, let last = pairs.last, last.reply == nil, let command = last.command {
+        // Only a session the summary counts as timed out, with a message it kept from being sent
+        // (a delivered message followed by an idle connection is no failure).
+        let timedOut = record.outcome == .timeout && open?.isBrokenOff != true
+        if timedOut, open != nil || record.transactions.isEmpty, let last = pairs.last, last.reply == nil, let command = last.command {
             add(last.stage, command, nil, last, open, affected, .timeout)
         }
+    }
+
+    /// The enforced rule verdict that made this refusal: a reject, tempfail or disconnect at the
+    /// refused command's stage whose reply (when the verdict says it) has the refusal's code.
+    static func refusingRule(stage: SMTPStage, reply: SessionRecord.Reply, transaction: SessionRecord.Transaction?, record: SessionRecord) -> SessionRecord.RuleVerdict? {
+        guard ReplyCode.isFailure(reply.code) else { return nil }
+        let verdicts = (transaction?.rules ?? []) + record.rules
+        return verdicts.first { verdict in
+            guard verdict.enforced, ["reject", "tempfail", "disconnect"].contains(verdict.action) else { return false }
+            let ruleStage: [SMTPStage] = switch verdict.stage {
+            case "message": [.endOfData, .bdat]
+            case "data": [.data, .endOfData, .bdat]
+            default: SMTPStage(rawValue: verdict.stage).map { [$0] } ?? []
+            }
+            guard ruleStage.contains(stage) else { return false }
+            return verdict.detail.map { $0.contains(String(reply.code)) } ?? true
+        }
+    }
+
+    /// A server line without a reply code that starts with a failure's enhanced status code
+    /// (RFC 3463: 4.x.x or 5.x.x), sent at or after `t`: kept by the inspector as a
+    /// `malformed_reply` anomaly.
+    static func answerWithoutCode(_ record: SessionRecord, after t: Int64) -> String? {
+        record.anomalies.first { anomaly in
+            guard anomaly.kind == "malformed_reply", anomaly.t >= t, let detail = anomaly.detail else { return false }
+            let token = detail.prefix { $0 != " " }
+            guard let status = EnhancedStatusCode.parse(String(token)) else { return false }
+            return status.statusClass == 4 || status.statusClass == 5
+        }?.detail
+    }
+
+    /// What ended a message before its end of data, in the words of the record's close.
+    static func brokenOff(_ record: SessionRecord) -> String {
+        let octets = record.events.last { $0.octets != nil }?.octets
+        var text = "(no end of data"
+        if let octets { text += " after \(octets) octets of content" }
+        switch (record.close?.reason, record.close?.by) {
+        case (.rst?, let by?): text += ": the \(by.rawValue) reset the connection"
+        case (.fin?, let by?): text += ": the \(by.rawValue) closed the connection"
+        case (.timeout?, _): text += ": the connection went idle"
+        default: text += ": the session ended"
+        }
+        return text + ")"
     }
 
     static func mailCommand(_ mail: SessionRecord.MailFrom) -> String {

@@ -13,6 +13,14 @@ extension DeliveryReport {
         renderCapture(&out)
         out.heading("Anomalies")
         out.text(Self.counts(anomalies.sorted.map { ($0.name, $0.count) }))
+        if smuggling.total > 0 {
+            out.text(
+                "SMTP smuggling suspected: the server ended a message at a non-standard end of data (RFC 5321 "
+                    + "§4.1.1.4 allows only CRLF.CRLF), so what followed it was read as commands. A server should "
+                    + "refuse or normalise bare line ends (Postfix: smtpd_forbid_bare_newline = normalize):"
+            )
+            notes(smuggling, &out)
+        }
         return out.result
     }
 
@@ -25,6 +33,9 @@ extension DeliveryReport {
         if !bySource.isEmpty { input += " (\(bySource.joined(separator: ", ")))" }
         if skippedRecords > 0 { input += ", \(skippedRecords) unreadable record\(skippedRecords == 1 ? "" : "s") skipped" }
         out.field("Input", input)
+        if unrecognisedFlows > 0 {
+            out.field("Not read", Self.unrecognisedFlowsText(unrecognisedFlows))
+        }
         if let firstStart, let lastEnd {
             out.field(
                 "Time span",
@@ -50,6 +61,9 @@ extension DeliveryReport {
             ("outcome unknown", transactionOutcomes[.unknown] ?? 0),
         ].filter { $0.1 > 0 }
         if !other.isEmpty { messages += ", " + other.map { "\($0.1) \($0.0)" }.joined(separator: ", ") }
+        if mailInsideTLS > 0 {
+            messages += "; \(mailInsideTLS) encrypted session\(mailInsideTLS == 1 ? "" : "s") carried \(mailInsideTLS == 1 ? "its" : "their") mail, if any, inside TLS, not seen here"
+        }
         out.field("Messages", messages)
         let refused = recipientsRefusedPermanently + recipientsRefusedTemporarily
         out.field(
@@ -91,6 +105,13 @@ extension DeliveryReport {
         out.field("stage", failure.stage.rawValue, indent: 4)
         out.field("command", ReportText.sanitize(failure.command), indent: 4)
         guard let reply = failure.reply else {
+            if let answer = failure.answerWithoutCode {
+                let kind = failure.isTemporary ? "temporary" : "permanent"
+                out.field("reply", "a line without a reply code (\(kind), by its status code)", indent: 4)
+                out.field("", ReportText.sanitize(answer), indent: 4)
+                renderMessage(failure, &out)
+                return
+            }
             let waited = failure.wait.map { " (waited \(ReportText.seconds($0)))" } ?? ""
             out.field("reply", "none before the session ended\(waited)", indent: 4)
             renderMessage(failure, &out)
@@ -197,7 +218,17 @@ extension DeliveryReport {
         var kinds = Self.captureAnomalyKinds.map { ($0, captureCounts[$0] ?? 0) }
         kinds.append(("incomplete sessions", captureCounts["incomplete"] ?? 0))
         out.text(Self.counts(kinds, showZero: true))
+        for truncation in truncations {
+            out.text("- " + ReportText.sanitize(truncation) + " (a message cut there is incomplete)", indent: 2, hanging: 2)
+        }
         notes(captureProblems, &out)
+    }
+
+    /// What to say of flows that were not recognised as SMTP (shared with the command line's warning).
+    public static func unrecognisedFlowsText(_ count: Int) -> String {
+        "\(count) TCP flow\(count == 1 ? " was" : "s were") not recognised as SMTP (no greeting or EHLO/HELO at "
+            + "their start, e.g. a capture that starts mid-session, or implicit TLS on another port); if "
+            + "\(count == 1 ? "it is" : "they are") SMTP, name the server port with --ports"
     }
 
     private func notes(_ list: BoundedList<SessionNote>, _ out: inout ReportWriter) {

@@ -13,6 +13,10 @@ public struct DeliveryReport: Sendable {
     // Input.
     var files = 0
     var skippedRecords = 0
+    /// TCP flows of a capture that carried data but were not recognised as SMTP.
+    var unrecognisedFlows = 0
+    /// Captures that ended mid-packet, as said by the reader.
+    var truncations: [String] = []
     var sessions = 0
     var sources: [SessionRecord.Source: Int] = [:]
     var firstStart: Int64?
@@ -47,6 +51,10 @@ public struct DeliveryReport: Sendable {
     var captureProblems: BoundedList<SessionNote>
     var captureCounts: [String: Int] = [:]
     var anomalies: BoundedCounter
+    /// Sessions where the server followed a non-standard end of data (`smuggling_suspected`).
+    var smuggling: BoundedList<SessionNote>
+    /// Encrypted sessions whose mail, if any, went inside TLS where no transaction can be seen.
+    var mailInsideTLS = 0
 
     /// A slow or unanswered command.
     struct Stall: Sendable {
@@ -110,6 +118,19 @@ public struct DeliveryReport: Sendable {
         endings = BoundedList(capacity: options.maxListed)
         captureProblems = BoundedList(capacity: options.maxListed)
         anomalies = BoundedCounter(capacity: options.maxDistinctNames)
+        smuggling = BoundedList(capacity: options.maxListed)
+    }
+
+    /// A capture file that ended mid-packet: what was before the cut was read, and a message cut
+    /// there is incomplete.
+    public mutating func noteTruncation(_ text: String) {
+        if truncations.count < options.maxListed { truncations.append(text) }
+    }
+
+    /// Flows of a capture that were not read as SMTP: said with the `--ports` hint, so a session on
+    /// an unexpected port is not lost without a word.
+    public mutating func noteUnrecognisedFlows(_ count: Int) {
+        unrecognisedFlows += max(0, count)
     }
 
     /// Counts one input file (transcript or capture) for the header.
@@ -133,7 +154,7 @@ public struct DeliveryReport: Sendable {
         lastEnd = max(lastEnd ?? end, end)
 
         addTransactions(session)
-        let pairs = ReplyPairing.pair(session.events, expectsGreeting: session.greeting != nil)
+        let pairs = ReplyPairing.pair(session)
         for var failure in DeliveryFailure.extract(from: session, pairs: pairs) {
             failure.command = ReportText.clip(failure.command, lines: 1)
             if let text = failure.reply?.text {
@@ -148,6 +169,12 @@ public struct DeliveryReport: Sendable {
         addCaptureProblems(session, reference)
         for anomaly in session.anomalies {
             anomalies.add(anomaly.kind)
+            if anomaly.kind == "smuggling_suspected" {
+                smuggling.append(SessionNote(session: reference, t: anomaly.t, text: Self.describe(anomaly)))
+            }
+        }
+        if session.transactions.isEmpty, session.tls.established == true, session.tls.mode != .none {
+            mailInsideTLS += 1
         }
     }
 
@@ -221,10 +248,19 @@ public struct DeliveryReport: Sendable {
             if let by = close.by { text += " by \(by.rawValue)" }
         }
         if let last = pairs.last(where: { !$0.isUnsolicited && $0.command != nil }) {
-            text += last.reply == nil ? "; \(last.command ?? "") unanswered" : "; last command \(last.command ?? "")"
+            if last.reply != nil {
+                text += "; last command \(last.command ?? "")"
+            } else if let answer = DeliveryFailure.answerWithoutCode(session, after: last.sentAt) {
+                text += "; \(last.command ?? "") answered without a reply code: \(answer)"
+            } else {
+                text += "; \(last.command ?? "") unanswered"
+            }
         }
         if let reply = pairs.last(where: { $0.reply != nil })?.reply {
             text += "; last reply \(reply.code)\(reply.enhanced.map { " " + $0 } ?? "")"
+        }
+        if session.transactions.last?.isBrokenOff == true, !pairs.contains(where: { $0.reply?.code == 421 }) {
+            text += "; the message was broken off before its end of data"
         }
         endings.append(SessionNote(session: reference, t: nil, text: text))
     }

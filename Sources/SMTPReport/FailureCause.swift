@@ -27,6 +27,15 @@ public enum FailureCause: String, CaseIterable, Sendable {
     /// 421: the server is going away.
     case serviceUnavailable
     case timeout
+    /// The envelope sender is not an address the logged-in user may use (Postfix
+    /// `reject_sender_login_mismatch`, Exchange "SendAsDenied").
+    case senderLoginMismatch
+    /// Proxy mode: smtpscope could not connect to its upstream and answered 421 itself.
+    case upstreamUnreachable
+    /// Proxy mode: an smtpscope rule refused, not the server.
+    case ruleRefusal
+    /// The session ended inside a message's content, before its end of data.
+    case brokenOff
     case other
 
     /// A short label for report headings.
@@ -53,6 +62,10 @@ public enum FailureCause: String, CaseIterable, Sendable {
         case .tlsRequired: "TLS required"
         case .serviceUnavailable: "service unavailable"
         case .timeout: "timeout"
+        case .senderLoginMismatch: "sender not allowed for the login"
+        case .upstreamUnreachable: "upstream unreachable"
+        case .ruleRefusal: "refused by an smtpscope rule"
+        case .brokenOff: "message broken off"
         case .other: "other"
         }
     }
@@ -102,6 +115,14 @@ public enum FailureCause: String, CaseIterable, Sendable {
             "The server closed the channel (421): it is overloaded or shutting down; the client should retry later."
         case .timeout:
             "A peer waited too long: look at the stalls below, the network path and the server's load."
+        case .senderLoginMismatch:
+            "The envelope sender is not an address this login may send as: send as the login's own address, or let the login use this one (Postfix smtpd_sender_login_maps, Exchange send-as rights)."
+        case .upstreamUnreachable:
+            "The proxy could not connect to its upstream (the reason is given with each failure): check --upstream's host and port, that its name resolves, and that the server there is running and reachable from the proxy."
+        case .ruleRefusal:
+            "An smtpscope rule refused this, not the server: the rule and its file:line are named with each failure; change the rule, or what it matched."
+        case .brokenOff:
+            "The connection ended inside the message, before its end of data: nothing was delivered and the sender must send it again; look at the side that ended it (its logs and timeouts) and anything in between."
         case .other:
             "Not a known pattern: read the full reply text and its enhanced status code."
         }

@@ -95,6 +95,10 @@ public struct FailureClassifier: Sendable {
     static let phrases: [(FailureCause, [String])] = [
         (.pipeliningMisuse, ["pipelining", "synchronization error", "synchronisation error"]),
         (.greylisted, ["greylist", "graylist", "grey-list", "gray-list", "grey list", "gray list", "postgrey"]),
+        (.senderLoginMismatch, [
+            "not owned by user", "not owned by auth user", "sender login mismatch", "sendasdenied",
+            "not authorized to send as", "not allowed to send as", "not permitted to send as",
+        ]),
         (.policyRejection, ["sender verify failed", "could not complete sender verify", "sender verification failed"]),
         (.tlsRequired, [
             "starttls", "tls required", "requires tls", "tls is required", "encryption required",
@@ -107,7 +111,7 @@ public struct FailureClassifier: Sendable {
             "blocked using", "blocklist", "blacklist", "block list", "black list", "dnsbl", "spamhaus",
             "spamcop", "barracudacentral", "sorbs.net", "uceprotect", "banned sending ip", "(s3140)", "(s3150)",
             "[bl21]", "[bl22]", "[bl23]", "[tss09]", "listed at", "listed on", "listed by", "poor reputation",
-            "bad reputation", "ip reputation",
+            "bad reputation", "ip reputation", "[ipts04]", "due to user complaints",
         ]),
         (.rateLimited, [
             "rate limit", "ratelimit", "rate-limit", "too many connections", "too many messages",

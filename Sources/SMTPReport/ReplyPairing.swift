@@ -53,6 +53,19 @@ public enum ReplyPairing {
     /// Reply lines are cut at this many characters.
     public static let maximumLineLength = 1000
 
+    /// The pairs of a record. A message the session ended inside (the client never sent its end of
+    /// data) awaited no reply: its content is not paired as an unanswered end of data.
+    public static func pair(_ record: SessionRecord) -> [CommandReplyPair] {
+        var pairs = pair(record.events, expectsGreeting: record.greeting != nil)
+        if record.transactions.last?.isBrokenOff == true,
+            let index = pairs.lastIndex(where: { $0.stage == .endOfData && !$0.isUnsolicited }),
+            pairs[index].reply == nil
+        {
+            pairs.remove(at: index)
+        }
+        return pairs
+    }
+
     public static func pair(_ events: [SessionRecord.Event], expectsGreeting: Bool) -> [CommandReplyPair] {
         var pairs: [CommandReplyPair] = []
         var dropped = Set<Int>()
@@ -197,5 +210,14 @@ struct ReplyAccumulator {
             text = text.dropFirst(token.count).drop(while: { $0 == " " })
         }
         return (code, isLast, enhanced, String(text))
+    }
+}
+
+extension SessionRecord.Transaction {
+    /// The session ended inside this transaction's DATA content: the server accepted DATA (or its
+    /// reply was not seen) and the client never sent the end of data, so the message was not sent.
+    var isBrokenOff: Bool {
+        guard outcome == .aborted, let data, data.command == .data else { return false }
+        return data.reply == nil && data.initialReply == nil && data.size == nil
     }
 }

@@ -9,7 +9,12 @@ enum ReportText {
     /// the network cannot drive a terminal (escape sequences) or reorder what the reader sees.
     static func sanitize(_ text: Substring) -> String {
         var scalars = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
+        // Binary lines (another protocol, or a server quoting it) are summarised, not printed.
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let shown = lines.contains { NotText.summary(of: String($0)) != nil }
+            ? lines.map { NotText.summary(of: String($0)) ?? String($0) }.joined(separator: "\n")[...]
+            : text
+        for scalar in shown.unicodeScalars {
             switch scalar.value {
             case 0x09: scalars.append(" ")
             case 0x00..<0x20, 0x7F..<0xA0, 0x202A...0x202E, 0x2066...0x2069: scalars.append("?")

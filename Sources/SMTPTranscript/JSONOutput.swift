@@ -1,13 +1,13 @@
 /// Low-level JSON text production (RFC 8259) into a byte array: strings, integers and the
 /// transcript's fixed six-decimal seconds. Pure and allocation-free beyond the output array.
-enum JSONOutput {
+public enum JSONOutput {
     /// Appends `value` as a JSON string (RFC 8259 §7).
     ///
     /// Swift strings are valid Unicode already, so only escaping is needed: `"` and `\`; the C0
     /// controls (the five with short forms as `\b \f \n \r \t`, the rest as `\u00XX`); DEL and the C1
     /// controls, so that no terminal escape sequence survives into a file someone will `cat`; and
     /// U+2028/U+2029, which are legal JSON but end a line in JavaScript and in some viewers.
-    static func writeString(_ value: String, into out: inout [UInt8]) {
+    public static func writeString(_ value: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var copy = value
         copy.withUTF8 { appendEscaped($0, into: &out) }
@@ -91,11 +91,11 @@ enum JSONOutput {
     }
 
     /// Appends a decimal integer (never an exponent).
-    static func writeInt(_ value: Int, into out: inout [UInt8]) {
+    public static func writeInt(_ value: Int, into out: inout [UInt8]) {
         writeInt64(Int64(value), into: &out)
     }
 
-    static func writeInt64(_ value: Int64, into out: inout [UInt8]) {
+    public static func writeInt64(_ value: Int64, into out: inout [UInt8]) {
         if value < 0 { out.append(UInt8(ascii: "-")) }
         writeUnsigned(value.magnitude, minimumDigits: 1, into: &out)
     }
@@ -124,11 +124,11 @@ enum JSONOutput {
         }
     }
 
-    static func writeBool(_ value: Bool, into out: inout [UInt8]) {
+    public static func writeBool(_ value: Bool, into out: inout [UInt8]) {
         writeRaw(value ? "true" : "false", into: &out)
     }
 
-    static func writeNull(into out: inout [UInt8]) {
+    public static func writeNull(into out: inout [UInt8]) {
         writeRaw("null", into: &out)
     }
 

@@ -33,6 +33,8 @@ public struct SessionRecorder: Sendable {
     private var droppedEvents = 0
     private var incomplete = false
     private var quitSeen = false
+    /// The server answered QUIT with 221: the session ended normally, whatever the TCP teardown.
+    private var quitAnswered = false
     private var starttlsRefused = false
     private var authFailed: Int?
     /// Transactions whose message the client never finished.
@@ -140,7 +142,11 @@ public struct SessionRecorder: Sendable {
             message = nil
             adoptedSummary = nil
             truncatedMessage = false
-            if let index { record.transactions[index].data?.size = complete ? octets : nil }
+            if let index {
+                record.transactions[index].data?.size = complete ? octets : nil
+                // A digest of the part the capture kept would name a message that was never sent.
+                if !complete { record.transactions[index].message?.sha256 = nil }
+            }
             if !complete { incomplete = true }
         case .messageAbandoned(let commandID, _):
             flushContentEvent(at: t)
@@ -242,6 +248,8 @@ public struct SessionRecorder: Sendable {
                 }
             case .auth:
                 settleAuth(reply)
+            case .quit:
+                if reply.code == 221 { quitAnswered = true }
             case .starttls:
                 if reply.code != 220, record.tls.established != true {
                     starttlsRefused = true
@@ -339,7 +347,10 @@ public struct SessionRecorder: Sendable {
         flushContentEvent(at: relative(time))
         record.end = time
         var close = close
-        if quitSeen, close?.reason != .rst {
+        // After the 221 to QUIT, an RST is only how the connection was torn down (smtp-source
+        // and several MTAs always close that way): the session ended with QUIT. A QUIT the server
+        // never answered ended nothing if the server had already closed.
+        if quitAnswered || (quitSeen && close?.reason != .rst && close?.by != .server) {
             close = SessionRecord.Close(by: .client, reason: .quit)
         }
         record.close = close
@@ -409,8 +420,9 @@ public struct SessionRecorder: Sendable {
         if record.tls.mode != .none, record.tls.established == true, record.close != nil {
             return .completed
         }
-        if record.close?.reason == .rst { return .reset }
         let serverSent421 = record.events.contains { $0.from == .server && $0.text.hasPrefix("421") }
+        // An RST after the server's 421 tears down a session the server had already ended.
+        if record.close?.reason == .rst, !serverSent421 { return .reset }
         if serverSent421 || (record.close?.by == .server && record.close?.reason != .quit && !quitSeen) {
             return .serverClosed
         }

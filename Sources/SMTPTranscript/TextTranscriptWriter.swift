@@ -105,10 +105,12 @@ public enum TextTranscriptWriter {
                 anomalies = anomalies.dropFirst()
             }
             out += "  \(relative(event.t)) \(label(from: event.from, to: event.to)): "
+            let text = NotText.summary(of: event.text) ?? event.text
             if let octets = event.octets {
-                out += event.text.isEmpty ? "[message content: \(octets) octets]" : "\(visible(event.text)) [\(octets) octets]"
+                let content = "[message content: \(octets) octets]"
+                out += text.isEmpty || text == content ? content : "\(visible(text)) [\(octets) octets]"
             } else {
-                out += visible(event.text)
+                out += visible(text)
             }
             out += "\n"
         }
@@ -119,7 +121,7 @@ public enum TextTranscriptWriter {
 
     static func writeAnomaly(_ anomaly: SessionRecord.Anomaly, into out: inout String) {
         out += "  \(relative(anomaly.t)) ! \(visible(anomaly.kind))"
-        if let detail = anomaly.detail { out += ": \(visible(detail))" }
+        if let detail = anomaly.detail { out += ": \(visible(NotText.summary(of: detail) ?? detail))" }
         out += "\n"
     }
 

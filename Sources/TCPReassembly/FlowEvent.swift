@@ -33,8 +33,10 @@ public enum FlowDirection: Hashable, Sendable, CaseIterable {
 public enum FlowCloseReason: Hashable, Sendable {
     /// Both directions sent a FIN (RFC 9293 section 3.6); `by` is the side whose FIN came first.
     case fin(by: FlowDirection)
-    /// A reset (RFC 9293 section 3.5.2) sent by the given side.
-    case rst(by: FlowDirection)
+    /// A reset (RFC 9293 section 3.5.2) sent by the given side. `afterFINFrom` is the side whose
+    /// FIN came before it, if any: a reset after the peer's FIN only tears down a connection that
+    /// side had already ended.
+    case rst(by: FlowDirection, afterFINFrom: FlowDirection?)
     /// No segment for `ReassemblyLimits.idleTimeout`, the flow table was full and this was the
     /// least recently active flow, or a new SYN reused the flow's address and port pair.
     case idle

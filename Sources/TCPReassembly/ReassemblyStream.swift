@@ -164,8 +164,13 @@ struct ReassemblyStream {
     /// captured will not be retransmitted, so when data (or a FIN) waits behind them the hole is
     /// reported and skipped. With nothing waiting, nothing is decided yet: the capture may simply show
     /// the ACK before the data.
+    /// - Parameter carriesData: the acknowledging segment carries data of its own. A bare ACK of
+    ///   bytes not captured may only have overtaken them in the capture, so it skips only up to
+    ///   what is queued; a segment with data answers bytes the peer already received, so a hole
+    ///   it acknowledges is lost for good and reported at once, even with nothing queued after it.
     mutating func receiveAcknowledgment(
         _ acknowledgment: UInt32,
+        carriesData: Bool = false,
         limits: ReassemblyLimits,
         accounting: inout ReassemblyAccounting,
         context: StreamContext,
@@ -175,7 +180,7 @@ struct ReassemblyStream {
             ackHint = acknowledgment
             return
         }
-        guard !finReached, !queue.isEmpty || finOffset != nil else { return }
+        guard !finReached, !queue.isEmpty || finOffset != nil || carriesData else { return }
         guard let acknowledged = offset(of: acknowledgment, limits: limits), acknowledged > Int64(nextOffset) else {
             return
         }

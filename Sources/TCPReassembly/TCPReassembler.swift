@@ -80,7 +80,7 @@ public struct TCPReassembler {
                 return
             }
             flushBoth(slot, time: time, emit: emit)
-            close(slot, reason: .rst(by: direction), time: time, emit: emit)
+            close(slot, reason: .rst(by: direction, afterFINFrom: slots[Int(slot)].firstFIN), time: time, emit: emit)
             return
         }
 
@@ -93,6 +93,22 @@ public struct TCPReassembler {
             slots[Int(slot)].firstFIN = direction
         }
         let limits = self.limits
+        // The acknowledgment first: the peer's bytes it covers were sent before this segment's
+        // data, so a hole among them is reported before the data that answers them (a reply after
+        // a lost end of data).
+        if segment.flags.contains(.ack) {
+            let answers = segment.payload.readableBytes > 0
+            slots[Int(slot)].withStream(direction.reversed) { stream in
+                stream.receiveAcknowledgment(
+                    segment.acknowledgmentNumber,
+                    carriesData: answers,
+                    limits: limits,
+                    accounting: &accounting,
+                    context: reverse,
+                    emit: emit
+                )
+            }
+        }
         slots[Int(slot)].withStream(direction) { stream in
             stream.receive(
                 sequence: dataSequence,
@@ -103,17 +119,6 @@ public struct TCPReassembler {
                 context: context,
                 emit: emit
             )
-        }
-        if segment.flags.contains(.ack) {
-            slots[Int(slot)].withStream(direction.reversed) { stream in
-                stream.receiveAcknowledgment(
-                    segment.acknowledgmentNumber,
-                    limits: limits,
-                    accounting: &accounting,
-                    context: reverse,
-                    emit: emit
-                )
-            }
         }
 
         let toServer = slots[Int(slot)].toServer

@@ -119,7 +119,7 @@ struct PcapCommand: ParsableCommand {
                 source = try PcapSource.openLive(interface: live, filter: filter, stopFlag: stop)
                 try reader.read(source, record: handle)
             } catch {
-                throw fail(error.description)
+                throw Self.failure(error)
             }
         } else {
             for file in files {
@@ -131,9 +131,11 @@ struct PcapCommand: ParsableCommand {
                     }
                     if let truncation = reader.summary.truncation {
                         warnings.append("warning: \(truncation)")
+                        deliveryReport?.noteTruncation("\(truncation)")
                     }
                 } catch {
                     progress.clear()
+                    if case .invalidFilter = error { throw Self.failure(error) }
                     let message = error.description
                     throw fail(message.hasPrefix(file) ? message : "\(file): \(message)")
                 }
@@ -141,6 +143,11 @@ struct PcapCommand: ParsableCommand {
         }
         reader.finish(record: handle)
         progress.clear()
+        let unrecognised = reader.summary.unrecognisedFlows
+        if unrecognised > 0 {
+            deliveryReport?.noteUnrecognisedFlows(unrecognised)
+            warnings.append("note: " + DeliveryReport.unrecognisedFlowsText(unrecognised))
+        }
         for warning in warnings { FileHandleStandardError.write("smtpscope: \(warning)\n") }
         let damaged = reader.summary.decode.damaged
         if damaged > 0 {
@@ -154,6 +161,18 @@ struct PcapCommand: ParsableCommand {
         if let writeFailure { throw fail("cannot write transcripts: \(writeFailure)") }
         if simulator != nil { FileHandleStandardError.write("rules (\(rules ?? "")), nothing enforced:" + rulesSummary.render()) }
         if let deliveryReport { print(deliveryReport.render(), terminator: "") }
+    }
+}
+
+extension PcapCommand {
+    /// A bad --filter is a usage error (exit 2), named by its flag; other failures exit 1.
+    static func failure(_ error: PcapError) -> ExitCode {
+        guard case .invalidFilter(let filter, let message) = error else { return fail(error.description) }
+        FileHandleStandardError.write(
+            "smtpscope: --filter \"\(filter)\" is not a BPF filter libpcap accepts (\(message)); "
+                + "see pcap-filter(7), e.g. --filter 'tcp port 25'\n"
+        )
+        return ExitCode(2)
     }
 }
 

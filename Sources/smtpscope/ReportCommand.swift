@@ -14,11 +14,17 @@ struct ReportCommand: ParsableCommand {
         abstract: "Summarise transcript files (JSON Lines): deliveries, failures by cause, TLS, timing."
     )
 
-    @Argument(help: "Transcript files (smtpscope.session/1 JSON Lines).")
+    @Argument(help: ArgumentHelp("Transcript files (smtpscope.session/1 JSON Lines).", valueName: "FILE"))
     var files: [String]
+
+    @Option(name: .long, help: "Output format: text, or json (one object, for scripts).")
+    var format: ReportFormat = .text
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give one or more transcript files") }
+        for file in files where RecordedSessions.kind(of: file) == .capture {
+            throw ValidationError("\(file) is a capture, not a transcript: use 'smtpscope pcap --report \(file)'")
+        }
     }
 
     func run() throws {
@@ -44,7 +50,7 @@ struct ReportCommand: ParsableCommand {
             }
             if skipped > 0 { report.noteSkippedRecords(skipped) }
         }
-        print(report.render(), terminator: "")
+        print(format == .json ? report.renderJSON() : report.render(), terminator: "")
         if problems > 0 {
             // The report is printed, but some input could not be read: that is a failure to say.
             throw fail("\(problems) lines were not valid records and were skipped")
@@ -63,4 +69,9 @@ struct ReportCommand: ParsableCommand {
         }
         return ferror(file) == 0 ? bytes : nil
     }
+}
+
+enum ReportFormat: String, ExpressibleByArgument {
+    case text
+    case json
 }

@@ -11,8 +11,12 @@ struct SmtpScope: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "smtpscope",
         abstract: "SMTP proxy and traffic inspector: transcripts, policy, and why mail did not get through.",
-        subcommands: [PcapCommand.self, ReportCommand.self, ProxyCommand.self, RulesCommand.self, SinkCommand.self]
+        version: SmtpScope.version,
+        subcommands: [PcapCommand.self, ReportCommand.self, ShowCommand.self, ProxyCommand.self, RulesCommand.self, SinkCommand.self]
     )
+
+    /// Printed by `--version`.
+    static let version = "smtpscope 0.1.0 (transcript schema smtpscope.session/1)"
 
     static func main() {
         do {

@@ -371,6 +371,26 @@ struct SMTPInspectorTests {
         scenario.expect(["t3 tls summary"])
     }
 
+    @Test("plaintext SMTP on an implicit-TLS port is read as SMTP, with no handshake to fail")
+    func plaintextOnAnImplicitTLSPort() {
+        let scenario = InspectorScenario(implicitTLS: true, Self.opening() + [
+            .client("QUIT\r\n", at: 4),
+            .server("221 Bye\r\n", at: 5),
+            .finish(at: 6),
+        ])
+        scenario.expect(Self.openingTranscript() + ["t4 C#2 QUIT", "t5 R 221 Bye -> #2 QUIT"])
+    }
+
+    @Test("a ClientHello before any greeting is implicit TLS on any port (RFC 8314)")
+    func clientHelloFirstIsImplicitTLS() {
+        let scenario = InspectorScenario([
+            .clientBytes(Self.clientTLS, at: 1),
+            .serverBytes(Self.serverTLS, at: 2),
+            .finish(at: 3),
+        ])
+        scenario.expect(["t1 tls started implicit", "t3 tls summary"])
+    }
+
     // MARK: BDAT
 
     /// RFC 3030 §2 and SECURITY.md row 17: exactly the announced octets are content, the rest are

@@ -96,7 +96,8 @@ import Testing
         ]
         let failures = DeliveryFailure.extract(from: record)
         try #require(failures.count == 1)
-        #expect(failures[0].command == "AUTH LOGIN")
+        // The login is named (issue 15: a refused AUTH left out the user); never the payload.
+        #expect(failures[0].command == "AUTH LOGIN (user alice)")
         #expect(failures[0].cause == .authenticationFailed)
         #expect(failures[0].reply?.text == "Error: authentication failed: authentication failure")
     }

@@ -85,6 +85,23 @@ import Testing
         #expect(rendered.contains("+0.030 s:\n    starttls_stripped: STARTTLS missing from the EHLO reply"))
     }
 
+    @Test func namesEachSessionWhereSmugglingWasSuspected() {
+        var smuggled = F.cleanDelivery
+        smuggled.anomalies = [SessionRecord.Anomaly(kind: "smuggling_suspected", t: 2_000_000, detail: "the server ended the message at content octet 52")]
+        let rendered = Self.report([smuggled]).render()
+        #expect(rendered.contains("Postfix: smtpd_forbid_bare_newline = normalize"))
+        #expect(rendered.contains("session \(smuggled.sessionID)"))
+        #expect(rendered.contains("smuggling_suspected: the server ended the message at content octet 52"))
+    }
+
+    @Test func saysWhenMailWentInsideTLS() {
+        var encrypted = F.record("S-tls", start: 0, length: 1)
+        encrypted.tls = SessionRecord.TLS(mode: .implicit, established: true, version: "TLSv1.3")
+        encrypted.outcome = .completed
+        let rendered = Self.report([encrypted]).render()
+        #expect(rendered.contains("1 encrypted session carried its mail, if any, inside"))
+    }
+
     static let golden = """
 smtpscope delivery report
 =========================

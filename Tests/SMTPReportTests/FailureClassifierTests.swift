@@ -79,6 +79,10 @@ let realReplies: [ClassifierCase] = [
     .init("connect", 421, "4.7.0", "[TSS04] Messages from 203.0.113.7 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes", .rateLimited),
     .init("rcpt", 553, "5.7.1", "[BL21] Connections will not be accepted from 203.0.113.7, because the ip is in Spamhaus's list; see https://postmaster.yahooinc.com/error-codes", .blocklisted),
     .init("rcpt", 553, "5.7.1", "<a@example.com>: Sender address rejected: not logged in", .authenticationRequired),
+    // Yahoo's reputation deferral, sent without a reply code (suricata-verify smtp-errors/smtperr.pcap).
+    .init("end-of-data", 0, "4.7.0", "[IPTS04] Messages from 173.166.146.112 temporarily deferred due to user complaints - 4.16.55.1", .blocklisted),
+    // Postfix reject_sender_login_mismatch: the login may not use this sender, nothing about DNS.
+    .init("rcpt", 553, "5.7.1", "<bob@example.com>: Sender address rejected: not owned by user alice", .senderLoginMismatch),
     .init("end-of-data", 521, "5.2.1", "AOL will not accept delivery of this message.", .contentRejected),
     .init("end-of-data", 521, "5.2.1", "IMAGE PUZZLE", .contentRejected),
     .init("rcpt", 554, "5.7.9", "Message not accepted for policy reasons. See https://postmaster.yahooinc.com/error-codes", .authenticationFailed),

@@ -102,6 +102,28 @@ private let envelope = "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n
             close: SessionRecord.Close(by: .client, reason: .rst)
         ),
         OutcomeCase(
+            name: "an RST after the 221 to QUIT is the teardown of a completed session",
+            dialogue: greeting + [
+                (.client, envelope),
+                (.server, "250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go\r\n"),
+                (.client, "x\r\n.\r\nQUIT\r\n"),
+                (.server, "250 2.0.0 queued\r\n221 bye\r\n"),
+            ],
+            transaction: .delivered, session: .completed,
+            close: SessionRecord.Close(by: .client, reason: .rst)
+        ),
+        OutcomeCase(
+            name: "an RST after QUIT but before its 221 is a reset",
+            dialogue: greeting + [
+                (.client, envelope),
+                (.server, "250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go\r\n"),
+                (.client, "x\r\n.\r\nQUIT\r\n"),
+                (.server, "250 2.0.0 queued\r\n"),
+            ],
+            transaction: .delivered, session: .reset,
+            close: SessionRecord.Close(by: .client, reason: .rst)
+        ),
+        OutcomeCase(
             name: "the end of data sent but its reply never seen is unknown",
             dialogue: greeting + [
                 (.client, envelope),
@@ -135,6 +157,23 @@ private let envelope = "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n
         #expect(record.transactions.count == 1)
         #expect(record.transactions.first?.outcome == example.transaction)
         #expect(record.outcome == example.session)
+    }
+
+    @Test func anRSTAfterTheServers421IsTheTeardownOfAServerClose() {
+        let record = recordDialogue(
+            [(.server, "421 4.3.2 mx.example closing\r\n"), (.client, "QUIT\r\n")],
+            close: SessionRecord.Close(by: .client, reason: .rst)
+        )
+        #expect(record.outcome == .serverClosed)
+    }
+
+    @Test func theTeardownRSTAfterQuitAndItsReplyIsRecordedAsTheQuit() {
+        let record = recordDialogue(
+            greeting + [(.client, "QUIT\r\n"), (.server, "221 bye\r\n")],
+            close: SessionRecord.Close(by: .client, reason: .rst)
+        )
+        #expect(record.close == SessionRecord.Close(by: .client, reason: .quit))
+        #expect(record.outcome == .completed)
     }
 
     @Test func aRefusedMailInsideAnOpenTransactionLeavesItsCommandsToThatTransaction() {

@@ -95,6 +95,24 @@ import Testing
         #expect(TextTranscriptWriter.visible(input) == expected)
     }
 
+    @Test(arguments: [
+        // A server quoting binary junk back (suricata-verify smtp-errors/smtperr.pcap).
+        ("500 5.5.1 Command unrecognized: \"g\u{FFFD}\u{16}Y\u{FFFD}X\"", "500 5.5.1 Command unrecognized: \"g[6 characters that are not text]"),
+        ("\u{16}\u{3}\u{1}\u{2}\u{0}\u{1}", "[6 characters that are not text]"),
+        // A few control characters are an escape sequence tried on purpose: escaped, not hidden.
+        ("EHLO \u{1B}[31mred\u{1B}[0m", nil),
+        ("plain text", nil),
+    ])
+    func binaryLinesAreSummarised(input: String, expected: String?) {
+        #expect(NotText.summary(of: input) == expected)
+    }
+
+    @Test func aBinaryDialogueLineShowsOnlyItsReadableStart() {
+        var record = Fixtures.minimal
+        record.events = [.init(t: 10, from: .server, to: .client, text: "500 bad \u{FFFD}\u{1}junk")]
+        #expect(TextTranscriptWriter.render(record).contains("  +0.000010 S: 500 bad [6 characters that are not text]\n"))
+    }
+
     @Test func multiLineRepliesReadAsOneLine() {
         let reply = SessionRecord.Reply(code: 550, enhanced: "5.7.1", text: "first\nsecond")
         #expect(TextTranscriptWriter.replyText(reply) == "550 5.7.1 first / second")

@@ -385,8 +385,18 @@ struct TCPReassemblerTests {
         h.send(seq: 106, ack: 501, "fg")
         h.send(from: server, to: client, seq: 501, flags: .rst)
         #expect(h.stream(.clientToServer) == "abc<gap 2>fg")
-        #expect(h.closes == [.rst(by: .serverToClient)])
+        #expect(h.closes == [.rst(by: .serverToClient, afterFINFrom: nil)])
         #expect(h.reassembler.openFlows == 0)
+    }
+
+    @Test func resetAfterTheServersFINSaysSo() {
+        // A 421 greeting, the server's FIN, then the client's RST: the reset only tears down a
+        // connection the server had already closed.
+        var h = Harness()
+        h.handshake()
+        h.send(from: server, to: client, seq: 501, ack: 101, flags: [.fin, .ack])
+        h.send(seq: 101, ack: 502, flags: .rst)
+        #expect(h.closes == [.rst(by: .clientToServer, afterFINFrom: .serverToClient)])
     }
 
     @Test func resetFarOutsideTheWindowIsIgnored() {

@@ -123,6 +123,16 @@ public struct SMTPInspector: Sendable {
     private var pipeliningAdvertised = false
     private var sawEHLOReply = false
     private var serverSeen = false
+    /// The session opened with a ClientHello on a port not known for implicit TLS, and whether
+    /// the server's first bytes were TLS too.
+    private var tlsDetected = false
+    /// The client sent plaintext after the 220 to STARTTLS (see `.tlsProbe`).
+    private var clientWentPlaintext = false
+    /// TLS began with a 220 to STARTTLS, not at the connection's start.
+    private var tlsStartedByReply = false
+    /// The client's first bytes of an implicit-TLS session were TLS and went to the observer.
+    private var clientTLSBytesSeen = false
+    private var tlsAnsweredInKind = false
     /// False until the inspector knows where commands start (mid-stream captures).
     private var clientSynchronized: Bool
     private var serverSynchronized: Bool
@@ -287,6 +297,7 @@ public struct SMTPInspector: Sendable {
 
     private mutating func processClient() {
         while clientBuffer.readableBytes > 0 {
+            if opensWithTLS() == nil { return }
             switch clientMode {
             case .command, .saslResponse, .resync:
                 guard let frame = clientFramer.next(from: &clientBuffer) else {
@@ -342,7 +353,8 @@ public struct SMTPInspector: Sendable {
                     clientMode = .encrypted
                     if tlsObserver == nil { tlsObserver = TLSHandshakeObserver() }
                 } else {
-                    emitOnce(.starttlsStripped, "the client went on in plaintext after the 220 to STARTTLS (TLS stripped, or a decrypted capture)")
+                    emitOnce(.starttlsStripped, "the client went on in plaintext after the 220 to STARTTLS: a decrypted capture, or TLS stripped between the peers")
+                    clientWentPlaintext = true
                     clientMode = .command
                 }
             case .encrypted:
@@ -353,12 +365,42 @@ public struct SMTPInspector: Sendable {
                     }
                     tlsObserver = TLSHandshakeObserver()
                 }
+                if !clientTLSBytesSeen, !tlsStartedByReply {
+                    // The first bytes of an implicit-TLS session: plaintext SMTP on that port means
+                    // no handshake was tried, so none failed.
+                    guard let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(clientBuffer) else { return }
+                    if !looksLikeTLS {
+                        tlsObserver = nil
+                        clientMode = .command
+                        continue
+                    }
+                }
+                clientTLSBytesSeen = true
                 tlsObserver?.receiveFromClient(clientBuffer)
                 clientBuffer.clear()
                 return
             }
         }
         compactClientBuffer()
+    }
+
+    /// Implicit TLS on a port not known for it (RFC 8314 §3.3): a server never greets a TLS client
+    /// in plaintext, so a ClientHello before any reply and any command means the whole session is
+    /// TLS. Returns nil while the first bytes cannot tell yet, true when the session switched.
+    private mutating func opensWithTLS() -> Bool? {
+        guard nextID == 1, !serverSeen, tlsObserver == nil, case .command = clientMode,
+            let first = clientBuffer.readableBytesView.first,
+            first == 0x16 || first & 0x80 != 0
+        else { return false }
+        guard let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(clientBuffer) else { return nil }
+        guard looksLikeTLS else { return false }
+        pending.removeAll()
+        tlsDetected = true
+        clientMode = .encrypted
+        serverMode = .encrypted
+        tlsObserver = TLSHandshakeObserver()
+        emit(.tlsStarted(implicit: true))
+        return true
     }
 
     private mutating func compactClientBuffer() {
@@ -407,6 +449,13 @@ public struct SMTPInspector: Sendable {
         }
     }
 
+    /// A command of a known verb (its arguments may still be refused).
+    private static func isCommand(_ parsed: Result<SMTPCommand, SMTPCommandError>) -> Bool {
+        guard case .success(let command) = parsed else { return false }
+        if case .unknown = command { return false }
+        return true
+    }
+
     private func isUnknown(_ command: SMTPCommand) -> Bool {
         if case .unknown = command { return true }
         return false
@@ -421,6 +470,21 @@ public struct SMTPInspector: Sendable {
             emitOnce(.commandBeforeGreeting, "the client spoke before the server's greeting")
         } else if !pending.isEmpty, sawEHLOReply, !pipeliningAdvertised {
             emitOnce(.pipeliningNotAdvertised, "the client sent a command before the previous reply, without PIPELINING")
+        }
+        if !Self.isCommand(parsed), !Self.isText(line.readableBytesView) {
+            // Binary (another protocol, ciphertext, a broken client): its bytes say nothing a
+            // reader can use and must not reach a terminal; what it was is said instead.
+            let text = Self.notSMTP(line.readableBytes)
+            emit(.anomaly(SMTPAnomaly(.malformedCommand, "a client line of " + text.dropFirst().dropLast())))
+            switch parsed {
+            case .failure(let error):
+                emit(.invalidCommand(id: id, error, line: text))
+                pushPending(.invalidCommand(id: id, verb: nil))
+            case .success(let command):
+                emit(.command(id: id, command, line: text))
+                pushPending(.command(id: id, command))
+            }
+            return
         }
         switch parsed {
         case .failure(let error):
@@ -486,6 +550,32 @@ public struct SMTPInspector: Sendable {
             return "[redacted]"
         }
         return command.redactedLine
+    }
+
+    /// The placeholder for a line of `octets` octets that is not SMTP text.
+    public static func notSMTP(_ octets: Int) -> String {
+        "[\(octets) octet\(octets == 1 ? "" : "s") that \(octets == 1 ? "is" : "are") not SMTP]"
+    }
+
+    /// Whether a line is text a person can read: valid UTF-8 (RFC 6531 allows it in SMTPUTF8)
+    /// without control characters other than HT.
+    static func isText(_ bytes: ByteBufferView) -> Bool {
+        var ascii = true
+        for byte in bytes {
+            if byte < 0x20 && byte != 0x09 || byte == 0x7F { return false }
+            if byte >= 0x80 { ascii = false }
+        }
+        if ascii { return true }
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar):
+                if (0x80...0x9F).contains(scalar.value) { return false }
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
     }
 
     private static func redactIfAuth(_ line: String) -> String {
@@ -559,6 +649,12 @@ public struct SMTPInspector: Sendable {
                 if looksLikeTLS {
                     serverMode = .encrypted
                     if tlsObserver == nil { tlsObserver = TLSHandshakeObserver() }
+                } else if clientWentPlaintext {
+                    // Both peers went on in plaintext: no handshake was attempted, so none failed.
+                    // A decrypted capture looks like this (and so does stripping by a machine in
+                    // the middle, already flagged on the client's side).
+                    tlsObserver = nil
+                    serverMode = .replies
                 } else {
                     emitOnce(.plaintextAfterSTARTTLS, "the server went on in plaintext after its 220 to STARTTLS")
                     serverMode = .replies
@@ -574,8 +670,24 @@ public struct SMTPInspector: Sendable {
                     tlsObserver = TLSHandshakeObserver()
                 }
                 if let tls = tlsObserver, !tls.summary.clientHelloSeen, let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(serverBuffer), !looksLikeTLS {
+                    // A server greeting in plaintext on an implicit-TLS port: the greeting is owed.
+                    if nextID == 1, pending.isEmpty, !tlsStartedByReply { pending.append(Pending(answered: .greeting)) }
                     serverMode = .replies
                     continue
+                }
+                if tlsDetected, !tlsAnsweredInKind {
+                    guard let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(serverBuffer) else { return }
+                    if !looksLikeTLS {
+                        // The client opened with TLS but the server speaks SMTP in plaintext: read
+                        // its replies, and the client's records as the lines the server saw.
+                        emit(.anomaly(SMTPAnomaly(.unexpectedReply, "the client opened with a TLS ClientHello; the server answered in plaintext")))
+                        tlsDetected = false
+                        serverMode = .replies
+                        clientMode = .command
+                        pending.append(Pending(answered: .greeting))
+                        continue
+                    }
+                    tlsAnsweredInKind = true
                 }
                 tlsObserver?.receiveFromServer(serverBuffer)
                 serverBuffer.clear()
@@ -640,9 +752,12 @@ public struct SMTPInspector: Sendable {
     private mutating func takeAnswered(for reply: SMTPReply) -> Answered {
         if pending.isEmpty {
             if case .dataContent(let id) = clientMode, serverSynchronized {
-                // The server ended the message here, before the strict end of data.
-                discord += 1
-                emit(.anomaly(SMTPAnomaly(.prematureDataReply, "the server answered \(reply.code) before the client's end of data")))
+                // The server ended the message here: after a gap in the content, at the end of data
+                // the capture lost (its capture_gap says so); otherwise before the strict end of data.
+                if messageComplete {
+                    discord += 1
+                    emit(.anomaly(SMTPAnomaly(.prematureDataReply, "the server answered \(reply.code) before the client's end of data")))
+                }
                 finishMessage(commandID: id, complete: messageComplete)
                 clientMode = .command
                 return .endOfData(id: id)
@@ -739,6 +854,8 @@ public struct SMTPInspector: Sendable {
                         }
                     }
                     emit(.tlsStarted(implicit: false))
+                    tlsStartedByReply = true
+                    clientWentPlaintext = false
                     clientMode = .tlsProbe
                     serverMode = .tlsProbe
                     tlsObserver = TLSHandshakeObserver()
