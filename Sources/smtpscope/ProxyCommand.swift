@@ -30,7 +30,7 @@ struct ProxyCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("Address to listen on, HOST:PORT (repeatable).", valueName: "HOST:PORT"))
+    @Option(name: .long, help: ArgumentHelp("Address to listen on, HOST:PORT (repeatable); :PORT is every IPv4 address (0.0.0.0:PORT), [::]:PORT every IPv6 one.", valueName: "HOST:PORT"))
     var listen: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("SMTPS address (TLS from the first octet, RFC 8314), HOST:PORT (repeatable; needs --tls-cert).", valueName: "HOST:PORT"))
@@ -132,17 +132,24 @@ struct ProxyCommand: ParsableCommand {
     @Option(name: .long, help: "Seconds sessions may take to finish after SIGINT/SIGTERM.")
     var drainTimeout: Int64 = 30
 
+    /// A listening address: `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` for every IPv4 address, as
+    /// Postfix's `master.cf` and Go's `net.Listen` read it. (Every IPv6 address too would make IPv4
+    /// clients `::ffff:` mapped addresses in the records; `[::]:PORT` asks for that explicitly.)
+    static func listenAddress(_ text: String) -> HostPort? {
+        HostPort(parsing: text.hasPrefix(":") ? "0.0.0.0" + text : text)
+    }
+
     func validate() throws {
-        for address in listen where HostPort(parsing: address) == nil {
+        for address in listen where Self.listenAddress(address) == nil {
             throw ValidationError("--listen \(address): expected HOST:PORT, e.g. 127.0.0.1:2525 or [::1]:2525")
         }
-        for address in implicitTLSListen where HostPort(parsing: address) == nil {
+        for address in implicitTLSListen where Self.listenAddress(address) == nil {
             throw ValidationError("--implicit-tls-listen \(address): expected HOST:PORT, e.g. 127.0.0.1:465")
         }
         if !implicitTLSListen.isEmpty && tlsCert == nil {
             throw ValidationError("--implicit-tls-listen needs a certificate: give --tls-cert PEM --tls-key PEM, or --tls-cert auto")
         }
-        if let metrics, HostPort(parsing: metrics) == nil {
+        if let metrics, Self.listenAddress(metrics) == nil {
             throw ValidationError("--metrics \(metrics): expected HOST:PORT, e.g. 127.0.0.1:9465")
         }
         if SyslogTarget.looksLikeURL(transcripts), case .failure(let problem) = SyslogTarget.parse(transcripts) {
@@ -284,11 +291,11 @@ struct ProxyCommand: ParsableCommand {
 
         var server = ProxyServerConfiguration(
             // The default listener stands in only when no listener at all is given.
-            listen: listen.isEmpty && implicitTLSListen.isEmpty ? [HostPort(host: "127.0.0.1", port: 2525)] : listen.compactMap(HostPort.init(parsing:)),
+            listen: listen.isEmpty && implicitTLSListen.isEmpty ? [HostPort(host: "127.0.0.1", port: 2525)] : listen.compactMap(Self.listenAddress),
             upstream: HostPort(host: "127.0.0.1", port: 0),
             relay: relay
         )
-        server.implicitTLSListen = implicitTLSListen.compactMap(HostPort.init(parsing:))
+        server.implicitTLSListen = implicitTLSListen.compactMap(Self.listenAddress)
         server.proxyProtocol = proxyProtocol
         server.proxyProtocolTimeout = proxyProtocolTimeout
         server.logger = logger
@@ -323,7 +330,7 @@ struct ProxyCommand: ParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         var proxyMetrics: ProxyMetrics?
         var metricsServer: MetricsServer?
-        if let metrics, let address = HostPort(parsing: metrics) {
+        if let metrics, let address = Self.listenAddress(metrics) {
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             proxyMetrics = ProxyMetrics()
@@ -367,14 +374,16 @@ struct ProxyCommand: ParsableCommand {
         do {
             listeners = try blocking { try await proxy.startListeners() }
         } catch {
-            throw fail("cannot listen on \((server.listen + server.implicitTLSListen).map(\.description).joined(separator: ", ")): \(error)")
+            let addresses = (server.listen + server.implicitTLSListen).map(\.description).joined(separator: ", ")
+            let message = "cannot listen: " + ErrorDescription.listening(on: addresses, flag: "--listen", error)
+            throw ErrorDescription.isUnknownHost(error) ? usageFailure(message) : fail(message)
         }
         var metricsAddress: SocketAddress?
         if let metricsServer {
             do {
                 metricsAddress = try blocking { try await metricsServer.start() }
             } catch {
-                throw fail("cannot listen for --metrics on \(metricsServer.address): \(error)")
+                throw fail("cannot listen: " + ErrorDescription.listening(on: "\(metricsServer.address)", flag: "--metrics", error))
             }
         }
 

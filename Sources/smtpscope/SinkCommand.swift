@@ -45,8 +45,12 @@ struct SinkCommand: ParsableCommand {
         let bound: SocketAddress
         do {
             bound = try waitFor { try await sink.start() }
+        } catch let error as IOError {
+            throw fail("cannot listen: " + ErrorDescription.listening(on: listen, flag: "--listen", error))
+        } catch where ErrorDescription.isUnknownHost(error) {
+            throw usageFailure("cannot listen: " + ErrorDescription.listening(on: listen, flag: "--listen", error))
         } catch {
-            throw fail("cannot listen on \(listen): \(error)")
+            throw fail("--store \(store ?? ""): \(ErrorDescription.describe(error))")
         }
         let shown = bound.ipAddress.map { $0.contains(":") ? "[\($0)]:\(bound.port ?? 0)" : "\($0):\(bound.port ?? 0)" } ?? listen
         if let store {

@@ -59,3 +59,9 @@ func fail(_ message: String) -> ExitCode {
     FileHandleStandardError.write("smtpscope: \(message)\n")
     return ExitCode(1)
 }
+
+/// A usage error found only when acting on it (a host name that does not resolve): exit 2.
+func usageFailure(_ message: String) -> ExitCode {
+    FileHandleStandardError.write("smtpscope: \(message)\n")
+    return ExitCode(2)
+}

@@ -1,9 +1,12 @@
-"""The command line contract of `smtpscope pcap` and `smtpscope report` (DESIGN §2).
+"""The command line contract of `smtpscope pcap`, `report`, `proxy` and `sink`.
 
 Exit codes: 0 success, 1 runtime failure, 2 usage error. Errors name the file or the flag.
 """
 import json
+import socket
 import struct
+import subprocess
+import time
 
 import pytest
 
@@ -183,3 +186,91 @@ def test_several_files_in_one_run(smtpscope):
     result = smtpscope.run("pcap", first, second)
     assert result.returncode == 0, result.stderr
     assert len(parse_jsonl(result.stdout)) == 2
+
+
+# Start-up failures of `proxy` and `sink`: what failed and how to fix it, in the user's words. A
+# library's own text (`bind(descriptor:ptr:bytes:)`, `errno: 98`, `failedToLoadCertificate`,
+# `SocketAddressError`, `NSCocoaErrorDomain`) never reaches the user (issue 15).
+LIBRARY_WORDS = ("bind(descriptor", "errno", "failedToLoad", "SocketAddressError", "NSCocoaErrorDomain", "Error Domain")
+
+
+def assert_no_library_words(text):
+    assert not [word for word in LIBRARY_WORDS if word in text], text
+
+
+@pytest.fixture
+def taken_port():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", ["proxy", "sink"])
+def test_a_taken_port_says_so_and_how_to_find_the_holder(smtpscope, tmp_path, taken_port, command):
+    extra = ["--rules", "none", "--transcripts", tmp_path / "t"] if command == "proxy" else []
+    result = smtpscope.run(command, "--listen", f"127.0.0.1:{taken_port}", *extra)
+    assert result.returncode == 1, result.stderr
+    assert f"--listen 127.0.0.1:{taken_port}: the address is already in use" in result.stderr
+    assert f"sport = :{taken_port}" in result.stderr
+    assert_no_library_words(result.stderr)
+
+
+@pytest.mark.parametrize("command", ["proxy", "sink"])
+def test_a_listen_host_that_does_not_resolve_is_a_usage_error(smtpscope, tmp_path, command):
+    extra = ["--rules", "none", "--transcripts", tmp_path / "t"] if command == "proxy" else []
+    result = smtpscope.run(command, "--listen", "no-such-host.invalid:2525", *extra)
+    assert result.returncode == 2, result.stderr
+    assert "--listen no-such-host.invalid:2525: cannot resolve the host name no-such-host.invalid" in result.stderr
+    assert_no_library_words(result.stderr)
+
+
+def test_a_certificate_that_is_not_pem_names_the_flag_and_file(smtpscope, tmp_path):
+    not_pem = tmp_path / "cert.pem"
+    not_pem.write_text("not a certificate\n")
+    result = smtpscope.run("proxy", "--listen", "127.0.0.1:0", "--rules", "none", "--transcripts", tmp_path / "t",
+                           "--tls-cert", not_pem, "--tls-key", not_pem)
+    assert result.returncode == 1, result.stderr
+    assert f"--tls-cert {not_pem}: not a PEM certificate chain" in result.stderr
+    assert_no_library_words(result.stderr)
+    missing = smtpscope.run("proxy", "--listen", "127.0.0.1:0", "--rules", "none", "--transcripts", tmp_path / "t",
+                            "--tls-cert", tmp_path / "missing.pem", "--tls-key", not_pem)
+    assert missing.returncode == 1 and "missing.pem: no such file" in missing.stderr, missing.stderr
+
+
+def test_a_store_that_cannot_be_a_directory_names_the_flag_and_the_reason(smtpscope, tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    result = smtpscope.run("sink", "--listen", "127.0.0.1:0", "--store", a_file / "messages")
+    assert result.returncode == 1, result.stderr
+    assert f"--store {a_file / 'messages'}: Not a directory" in result.stderr
+    assert_no_library_words(result.stderr)
+
+
+def test_listen_on_a_bare_port_means_every_ipv4_address(smtpscope, tmp_path):
+    port = free_port()
+    process = subprocess.Popen([str(smtpscope.path), "proxy", "--listen", f":{port}", "--rules", "none",
+                                "--transcripts", str(tmp_path / "t")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+                    assert client.recv(100).startswith(b"220")
+                break
+            except ConnectionRefusedError:
+                assert process.poll() is None, process.stdout.read()
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"nothing listened on :{port}")
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=60)[0]
+    assert f"listening:    0.0.0.0:{port}" in output, output
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -150,6 +150,11 @@ def main():
 
     controller = FaultyController(
         Handler(Store(options.store)), hostname=options.host, port=options.port, ident="soak upstream",
+        # Without a name of its own aiosmtpd calls socket.getfqdn() for every connection, on its event
+        # loop. Where the host's name is in no /etc/hosts (a fresh debootstrap machine) that is a DNS
+        # query, and a resolver that throttles makes it wait 5 s: 300 lookups took 55 s there, and
+        # every session of the upstream waited with them (issue 13's "stuck" sessions).
+        server_hostname="soak-upstream.test",
         authenticator=authenticator, auth_required=False, auth_require_tls=False,
         data_size_limit=0, timeout=600)
     controller.start()

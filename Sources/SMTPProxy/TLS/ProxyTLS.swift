@@ -11,17 +11,33 @@ public enum ProxyTLS {
 
     /// The server-side context offered to clients: the certificate and key from PEM files.
     public static func clientLegContext(certificatePath: String, keyPath: String) throws(ConfigurationError) -> NIOSSLContext {
+        // Each file is loaded on its own, so the message names the one at fault (NIOSSL's own
+        // `failedToLoadCertificate` names neither).
+        let chain: [NIOSSLCertificateSource]
         do {
-            let chain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { NIOSSLCertificateSource.certificate($0) }
-            guard !chain.isEmpty else { throw ConfigurationError(description: "--tls-cert \(certificatePath): no certificate in the file") }
-            let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+            chain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { NIOSSLCertificateSource.certificate($0) }
+        } catch {
+            throw ConfigurationError(description: "--tls-cert \(certificatePath): \(unreadable(certificatePath) ?? "not a PEM certificate chain")")
+        }
+        guard !chain.isEmpty else { throw ConfigurationError(description: "--tls-cert \(certificatePath): no certificate in the file") }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+        } catch {
+            throw ConfigurationError(description: "--tls-key \(keyPath): \(unreadable(keyPath) ?? "not a PEM private key (an encrypted key needs its passphrase removed)")")
+        }
+        do {
             let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
             return try NIOSSLContext(configuration: configuration)
-        } catch let error as ConfigurationError {
-            throw error
         } catch {
-            throw ConfigurationError(description: "cannot load --tls-cert \(certificatePath) / --tls-key \(keyPath): \(error)")
+            throw ConfigurationError(description: "--tls-cert \(certificatePath) with --tls-key \(keyPath): the key does not belong to the certificate, or the pair is unusable (\(error))")
         }
+    }
+
+    /// Why a file cannot be read (missing, no permission), or nil when it can be.
+    private static func unreadable(_ path: String) -> String? {
+        guard FileManager.default.fileExists(atPath: path) else { return "no such file" }
+        return FileManager.default.isReadableFile(atPath: path) ? nil : "not readable (permission denied)"
     }
 
     /// `--tls-cert auto`: an ephemeral self-signed P-256 certificate for `hostname`, valid for 30

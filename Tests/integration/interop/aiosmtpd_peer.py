@@ -95,7 +95,9 @@ def main():
     options = parser.parse_args()
 
     recorder = Recorder(options.record)
-    kwargs = {"hostname": "127.0.0.1", "port": options.port, "ident": "aiosmtpd upstream"}
+    kwargs = {"hostname": "127.0.0.1", "port": options.port, "ident": "aiosmtpd upstream",
+              # Named, or aiosmtpd calls socket.getfqdn() per connection on its event loop (see upstream_peer.py).
+              "server_hostname": "localhost"}
     if options.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(options.tls_cert, options.tls_key)

@@ -8,7 +8,7 @@ to a real upstream, and then checks four things against witnesses that are not t
      got over the wire hash to the record's `message.sha256`;
   3. the record's client leg matches the client's own account of the dialogue (the verbs it sent,
      the reply codes it read), and its upstream leg matches the upstream's own account (the verbs it
-     received, counted; QUIT is checked by the defect tests of test_interop_matrix.py);
+     received, counted; QUIT is checked by test_quit_reaches_the_upstream);
   4. both legs' TLS: the client leg's `tls` block, and the upstream leg's `[TLS established]` event,
      against whether each peer really used TLS.
 """

@@ -151,7 +151,7 @@ class OpenSMTPDClient:
 
     def send(self, messages):
         import smtplib
-        with smtplib.SMTP("127.0.0.1", self.inject_port, timeout=30) as injector:
+        with smtplib.SMTP("127.0.0.1", self.inject_port, local_hostname="localhost", timeout=30) as injector:
             for octets in messages:
                 injector.sendmail("alice@client.test", ["bob@example.org"], octets)
 

@@ -251,7 +251,7 @@ class PostfixClient:
         """Injects the messages and waits until the client has tried each; returns the client's
         account: (succeeded, Dialogue of its SMTP client towards the proxy, detail)."""
         import smtplib
-        with smtplib.SMTP("127.0.0.1", self.inject_port, timeout=30) as injector:
+        with smtplib.SMTP("127.0.0.1", self.inject_port, local_hostname="localhost", timeout=30) as injector:
             for octets in messages:
                 injector.sendmail("alice@client.test", ["bob@example.org"], octets)
         relay = f"relay=127.0.0.1[127.0.0.1]:{self.proxy_port}"

@@ -63,7 +63,10 @@ def main():
     parser.add_argument("--record")
     options = parser.parse_args()
 
-    kwargs = {"hostname": options.host, "port": options.port, "ident": "aiosmtpd test peer"}
+    kwargs = {"hostname": options.host, "port": options.port, "ident": "aiosmtpd test peer",
+              # Named, or aiosmtpd calls socket.getfqdn() per connection on its event loop (see
+              # tools/soak.d/upstream.py).
+              "server_hostname": "localhost"}
     if options.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(options.tls_cert, options.tls_key)

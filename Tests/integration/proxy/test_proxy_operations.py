@@ -265,7 +265,7 @@ def test_starttls_inside_implicit_tls_is_refused(proxy, upstreams, tls_cert):
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    with smtplib.SMTP_SSL("127.0.0.1", tls_port, context=context, timeout=WAIT) as client:
+    with smtplib.SMTP_SSL("127.0.0.1", tls_port, context=context, local_hostname="localhost", timeout=WAIT) as client:
         client.ehlo("client.test")
         assert not client.has_extn("starttls")
         code, _ = client.docmd("STARTTLS")
@@ -495,7 +495,7 @@ def test_sighup_reloads_the_certificate_without_dropping_sessions(proxy, upstrea
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    open_session = smtplib.SMTP_SSL("127.0.0.1", tls_port, context=context, timeout=WAIT)
+    open_session = smtplib.SMTP_SSL("127.0.0.1", tls_port, context=context, local_hostname="localhost", timeout=WAIT)
     try:
         open_session.ehlo("client.test")
         assert open_session.mail("a@client.test")[0] == 250

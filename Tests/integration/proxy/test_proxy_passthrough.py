@@ -35,7 +35,7 @@ def verifying_context(tls_cert, maximum=None):
 
 def send_over_passthrough(port, tls_cert, maximum=None, message=MESSAGE):
     """smtplib to `localhost` (SNI and the name checked): returns what the client saw of TLS."""
-    with smtplib.SMTP("localhost", port, timeout=30) as client:
+    with smtplib.SMTP("localhost", port, local_hostname="localhost", timeout=30) as client:
         client.ehlo("passthrough.test")
         assert client.has_extn("starttls"), "STARTTLS is offered because the upstream offers it"
         client.starttls(context=verifying_context(tls_cert, maximum))
@@ -140,7 +140,7 @@ def test_curl_ssl_reqd_verifies_the_upstreams_certificate(proxy, tls_upstream, t
 def test_without_upstream_starttls_none_is_offered_and_mail_is_inspected(proxy, upstreams, validate_record):
     host, port, record_path = upstreams.aiosmtpd("--pipelining")
     run = proxy((host, port), "--client-tls", "passthrough")
-    with smtplib.SMTP("127.0.0.1", run.port, timeout=30) as client:
+    with smtplib.SMTP("127.0.0.1", run.port, local_hostname="localhost", timeout=30) as client:
         client.ehlo("plain.test")
         assert not client.has_extn("starttls")
         code, text = client.docmd("STARTTLS")
@@ -213,7 +213,7 @@ def test_passthrough_excludes_proxy_made_upstream_tls(proxy_binary, upstream_tls
 def test_an_idle_passthrough_session_is_closed_after_the_idle_timeout(proxy, tls_upstream, validate_record, tls_cert):
     host, port, _ = tls_upstream
     run = proxy((host, port), "--client-tls", "passthrough", "--idle-timeout", "2")
-    client = smtplib.SMTP("localhost", run.port, timeout=60)
+    client = smtplib.SMTP("localhost", run.port, local_hostname="localhost", timeout=60)
     try:
         client.ehlo("idle.test")
         client.starttls(context=verifying_context(tls_cert))

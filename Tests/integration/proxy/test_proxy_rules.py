@@ -42,7 +42,7 @@ def start(proxy, upstreams, tmp_path, rules_text, *extra):
 
 def send(run, mail_from="alice@example.com", rcpts=("bob@example.org",), message=MESSAGE):
     """Sends one message with smtplib; returns (refused recipients, error or None)."""
-    with smtplib.SMTP(run.host, run.port, timeout=30) as client:
+    with smtplib.SMTP(run.host, run.port, local_hostname="localhost", timeout=30) as client:
         client.ehlo("client.example.com")
         try:
             return client.sendmail(mail_from, list(rcpts), message), None
@@ -129,7 +129,7 @@ rule "no-bare-names" on helo
   when helo == "localhost"
   disconnect 421 "Go away"
 """)
-    client = smtplib.SMTP(run.host, run.port, timeout=30)
+    client = smtplib.SMTP(run.host, run.port, local_hostname="localhost", timeout=30)
     code, text = client.ehlo("localhost")
     assert code == 421 and b"Go away" in text
     client.close()
@@ -306,7 +306,7 @@ rule "no-executables" on message
                   b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
                   b"--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"setup.EXE\"\r\n"
                   b"Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--XX--\r\n")
-    with smtplib.SMTP(run.host, run.port, timeout=30) as client:
+    with smtplib.SMTP(run.host, run.port, local_hostname="localhost", timeout=30) as client:
         client.ehlo("client.example.com")
         with pytest.raises(smtplib.SMTPDataError) as refused:
             client.sendmail("a@example.com", ["b@example.org"], attachment)

@@ -100,7 +100,10 @@ class XclientController(Controller):
 
 
 def run_aiosmtpd(options, stop):
-    kwargs = {"hostname": options.host, "port": options.port, "ident": "aiosmtpd upstream"}
+    kwargs = {"hostname": options.host, "port": options.port, "ident": "aiosmtpd upstream",
+              # Named, or aiosmtpd calls socket.getfqdn() per connection on its event loop (see
+              # tools/soak.d/upstream.py).
+              "server_hostname": "localhost"}
     if options.auth_user:
         def authenticator(server, session, envelope, mechanism, auth_data):
             ok = (isinstance(auth_data, LoginPassword)
