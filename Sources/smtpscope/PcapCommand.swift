@@ -20,22 +20,22 @@ struct PcapCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "Capture files (pcap, pcapng, optionally gzip-compressed).")
+    @Argument(help: ArgumentHelp("Capture files (pcap, pcapng, optionally gzip-compressed).", valueName: "FILE"))
     var files: [String] = []
 
-    @Option(name: .long, help: "Capture live from this interface until interrupted (needs CAP_NET_RAW).")
+    @Option(name: .long, help: ArgumentHelp("Capture live from this interface until interrupted (needs CAP_NET_RAW).", valueName: "IFACE"))
     var live: String?
 
-    @Option(name: .long, help: "A BPF filter for the capture, e.g. 'tcp port 25'.")
+    @Option(name: .long, help: ArgumentHelp("A BPF filter for the capture, e.g. 'tcp port 25'.", valueName: "BPF"))
     var filter: String?
 
-    @Option(name: .long, help: "SMTP ports, comma-separated; other ports are recognised by their first bytes.")
+    @Option(name: .long, help: ArgumentHelp("SMTP ports, comma-separated; other ports are recognised by their first bytes.", valueName: "PORTS"))
     var ports: String = "25,465,587,2525"
 
-    @Option(name: .long, help: "Where records go: a file (appended) or '-' for standard output.")
+    @Option(name: .long, help: ArgumentHelp("Where records go: a file (appended) or '-' for standard output.", valueName: "FILE|-"))
     var transcripts: String?
 
-    @Option(name: .long, help: "Record format: jsonl or text.")
+    @Option(name: .long, help: ArgumentHelp("Record format: jsonl or text.", valueName: "jsonl|text"))
     var format: FileTranscriptSink.Format = .jsonLines
 
     @Flag(name: .long, help: "Print the troubleshooting report: what was delivered, what failed and why.")

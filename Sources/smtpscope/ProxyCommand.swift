@@ -39,7 +39,7 @@ struct ProxyCommand: ParsableCommand {
     @Flag(name: .long, help: "Every client connection starts with a HAProxy PROXY protocol v1 or v2 header; the client is the address it names.")
     var proxyProtocol = false
 
-    @Option(name: .long, help: "Seconds a client has to send its whole PROXY protocol header.")
+    @Option(name: .long, help: ArgumentHelp("Seconds a client has to send its whole PROXY protocol header.", valueName: "SECONDS"))
     var proxyProtocolTimeout: Int64 = 10
 
     @Flag(name: .long, help: "Tell an upstream that offers XCLIENT who the client is (Postfix XCLIENT: ADDR, PORT, HELO, PROTO; NAME is [UNAVAILABLE]).")
@@ -81,55 +81,55 @@ struct ProxyCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("CA certificates (PEM) for --upstream-tls verify (default: the system's).", valueName: "FILE"))
     var upstreamCA: String?
 
-    @Option(name: .long, help: "The name the proxy uses in its own replies.")
+    @Option(name: .long, help: ArgumentHelp("The name the proxy uses in its own replies.", valueName: "NAME"))
     var hostname = "smtpscope"
 
-    @Option(name: .long, help: "Longest command line in octets, CRLF included.")
+    @Option(name: .long, help: ArgumentHelp("Longest command line in octets, CRLF included.", valueName: "OCTETS"))
     var lineLengthLimit = ProxyLimits().maxCommandLineOctets
 
-    @Option(name: .long, help: "Largest message in octets.")
+    @Option(name: .long, help: ArgumentHelp("Largest message in octets.", valueName: "OCTETS"))
     var messageSizeLimit = ProxyLimits().maxMessageOctets
 
-    @Option(name: .long, help: "Largest header section of a message in octets (Postfix header_size_limit).")
+    @Option(name: .long, help: ArgumentHelp("Largest header section of a message in octets (Postfix header_size_limit).", valueName: "OCTETS"))
     var headerSizeLimit = ProxyLimits().maxHeaderSectionOctets
 
-    @Option(name: .long, help: "Recipients per message.")
+    @Option(name: .long, help: ArgumentHelp("Recipients per message.", valueName: "N"))
     var recipientLimit = ProxyLimits().maxRecipients
 
-    @Option(name: .long, help: "Error replies per session before 421.")
+    @Option(name: .long, help: ArgumentHelp("Error replies per session before 421.", valueName: "N"))
     var errorLimit = ProxyLimits().maxErrors
 
-    @Option(name: .long, help: "Slowest message content accepted, in octets per second (Postfix smtpd_min_data_rate): 421 4.4.2 below it.")
+    @Option(name: .long, help: ArgumentHelp("Slowest message content accepted, in octets per second (Postfix smtpd_min_data_rate): 421 4.4.2 below it.", valueName: "OCTETS/S"))
     var minDataRate = ProxyLimits().minDataRate
 
-    @Option(name: .long, help: "Open client connections in total.")
+    @Option(name: .long, help: ArgumentHelp("Open client connections in total.", valueName: "N"))
     var connectionLimit = 1000
 
-    @Option(name: .long, help: "Open client connections per client IP.")
+    @Option(name: .long, help: ArgumentHelp("Open client connections per client IP.", valueName: "N"))
     var connectionsPerClient = 50
 
-    @Option(name: .long, help: "Seconds to wait for the upstream's greeting.")
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the upstream's greeting.", valueName: "SECONDS"))
     var greetingTimeout = ProxyTimeouts().greeting
 
-    @Option(name: .long, help: "Seconds to wait for the upstream's reply to a command.")
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the upstream's reply to a command.", valueName: "SECONDS"))
     var commandTimeout = ProxyTimeouts().command
 
-    @Option(name: .long, help: "Seconds to wait for the upstream's reply to DATA.")
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the upstream's reply to DATA.", valueName: "SECONDS"))
     var dataTimeout = ProxyTimeouts().dataInitiation
 
-    @Option(name: .long, help: "Seconds a client has to send each --min-data-rate × this many octets of message content (and at most between two reads).")
+    @Option(name: .long, help: ArgumentHelp("Seconds a client has to send each --min-data-rate × this many octets of message content (and at most between two reads).", valueName: "SECONDS"))
     var dataBlockTimeout = ProxyTimeouts().dataBlock
 
-    @Option(name: .long, help: "Seconds to wait for the upstream's reply to the end of data.")
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the upstream's reply to the end of data.", valueName: "SECONDS"))
     var endOfDataTimeout = ProxyTimeouts().endOfData
 
-    @Option(name: .long, help: "Seconds a client may stay silent between commands.")
+    @Option(name: .long, help: ArgumentHelp("Seconds a client may stay silent between commands.", valueName: "SECONDS"))
     var idleTimeout = ProxyTimeouts().serverIdle
 
-    @Option(name: .long, help: "Seconds to wait for the upstream's TCP connection.")
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the upstream's TCP connection.", valueName: "SECONDS"))
     var connectTimeout: Int64 = 30
 
-    @Option(name: .long, help: "Seconds sessions may take to finish after SIGINT/SIGTERM.")
+    @Option(name: .long, help: ArgumentHelp("Seconds sessions may take to finish after SIGINT/SIGTERM.", valueName: "SECONDS"))
     var drainTimeout: Int64 = 30
 
     /// A listening address: `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` for every IPv4 address, as

@@ -17,7 +17,7 @@ struct ReportCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Transcript files (smtpscope.session/1 JSON Lines).", valueName: "FILE"))
     var files: [String]
 
-    @Option(name: .long, help: "Output format: text, or json (one object, for scripts).")
+    @Option(name: .long, help: ArgumentHelp("Output format: text, or json (one object, for scripts).", valueName: "text|json"))
     var format: ReportFormat = .text
 
     func validate() throws {

@@ -19,7 +19,7 @@ struct RulesCheckCommand: ParsableCommand {
         abstract: "Find every problem in a rules folder and run its example blocks. Exit 2 when any is found."
     )
 
-    @Argument(help: "The rules folder (its *.rules files load in name order).")
+    @Argument(help: ArgumentHelp("The rules folder (its *.rules files load in name order).", valueName: "DIR"))
     var directory: String
 
     func run() throws {
@@ -43,7 +43,7 @@ struct RulesTestCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "The rules folder to try.")
+    @Argument(help: ArgumentHelp("The rules folder to try.", valueName: "DIR"))
     var directory: String
 
     @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Captures (pcap, pcapng, gzip) or transcript files (JSON Lines).", valueName: "FILE"))
@@ -52,7 +52,7 @@ struct RulesTestCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Compare with this rules folder and list the sessions whose verdicts change.", valueName: "OLD_DIR"))
     var diff: String?
 
-    @Option(name: .long, help: "text (default), or jsonl: each session's transcript with its verdicts.")
+    @Option(name: .long, help: ArgumentHelp("text (default), or jsonl: each session's transcript with its verdicts.", valueName: "text|jsonl"))
     var format: FileTranscriptSink.Format = .text
 
     func validate() throws {

@@ -23,10 +23,10 @@ struct SinkCommand: ParsableCommand {
 
     static let defaultListen = "127.0.0.1:2526"
 
-    @Option(name: .long, help: "Address to listen on, HOST:PORT or [IPv6]:PORT (port 0 picks a free one).")
+    @Option(name: .long, help: ArgumentHelp("Address to listen on, HOST:PORT or [IPv6]:PORT (port 0 picks a free one).", valueName: "HOST:PORT"))
     var listen: String = SinkCommand.defaultListen
 
-    @Option(name: .long, help: "Keep each accepted message in this directory (created if missing).")
+    @Option(name: .long, help: ArgumentHelp("Keep each accepted message in this directory (created if missing).", valueName: "DIR"))
     var store: String?
 
     func validate() throws {
