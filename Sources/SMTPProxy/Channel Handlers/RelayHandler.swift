@@ -481,7 +481,8 @@ final class RelayHandler: ChannelDuplexHandler {
         if let spoolFailure { return "spool: \(spoolFailure)" }
         guard let spool else { return "nothing spooled" }
         quarantined += 1
-        let store = SinkMessageStore(directory: session.configuration.spool.quarantineDirectory)
+        // Durable: the client hears 250 for a quarantined message, so it must survive a crash.
+        let store = SinkMessageStore(directory: session.configuration.spool.quarantineDirectory, durable: true)
         let id = "\(transcript.sessionID)-\(quarantined)"
         do {
             try store.prepare()

@@ -42,7 +42,7 @@ public final class SMTPSink: Sendable {
         self.group = group
         self.host = host
         self.port = port
-        self.store = storeDirectory.map(SinkMessageStore.init(directory:))
+        self.store = storeDirectory.map { SinkMessageStore(directory: $0) }
         self.configuration = configuration
     }
 

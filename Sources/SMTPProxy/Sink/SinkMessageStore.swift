@@ -8,13 +8,16 @@ import NIOCore
 /// after dot-unstuffing (RFC 5321 §4.5.2; BDAT content as chunked, RFC 3030), with nothing added,
 /// so tests can compare it byte for byte; and `ID.json`, the envelope. Both are written under
 /// temporary names and renamed into place, `ID.json` first, so a reader that sees `ID.eml` sees a
-/// complete message and its envelope. Files are not fsync'ed: the sink is a test and benchmark peer,
-/// not a mail queue.
+/// complete message and its envelope. A `durable` store (the quarantine: the client is told 250 once
+/// its message is there) flushes both files and the directory to the disk before `commit` returns;
+/// the sink's store does not: it is a test and benchmark peer, not a mail queue.
 final class SinkMessageStore: Sendable {
     let directory: String
+    let durable: Bool
 
-    init(directory: String) {
+    init(directory: String, durable: Bool = false) {
         self.directory = directory
+        self.durable = durable
     }
 
     /// Creates the directory (and its parents) when it does not exist.
@@ -23,7 +26,7 @@ final class SinkMessageStore: Sendable {
     }
 
     func openSpool(queueID: String) throws -> SinkSpool {
-        try SinkSpool(directory: directory, queueID: queueID)
+        try SinkSpool(directory: directory, queueID: queueID, durable: durable)
     }
 }
 
@@ -63,14 +66,16 @@ final class SinkSpool {
 
     let queueID: String
     private let directory: String
+    private let durable: Bool
     private let temporaryPath: String
     private var descriptor: Int32
     private var pending = ByteBuffer()
     private var failed = false
 
-    init(directory: String, queueID: String) throws {
+    init(directory: String, queueID: String, durable: Bool = false) throws {
         self.directory = directory
         self.queueID = queueID
+        self.durable = durable
         self.temporaryPath = "\(directory)/.\(queueID).eml.tmp"
         descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if descriptor < 0 { throw SinkStoreError(path: temporaryPath, errno: errno) }
@@ -93,7 +98,7 @@ final class SinkSpool {
     /// Writes the envelope, then moves the message into place; returns false when either failed.
     func commit(_ record: some Encodable) -> Bool {
         flush()
-        guard !failed, close(descriptor) == 0 else {
+        guard !failed, !durable || fsync(descriptor) == 0, close(descriptor) == 0 else {
             discard()
             return false
         }
@@ -105,7 +110,11 @@ final class SinkSpool {
         do {
             var data = try encoder.encode(record)
             data.append(UInt8(ascii: "\n"))
-            try data.write(to: URL(fileURLWithPath: envelopeTemporary))
+            if durable {
+                try Self.writeDurably(data, to: envelopeTemporary)
+            } else {
+                try data.write(to: URL(fileURLWithPath: envelopeTemporary))
+            }
         } catch {
             unlink(envelopeTemporary)
             unlink(temporaryPath)
@@ -116,7 +125,33 @@ final class SinkSpool {
             unlink(temporaryPath)
             return false
         }
-        return true
+        // The renames are durable once the directory is: without this a crash can leave the
+        // files' data on disk and their names not (rename(2) and fsync(2) on Linux file systems).
+        return !durable || Self.syncDirectory(directory)
+    }
+
+    /// Writes `data` to a new file at `path` and flushes it to the disk.
+    private static func writeDurably(_ data: Data, to path: String) throws {
+        let file = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard file >= 0 else { throw SinkStoreError(path: path, errno: errno) }
+        defer { close(file) }
+        var offset = 0
+        while offset < data.count {
+            let written = data.withUnsafeBytes { write(file, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw SinkStoreError(path: path, errno: errno)
+            }
+            offset += written
+        }
+        guard fsync(file) == 0 else { throw SinkStoreError(path: path, errno: errno) }
+    }
+
+    private static func syncDirectory(_ path: String) -> Bool {
+        let directory = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { return false }
+        defer { close(directory) }
+        return fsync(directory) == 0
     }
 
     func discard() {
