@@ -54,8 +54,14 @@ enum RecordedSessions {
             }
             reader.finish(record: body)
         }
+        try forEachTranscriptRecord(in: files.filter { kind(of: $0) == .transcript }, body)
+    }
+
+    /// The records of transcript files (`-` is standard input), in order. A malformed line is
+    /// skipped and counted, the first ten named on standard error; any makes the command fail.
+    static func forEachTranscriptRecord(in files: [String], _ body: (SessionRecord) -> Void) throws {
         var problems = 0
-        for file in files where kind(of: file) == .transcript {
+        for file in files {
             do {
                 try TranscriptFileReader().forEachRecord(inFile: file) { result in
                     switch result {
@@ -71,6 +77,6 @@ enum RecordedSessions {
                 throw fail("\(file): \(error)")
             }
         }
-        if problems > 0 { throw fail("\(problems) lines were not valid records") }
+        if problems > 0 { throw fail("\(problems) lines were not valid records and were skipped") }
     }
 }

@@ -20,23 +20,8 @@ struct ShowCommand: ParsableCommand {
     }
 
     func run() throws {
-        var problems = 0
-        for file in files {
-            do {
-                try TranscriptFileReader().forEachRecord(inFile: file) { result in
-                    switch result {
-                    case .success(let record):
-                        print(TextTranscriptWriter.render(record), terminator: "")
-                    case .failure(let error):
-                        if problems < 10 { FileHandleStandardError.write("smtpscope: \(file):\(error)\n") }
-                        problems += 1
-                    }
-                    return true
-                }
-            } catch {
-                throw fail("\(file): \(error)")
-            }
+        try RecordedSessions.forEachTranscriptRecord(in: files) { record in
+            print(TextTranscriptWriter.render(record), terminator: "")
         }
-        if problems > 0 { throw fail("\(problems) lines were not valid records and were skipped") }
     }
 }
