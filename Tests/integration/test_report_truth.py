@@ -71,6 +71,15 @@ def test_implicit_tls_on_another_port_is_tls_not_commands(smtpscope):
     assert not record["anomalies"], record["anomalies"]
 
 
+def test_plaintext_on_port_465_is_smtp_not_a_failed_handshake(smtpscope):
+    record, = parse_jsonl(pcap(smtpscope, REAL / "plaintext-on-port-465.pcap").stdout)
+    assert record["tls"]["mode"] == "none", record["tls"]
+    assert record["tls"]["failure"] is None
+    assert record["outcome"] == "completed"
+    assert [t["outcome"] for t in record["transactions"]] == ["delivered"]
+    assert not record["anomalies"], record["anomalies"]
+
+
 def test_flows_not_recognised_as_smtp_are_counted_with_the_ports_hint(smtpscope):
     completed = pcap(smtpscope, REAL / "implicit-tls-port-2466.pcap")
     assert completed.stdout == ""
