@@ -4,7 +4,7 @@ import NIOCore
 /// "." is removed, and the content ends at `CRLF "." CRLF` and nothing else.
 ///
 /// A bare CR or LF is content, never a line end: counting it as one is what lets a lenient server
-/// see a different end of data than a strict one (SMTP smuggling, SECURITY.md). Every such octet is
+/// see a different end of data than a strict one (SMTP smuggling). Every such octet is
 /// counted in `observations`, and the first place where a lenient server *would* have ended the
 /// message (`LF "." LF`, `CR "." CR`, ...) is reported as a stop of its own, so a passive observer can
 /// remember it and follow the server if its replies show it ended there.
