@@ -14,9 +14,9 @@ import ServiceLifecycle
 import Glibc
 #endif
 
-/// `smtpscope proxy`: relay SMTP between clients and an upstream, write a transcript of every
-/// session. With no arguments it listens on 127.0.0.1:2525 in front of the
-/// built-in sink and writes transcripts to ./transcripts/.
+/// `smtpscope proxy`: relay SMTP between clients and an upstream, write a transcript of every session.
+/// With no arguments it listens on 127.0.0.1:2525 in front of the built-in sink and writes transcripts
+/// to ./transcripts/.
 struct ProxyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "proxy",
