@@ -141,8 +141,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(name: "RulesRegexBench", dependencies: ["CPCRE2"], swiftSettings: strictSettings),
-        // Fuzzing (SECURITY.md "Fuzzing", tools/fuzz): each harness is a function in FuzzHarness, so the
-        // unit tests replay the seeds and kept crashes through the very code the fuzzers run.
+        // Fuzzing (README, "Fuzzing and sanitizers"; tools/fuzz): each harness is a function in
+        // FuzzHarness, so the unit tests replay the seeds and kept crashes through the very code the
+        // fuzzers run.
         .target(
             name: "FuzzHarness",
             dependencies: [

@@ -1,6 +1,7 @@
-/// Shared pieces of the fuzz harnesses (SECURITY.md "Fuzzing"). Each harness is a plain function
-/// over octets: the libFuzzer executables call it from `LLVMFuzzerTestOneInput`, and the unit tests
-/// call the same function on every seed and on every crash kept in `Tests/FuzzCorpus/TARGET/regressions`.
+/// Shared pieces of the fuzz harnesses (README, "Fuzzing and sanitizers"). Each harness is a plain
+/// function over octets: the libFuzzer executables call it from `LLVMFuzzerTestOneInput`, and the unit
+/// tests call the same function on every seed and on every crash kept in
+/// `Tests/FuzzCorpus/TARGET/regressions`.
 
 /// An invariant a harness found broken. The fuzzer turns it into a crash (so libFuzzer keeps the
 /// input); a test reports it.

@@ -90,7 +90,7 @@ public enum MailMessageHarness {
         guard (output, applied) == rewrite(edits, [content[...]]) else {
             throw FuzzInvariantViolation("the rewriter's output depends on how the content is split")
         }
-        // SECURITY.md #18: an edit never brings a line break or a NUL with it.
+        // An edit never brings a line break or a NUL with it: none may reach the wire.
         if LineEnds.isCanonical(content), !LineEnds.isCanonical(output) {
             throw FuzzInvariantViolation("the rewriter wrote a bare CR or LF: \(output.shown)")
         }

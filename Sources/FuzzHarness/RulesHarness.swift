@@ -3,9 +3,9 @@ import SMTPRules
 
 /// The rule language over arbitrary text: lexer, parser, checker and compiler must never trap, a set
 /// compiles exactly when the check finds no error, and a compiled set evaluated at every stage yields
-/// replies in their classes and strings without CR, LF or NUL (SECURITY.md #18). The first chunk is
-/// the rules file; a second one, if any, is the text of every list file; a third one is put into every
-/// text fact.
+/// replies in their classes and strings without CR, LF or NUL (so none reaches the wire). The first
+/// chunk is the rules file; a second one, if any, is the text of every list file; a third one is put
+/// into every text fact.
 public enum RulesHarness {
     public static func run(_ input: [UInt8]) throws(FuzzInvariantViolation) {
         let chunks = FuzzInput.chunks(input)

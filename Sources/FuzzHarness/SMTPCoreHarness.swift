@@ -1,8 +1,9 @@
 import NIOCore
 import SMTPCore
 
-/// SMTPCore under hostile input (SECURITY.md "Fuzzing"): the passive inspector over both directions,
-/// and the canonical content round trip `DataContentParser` -> `DataContentWriter` -> `DataContentParser`.
+/// SMTPCore under hostile input (README, "Fuzzing and sanitizers"): the passive inspector over both
+/// directions, and the canonical content round trip `DataContentParser` -> `DataContentWriter` ->
+/// `DataContentParser`.
 public enum SMTPCoreHarness {
     public static func run(_ input: [UInt8]) throws(FuzzInvariantViolation) {
         let chunks = FuzzInput.chunks(input)
@@ -78,7 +79,7 @@ public enum SMTPCoreHarness {
         try roundTrip(joined, pieces: chunks)
     }
 
-    /// SECURITY.md "Fuzzing": the serialised stream never holds a bare CR or LF; `CRLF.CRLF` appears
+    /// The fuzzing invariants: the serialised stream never holds a bare CR or LF; `CRLF.CRLF` appears
     /// only at its real end; reading it again gives the same content. Content the writer refuses
     /// must really hold the octet it names, where it says.
     static func roundTrip(_ content: [UInt8], pieces: [ArraySlice<UInt8>]) throws(FuzzInvariantViolation) {

@@ -16,18 +16,19 @@ public enum HeaderEdit: Sendable, Hashable {
 
 /// Applies ``HeaderEdit``s to message content as it streams past, writing every new or changed field
 /// canonically (RFC 5322 §2.2 and §2.1.1): field names checked against `ftext`, CR, LF and NUL in a
-/// value replaced by a space (SECURITY.md #18), non-ASCII values as RFC 2047 encoded words, and
-/// lines folded at whitespace to stay under 78 octets where possible and under 998 always.
+/// value replaced by a space (so no value can start a field of its own), non-ASCII values as
+/// RFC 2047 encoded words, and lines folded at whitespace to stay under 78 octets where possible
+/// and under 998 always.
 ///
-/// Input is message content as DATA carries it once un-stuffed, with CRLF line ends. The header
-/// section is held until its end (or the end of the content). It ends where the message reader
-/// and Postfix's cleanup end it: at the empty line, or at the first line that is neither a field
-/// nor a continuation, which begins the body (SECURITY.md case 19). So a field this rewriter adds
-/// is never written below such a line, where every reader downstream would take it for body text;
-/// and the rewritten section gets the empty line it lacked, so that line cannot be read as a
-/// continuation of the last field, or as a field by a reader with looser rules. A section longer
-/// than `maxHeaderSectionOctets` is passed through unchanged and ``applied`` is false, because
-/// editing half a header section could remove a field the edit never saw.
+/// Input is message content as DATA carries it once un-stuffed, with CRLF line ends. The header section
+/// is held until its end (or the end of the content). It ends where the message reader and Postfix's
+/// cleanup end it: at the empty line, or at the first line that is neither a field nor a continuation,
+/// which begins the body (README, Security, case 19). So a field this rewriter adds is never written
+/// below such a line, where every reader downstream would take it for body text; and the rewritten
+/// section gets the empty line it lacked, so that line cannot be read as a continuation of the last
+/// field, or as a field by a reader with looser rules. A section longer than `maxHeaderSectionOctets`
+/// is passed through unchanged and ``applied`` is false, because editing half a header section could
+/// remove a field the edit never saw.
 public struct HeaderRewriter: Sendable {
     public static let defaultMaxHeaderSectionOctets = 1024 * 1024
 

@@ -10,7 +10,7 @@
 /// cleanup server treats the first non-header line as the start of the body), it ends the header
 /// section and is the first line of the body; `header_without_colon` is flagged. This keeps the
 /// inspector's view of where the body starts the same as the MTA's, so a message cannot hide header
-/// fields from one of them (SECURITY.md case 19).
+/// fields from one of them (README, Security, case 19).
 struct HeaderSectionParser: Sendable {
     enum LineKind: Sendable, Equatable {
         /// Starts a new field.

@@ -42,11 +42,11 @@ protocol LineConsumer {
 
 /// Splits message content into lines in bounded memory, however it is chunked.
 ///
-/// Lines end at LF; a CR right before it makes the terminator CRLF. A CR followed by anything else
-/// is a bare CR and stays in the line's data: treating it as a line break is how SMTP smuggling
-/// starts (see SECURITY.md), and the MIME structure must be judged by the same lines the server
-/// will see. Only the first ``headCapacity`` octets of a line are buffered; that is enough to tell
-/// a header field name or a MIME boundary line (RFC 2046 §5.1.1 caps boundaries at 70 characters).
+/// Lines end at LF; a CR right before it makes the terminator CRLF. A CR followed by anything else is a
+/// bare CR and stays in the line's data: treating it as a line break is how SMTP smuggling starts, and
+/// the MIME structure must be judged by the same lines the server will see. Only the first
+/// ``headCapacity`` octets of a line are buffered; that is enough to tell a header field name or a MIME
+/// boundary line (RFC 2046 §5.1.1 caps boundaries at 70 characters).
 struct LineAssembler: Sendable {
     enum OddOctet: Sendable {
         case bareCR

@@ -6,10 +6,10 @@ import SMTPProxy
 import SMTPRules
 import SMTPTranscript
 
-/// The relay state machine with both legs fuzzed (SECURITY.md "Fuzzing"): the first octet picks the
-/// configuration, the rest is split on the marker into chunks that alternate upstream, client,
-/// upstream, ... (the upstream speaks first, with its greeting). The harness plays the channel layer
-/// and a strict upstream server, and checks what the relay writes upstream:
+/// The relay state machine with both legs fuzzed (README, "Fuzzing and sanitizers"): the first octet
+/// picks the configuration, the rest is split on the marker into chunks that alternate upstream,
+/// client, upstream, ... (the upstream speaks first, with its greeting). The harness plays the channel
+/// layer and a strict upstream server, and checks what the relay writes upstream:
 /// - the upstream stream never holds a bare CR or LF, and every command is one line;
 /// - message content goes only where the upstream reads content (after its 354 to DATA), commands
 ///   only where it reads commands, and `CRLF.CRLF` appears only at the real end of data;

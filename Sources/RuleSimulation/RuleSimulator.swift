@@ -1,9 +1,9 @@
 import SMTPRules
 import SMTPTranscript
 
-/// What a rule set would have done to recorded sessions (DESIGN §4: `pcap --rules` and
-/// `rules test`). Nothing is enforced: every verdict says `enforced: false`, and its `mode` says
-/// whether the rule would have been enforced in the proxy.
+/// What a rule set would have done to recorded sessions (`pcap --rules` and `rules test`). Nothing
+/// is enforced: every verdict says `enforced: false`, and its `mode` says whether the rule would
+/// have been enforced in the proxy.
 ///
 /// A session is replayed stage by stage in the order the proxy asks its policy: `connect`, `helo`,
 /// `auth`, then for each transaction `mail`, `rcpt` (each recipient), `data` and `message`. The

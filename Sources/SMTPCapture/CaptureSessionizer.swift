@@ -3,8 +3,9 @@ import SMTPCore
 import SMTPTranscript
 import TCPReassembly
 
-/// Turns reassembled TCP flows into SMTP session records (DESIGN §6): picks the flows that carry
-/// SMTP, feeds both directions to an `SMTPInspector`, and records each session when its flow ends.
+/// Turns reassembled TCP flows into SMTP session records (README, "How pcap mode reads a session"):
+/// picks the flows that carry SMTP, feeds both directions to an `SMTPInspector`, and records each
+/// session when its flow ends.
 ///
 /// Pure: it sees flow events, never packets or files, so the same logic serves offline files and
 /// live capture, and tests can drive it directly.

@@ -258,7 +258,8 @@ extension DeliveryReport {
 }
 
 extension SessionRecord.SessionOutcome {
-    /// Good news first, then the failures in the order DESIGN §3 ranks them.
+    /// Good news first, then the failures in the reverse of the precedence that picks a session's
+    /// outcome (README, "Transcript schema").
     static let reportOrder: [Self] = [.completed, .rejected, .tempfail, .timeout, .serverClosed, .reset, .tlsFailed, .incomplete]
 }
 

@@ -1,9 +1,9 @@
 import SMTPTranscript
 
-/// The troubleshooting summary of README "`--report`" (DESIGN §6): what was delivered, what failed,
-/// at which stage, with which reply (RFC 5321 §4.2) and enhanced status code (RFC 3463), why, and
-/// what to do; stalls and the slowest replies; TLS failures and downgrades; resets, timeouts and
-/// server closes; capture damage; anomalies.
+/// The troubleshooting summary of README "The report": what was delivered, what failed, at which stage,
+/// with which reply (RFC 5321 §4.2) and enhanced status code (RFC 3463), why, and what to do; stalls
+/// and the slowest replies; TLS failures and downgrades; resets, timeouts and server closes; capture
+/// damage; anomalies.
 ///
 /// Sessions are added one at a time. Counts are exact; detailed lists keep at most
 /// `ReportOptions.maxListed` entries each, so memory does not grow with the input.

@@ -9,7 +9,7 @@ public struct RuleSource: Sendable {
     }
 }
 
-/// A problem the checker found, with the `file:line:col` the DESIGN §4 "Checking" paragraph requires.
+/// A problem the checker found, with its `file:line:col`, so an editor can jump to it.
 public struct RuleDiagnostic: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Severity: String, Sendable {
         case error, warning
@@ -41,7 +41,7 @@ public struct RuleDiagnostic: Error, Sendable, Hashable, CustomStringConvertible
 }
 
 /// The result of checking a rule set: the compiled set when it is usable, every diagnostic, and the
-/// outcome of every `example` block (DESIGN §4 "Checking").
+/// outcome of every `example` block (rules/README.md, "Checking").
 public struct RuleCheckResult: Sendable {
     /// nil when any error diagnostic exists (failing examples included).
     public var ruleSet: RuleSet?

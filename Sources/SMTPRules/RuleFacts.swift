@@ -1,4 +1,4 @@
-/// What a session has revealed so far, as plain values: the facts the rule fields of DESIGN §4 read.
+/// What a session has revealed so far, as plain values: the facts the rule fields read.
 /// Addresses are RFC 5321 §4.1.2 mailboxes as sent, without angle brackets.
 public struct RuleFacts: Sendable {
     public var clientIP: String?

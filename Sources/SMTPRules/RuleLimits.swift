@@ -1,5 +1,5 @@
-/// Bounds on what a rule set may hold and on the work one evaluation may do; every input is hostile
-/// (SECURITY.md principle 5), rules files included.
+/// Bounds on what a rule set may hold and on the work one evaluation may do: every input is hostile,
+/// rules files included, and everything is bounded.
 public struct RuleLimits: Sendable, Hashable {
     /// Octets per rules file.
     public var maxFileSize: Int = 1 << 20

@@ -1,6 +1,6 @@
 import SMTPCore
 
-/// What the rules of one stage decided (DESIGN §4 "Actions").
+/// What the rules of one stage decided (rules/README.md, "Actions").
 public struct RuleOutcome: Sendable {
     /// The first enforced terminal action of the stage, if any.
     public var terminal: RuleTerminal?
@@ -48,7 +48,7 @@ public enum RuleTerminal: Sendable, Hashable {
     }
 }
 
-/// A non-terminal action, its strings interpolated and free of CR, LF and NUL (SECURITY.md #18).
+/// A non-terminal action, its strings interpolated and free of CR, LF and NUL.
 public enum RuleEffect: Sendable, Hashable {
     case setMailFrom(String)
     case setRcpt(String)
@@ -81,7 +81,7 @@ public enum RuleEffect: Sendable, Hashable {
 }
 
 /// A record that a rule matched and what one of its actions did or would have done, for the
-/// transcript (DESIGN §3/§4, `mode monitor`).
+/// transcript's `rules` verdicts, enforced or only recorded (`mode monitor`).
 public struct RuleVerdict: Sendable, Hashable {
     public var rule: String
     public var file: String

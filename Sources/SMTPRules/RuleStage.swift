@@ -1,4 +1,4 @@
-/// The point of an SMTP session at which a rule is evaluated (DESIGN §4; the stages follow the
+/// The point of an SMTP session at which a rule is evaluated (rules/README.md, "Stages"; they follow the
 /// command sequence of RFC 5321 §3: greeting, EHLO/HELO, AUTH per RFC 4954, MAIL, RCPT, DATA, and the
 /// received message content).
 public enum RuleStage: String, Sendable, Hashable, CaseIterable, Comparable {

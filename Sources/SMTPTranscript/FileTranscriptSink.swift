@@ -1,5 +1,5 @@
 /// Appends records to one file, or to standard output for the path "-" (`smtpscope pcap
-/// --transcripts FILE|-`), as JSON Lines (DESIGN.md §3) or as the `--format text` dialogue.
+/// --transcripts FILE|-`), as JSON Lines or as the `--format text` dialogue.
 ///
 /// Writes are buffered (64 KiB by default) and reach the file on `flush()`, `close()`, when the
 /// buffer fills, or when the sink is released.

@@ -8,7 +8,7 @@ import Darwin
 
 /// Writes JSON Lines records into a directory, one file per UTC day of the session's end
 /// (`smtpscope-YYYYMMDD.jsonl`), starting `smtpscope-YYYYMMDD.1.jsonl`, `.2.jsonl`, … whenever a file
-/// would grow past `maximumFileBytes` (DESIGN.md §3, `proxy --transcripts DIR`).
+/// would grow past `maximumFileBytes` (`proxy --transcripts DIR`).
 ///
 /// A record is never split across files: a single record larger than the limit gets a file of its
 /// own. A session without an end time is filed by its start. On start-up, and whenever the day

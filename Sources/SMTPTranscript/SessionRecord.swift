@@ -352,7 +352,7 @@ extension SessionRecord {
         }
     }
 
-    /// One action of one matching rule (DESIGN §4).
+    /// One action of one matching rule.
     public struct RuleVerdict: Sendable, Equatable {
         /// Whether the rule was written to be enforced or only watched (`mode monitor`).
         public enum Mode: String, Sendable, Equatable, CaseIterable {

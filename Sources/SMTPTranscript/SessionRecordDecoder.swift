@@ -25,7 +25,7 @@ public struct SessionRecordDecodingError: Error, Equatable, Sendable, CustomStri
     }
 }
 
-/// Reads `smtpscope.session/1` JSON Lines (DESIGN.md §3, `session.v1.schema.json`) back into
+/// Reads `smtpscope.session/1` JSON Lines (`session.v1.schema.json`) back into
 /// `SessionRecord`s, for `smtpscope report` and `rules test` over transcript files.
 ///
 /// Strict about what the schema requires (every key present, every type and enumerated value right,

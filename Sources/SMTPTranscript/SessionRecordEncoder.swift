@@ -1,5 +1,5 @@
 /// Writes a `SessionRecord` as one line of the `smtpscope.session/1` JSON Lines transcript
-/// (DESIGN.md §3; RFC 8259 JSON; the normative form is `session.v1.schema.json`).
+/// (RFC 8259 JSON; the normative form is `session.v1.schema.json`).
 ///
 /// Hand-written rather than `JSONEncoder`: the key order is fixed (the order of the schema), `nil`
 /// is always `null`, numbers never use an exponent, and one record costs one pass over its strings.

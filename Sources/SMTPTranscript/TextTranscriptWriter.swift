@@ -1,4 +1,4 @@
-/// The `--format text` rendering of a `smtpscope.session/1` record (DESIGN.md §3): the session as a
+/// The `--format text` rendering of a `smtpscope.session/1` record: the session as a
 /// two-sided dialogue with times relative to its start, anomalies in place, then one summary per
 /// transaction. Every line a peer controls is made safe for a terminal first (see `visible(_:)`).
 ///

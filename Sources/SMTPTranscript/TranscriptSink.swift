@@ -1,5 +1,5 @@
-/// Where finished `smtpscope.session/1` records go (DESIGN.md §3: stdout for `pcap`, day- and
-/// size-rotated files for `proxy`).
+/// Where finished `smtpscope.session/1` records go (stdout for `pcap`, day- and size-rotated
+/// files for `proxy`).
 ///
 /// Sinks do blocking I/O and are called synchronously; a caller on an event loop hands records to
 /// a thread of its own first. Writes may be buffered until `flush()`; `close()` flushes and releases

@@ -8,7 +8,7 @@ import SMTPTranscript
 import Glibc
 #endif
 
-/// `smtpscope pcap`: captures in, transcripts and the troubleshooting report out (DESIGN §6).
+/// `smtpscope pcap`: captures in, transcripts and the troubleshooting report out.
 struct PcapCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pcap",

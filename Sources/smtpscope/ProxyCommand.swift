@@ -14,9 +14,9 @@ import ServiceLifecycle
 import Glibc
 #endif
 
-/// `smtpscope proxy`: relay SMTP between clients and an upstream, write a transcript of every
-/// session (DESIGN §2 and §5). With no arguments it listens on 127.0.0.1:2525 in front of the
-/// built-in sink and writes transcripts to ./transcripts/.
+/// `smtpscope proxy`: relay SMTP between clients and an upstream, write a transcript of every session.
+/// With no arguments it listens on 127.0.0.1:2525 in front of the built-in sink and writes transcripts
+/// to ./transcripts/.
 struct ProxyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "proxy",
@@ -458,7 +458,7 @@ struct ProxyCommand: ParsableCommand {
             logger.info("reload: rules re-read; new sessions use them", metadata: ["rules": "\(Self.describe(ruleSet, in: rulesDirectory))"])
             metrics?.reloaded("rules", succeeded: true)
         } else {
-            // A bad reload keeps the old rules (DESIGN §2), and says why.
+            // A bad reload keeps the old rules, so the proxy never runs without any, and says why.
             let problems = RulesReport.check(result, directory: rulesDirectory).split(separator: "\n").joined(separator: "; ")
             logger.error("reload: rules not reloaded, keeping the previous ones: \(problems)")
             metrics?.reloaded("rules", succeeded: false)

@@ -3,7 +3,7 @@ import RuleSimulation
 import SMTPRules
 import SMTPTranscript
 
-/// `smtpscope rules`: check a rules folder, and try it on recorded traffic (DESIGN §2 and §4).
+/// `smtpscope rules`: check a rules folder, and try it on recorded traffic (rules/README.md).
 struct RulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",

@@ -9,7 +9,7 @@ import SMTPProxy
 import Glibc
 #endif
 
-/// `smtpscope sink`: the built-in accept-everything SMTP server (DESIGN §2), run on its own.
+/// `smtpscope sink`: the built-in accept-everything SMTP server, run on its own.
 struct SinkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sink",

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the hand-made seeds of Tests/FuzzCorpus (SECURITY.md "Fuzzing"): the cases of SECURITY.md's
-table for SMTPCoreFuzzer and RelayFuzzer, message samples for MailMessageFuzzer and the shipped rules
-for RulesFuzzer. Chunks are joined by the marker FuzzInput.marker. Run from the repository root;
-seeds the fuzzers found themselves (hash names) are kept as they are."""
+"""Writes the hand-made seeds of Tests/FuzzCorpus (README, "Fuzzing and sanitizers"): the hostile-input
+cases (README, Security) for SMTPCoreFuzzer and RelayFuzzer, message samples for MailMessageFuzzer and
+the shipped rules for RulesFuzzer. Chunks are joined by the marker FuzzInput.marker. Run from the
+repository root; seeds the fuzzers found themselves (hash names) are kept as they are."""
 import glob
 import os
 
@@ -22,7 +22,7 @@ def joined(chunks):
 
 P = b"MAIL FROM:<s@x>\r\nRCPT TO:<v@y>\r\nDATA\r\n\r\nsmuggled\r\n.\r\n"
 HEAD = b"From: a@x\r\nSubject: hi\r\n\r\nbody\r\n"
-# SECURITY.md rows 1-4 and 6: content, then the client's end of data.
+# Hostile-input cases 1-4 and 6: content, then the client's end of data.
 CONTENT = {
     "01-lf-dot-lf": HEAD + b"\n.\n" + P,
     "02-lf-dot-crlf": HEAD + b"\n.\r\n" + P,

@@ -3,8 +3,9 @@ import FuzzHarness
 import RelayFuzzHarness
 import Testing
 
-/// The relay harness on SECURITY.md's smuggling cases: the seeds must drive the relay where the
-/// fuzzer is meant to start from, and the upstream must get a message exactly when it should.
+/// The relay harness on the smuggling cases (README, Security, cases 1–5): the seeds must drive the
+/// relay where the fuzzer is meant to start from, and the upstream must get a message exactly when it
+/// should.
 @Suite struct RelayHarnessTests {
     static func log(_ seed: String) throws -> [String] {
         let url = FuzzCorpusReplayTests.corpus.appendingPathComponent("RelayFuzzer").appendingPathComponent(seed)

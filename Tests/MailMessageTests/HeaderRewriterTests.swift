@@ -53,7 +53,7 @@ import Testing
         #expect(Self.rewrite("To: a@b\r\n\r\nx\r\n", [.prefixSubject("[X]")]) == "To: a@b\r\nSubject: [X]\r\n\r\nx\r\n")
     }
 
-    /// SECURITY.md #18: a value can never start a new header line or end the header section.
+    /// Hostile-input case 18: a value can never start a new header line or end the header section.
     @Test(arguments: ["a\r\nBcc: victim@example.com", "a\nX: y", "a\rb", "a\u{0}b", "a\r\n\r\nbody"])
     func lineBreaksInValuesBecomeSpaces(value: String) {
         let out = Self.rewrite("To: a@b\r\n\r\nx\r\n", [.add(name: "X-Test", value: value)])
@@ -113,7 +113,7 @@ import Testing
         #expect(Self.rewrite(text, [.remove(name: "Subject"), .remove(name: "X-Old")]) == "\r\nSubject: not a header\r\n.\r\nX-Old: 1\r\n")
     }
 
-    /// SECURITY.md case 19: the first line that is neither a field nor a continuation begins the
+    /// Hostile-input case 19: the first line that is neither a field nor a continuation begins the
     /// body for the message reader and for Postfix's cleanup, so the rewriter ends the section there
     /// too: a field it writes stays above that line, the "fields" below it stay body text, and the
     /// empty line the section lacked is added, so the body's first line cannot become a

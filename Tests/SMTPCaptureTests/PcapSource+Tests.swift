@@ -9,7 +9,7 @@ import Testing
 import Glibc
 #endif
 
-/// Paths of the test fixtures (copied from ../shared/corpus/pcap, see Fixtures/corpus/SOURCES.md).
+/// Paths of the test fixtures (real captures from other projects, see Fixtures/corpus/SOURCES.md).
 private enum Fixture {
     static func path(_ relative: String) throws -> String {
         let base = try #require(Bundle.module.resourceURL)

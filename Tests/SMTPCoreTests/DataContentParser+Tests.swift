@@ -95,10 +95,10 @@ struct DataContentParserTests {
         Case(input: "a\nb\r\n.\r\n", content: "a\nb\r\n", stops: ["end@8"], bareLF: 1),
         Case(input: "a\rb\r\n.\r\n", content: "a\rb\r\n", stops: ["end@8"], bareCR: 1),
         Case(input: "a\0b\r\n.\r\n", content: "a\0b\r\n", stops: ["end@8"], nul: 1),
-        // The CRLF before the content counts: "\n.\r" is SECURITY.md row 3.
+        // The CRLF before the content counts: "\n.\r" is a lenient end of data (hostile-input case 3).
         Case(input: ".\rx\r\n.\r\n", content: "\rx\r\n", stops: ["candidate@2", "end@8"], bareCR: 1),
         Case(input: "a\r\n.\rx\r\n.\r\n", content: "a\r\n\rx\r\n", stops: ["candidate@5", "end@11"], bareCR: 1),
-        // SECURITY.md rows 1-3: lenient end-of-data sequences are content, reported once as a candidate.
+        // Hostile-input cases 1-3: lenient end-of-data sequences are content, reported once as a candidate.
         Case(input: "a\n.\n" + smuggled + ".\r\n", content: "a\n.\n" + smuggled, stops: ["candidate@4", "end@\(4 + smuggled.utf8.count + 3)"], bareLF: 2),
         Case(input: "a\r.\r" + smuggled + ".\r\n", content: "a\r.\r" + smuggled, stops: ["candidate@4", "end@\(4 + smuggled.utf8.count + 3)"], bareCR: 2),
         Case(input: "a\n.\r\n" + smuggled + ".\r\n", content: "a\n.\r\n" + smuggled, stops: ["candidate@5", "end@\(5 + smuggled.utf8.count + 3)"], bareLF: 1),
@@ -135,7 +135,7 @@ struct DataContentParserTests {
         #expect(outcome.observations?.hasForbiddenOctets == (testCase.bareLF + testCase.bareCR + testCase.nul > 0))
     }
 
-    /// SECURITY.md row 5: the outcome does not depend on where the stream is split.
+    /// Hostile-input case 5: the outcome does not depend on where the stream is split.
     @Test("identical outcome split at every byte offset and one byte at a time", arguments: cases)
     func everySplit(_ testCase: Case) {
         let bytes = Self.bytes(testCase.input)

@@ -10,7 +10,7 @@ struct ESMTPParameterTests {
         }
     }
 
-    /// RFC 1870 §5 and SECURITY.md row 11: an overflowing SIZE is 552 5.3.4, a non-numeric one 501 5.5.4.
+    /// RFC 1870 §5 and hostile-input case 11: an overflowing SIZE is 552 5.3.4, a non-numeric one 501 5.5.4.
     @Test("SIZE is judged as a receiver must", arguments: [
         ("MAIL FROM:<a@b> SIZE=1000", NumericParameter.valid(1000)),
         ("MAIL FROM:<a@b> size=0", .valid(0)),

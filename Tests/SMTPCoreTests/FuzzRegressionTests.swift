@@ -2,7 +2,7 @@ import NIOCore
 import SMTPCore
 import Testing
 
-/// Crashes the fuzzers found (SECURITY.md "Fuzzing"); each input is also kept in
+/// Crashes the fuzzers found (README, "Fuzzing and sanitizers"); each input is also kept in
 /// Tests/FuzzCorpus/TARGET/regressions and replayed through its harness by Tests/FuzzHarnessTests.
 @Suite("Fuzz regressions")
 struct FuzzRegressionTests {

@@ -14,7 +14,7 @@ struct PathTests {
         var description: String { line }
     }
 
-    /// SECURITY.md row 13: odd addresses are parsed as RFC 5321 says, or kept verbatim and flagged.
+    /// Hostile-input case 13: odd addresses are parsed as RFC 5321 says, or kept verbatim and flagged.
     static let cases: [Case] = [
         Case(line: "MAIL FROM:<>", address: "", valid: true, localPart: "", domain: nil),
         Case(line: "MAIL FROM:<a@b.example>", address: "a@b.example", valid: true, localPart: "a", domain: "b.example"),

@@ -2,8 +2,9 @@ import NIOCore
 import SMTPCore
 import Testing
 
-/// SMTP smuggling (SECURITY.md, DESIGN §6 "follow the server"): the client's bytes hold a lenient
-/// end of data followed by a second transaction; the server's replies decide which reading is kept.
+/// SMTP smuggling, and following the server (README, "How pcap mode reads a session"): the client's
+/// bytes hold a lenient end of data followed by a second transaction; the server's replies decide which
+/// reading is kept.
 @Suite("SMTPInspector smuggling")
 struct SMTPInspectorSmugglingTests {
     typealias Step = InspectorScenario.Step
@@ -130,7 +131,7 @@ struct SMTPInspectorSmugglingTests {
         #expect(all.last == "t11 R 250 2.0.0 queued as A -> #4 end of data")
     }
 
-    /// SECURITY.md rows 1-3: every lenient end-of-data sequence.
+    /// Hostile-input cases 1-3: every lenient end-of-data sequence.
     @Test("each lenient sequence, answered by a lenient server, yields the smuggled message", arguments: ["\n.\n", "\r.\r", "\n.\r\n", "\r\n.\n", "\r.\n", "\n.\r", "\r.\r\n"])
     func everyLenientSequence(sequence: String) {
         let scenario = InspectorScenario(Self.steps(sequence, quit: true, replies: Self.lenientReplies + ["221 Bye"]) + [.finish(at: 20)])
@@ -152,7 +153,7 @@ struct SMTPInspectorSmugglingTests {
         scenario.expectSameWhateverTheChunking()
     }
 
-    /// SECURITY.md row 4: a NUL never makes an end of data, so there is nothing to follow.
+    /// Hostile-input case 4: a NUL never makes an end of data, so there is nothing to follow.
     @Test("NUL sequences are never an end of data", arguments: ["\r\n\0.\r\n", "\r\n.\0\r\n"])
     func nulSequences(sequence: String) {
         let scenario = InspectorScenario(Self.steps(sequence, quit: true, replies: ["250 2.0.0 queued as A", "221 Bye"]) + [.finish(at: 20)])

@@ -324,7 +324,7 @@ struct SMTPInspectorTests {
         ])
     }
 
-    /// SECURITY.md row 21, CVE-2011-0411.
+    /// Hostile-input case 21, CVE-2011-0411.
     @Test("plaintext pipelined after STARTTLS in the same chunk is flagged and discarded")
     func plaintextAfterStarttls() {
         let scenario = InspectorScenario(Self.opening(["PIPELINING", "STARTTLS"]) + [
@@ -393,7 +393,7 @@ struct SMTPInspectorTests {
 
     // MARK: BDAT
 
-    /// RFC 3030 §2 and SECURITY.md row 17: exactly the announced octets are content, the rest are
+    /// RFC 3030 §2 and hostile-input case 17: exactly the announced octets are content, the rest are
     /// commands; one reply per BDAT.
     @Test("BDAT takes exactly its chunk; the next command in the same chunk is a command")
     func bdatChunks() {
@@ -555,7 +555,7 @@ struct SMTPInspectorTests {
         ])
     }
 
-    @Test("a DATA refused with 554 leaves the client's bytes as commands (SECURITY.md row 8)")
+    @Test("a DATA refused with 554 leaves the client's bytes as commands (hostile-input case 8)")
     func dataRefused() {
         let scenario = InspectorScenario(Self.opening() + [
             .client("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n", at: 4),

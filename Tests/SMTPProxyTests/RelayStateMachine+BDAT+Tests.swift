@@ -3,9 +3,9 @@ import SMTPCore
 import SMTPProxy
 import Testing
 
-/// BDAT relayed as BDAT when the upstream offers CHUNKING (RFC 3030, DESIGN §5): each client chunk
-/// goes upstream raw under its own `BDAT n`, and only the proxy's closing LAST chunk, sent once the
-/// whole message passed its checks, lets the upstream commit it.
+/// BDAT relayed as BDAT when the upstream offers CHUNKING (RFC 3030): each client chunk goes upstream
+/// raw under its own `BDAT n`, and only the proxy's closing LAST chunk, sent once the whole message
+/// passed its checks, lets the upstream commit it.
 @Suite struct RelayBDATTests {
     typealias H = RelayHarness
 

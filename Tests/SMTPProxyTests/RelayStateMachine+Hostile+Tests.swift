@@ -3,8 +3,8 @@ import SMTPCore
 import SMTPProxy
 import Testing
 
-/// State-machine checks for the SECURITY.md rows the end-to-end suite (Tests/integration/security)
-/// found the proxy getting wrong.
+/// State-machine checks for the hostile-input cases (README, Security) the end-to-end suite
+/// (Tests/integration/security) found the proxy getting wrong.
 @Suite struct RelayStateMachineHostileTests {
     typealias H = RelayHarness
 

@@ -3,8 +3,8 @@ import SMTPCore
 import SMTPProxy
 import Testing
 
-/// `--client-tls passthrough` (DESIGN §5 "TLS"): the client's STARTTLS goes to the upstream, and
-/// after the upstream's 220 the machine hands the session to the blind relay.
+/// `--client-tls passthrough`: the client's STARTTLS goes to the upstream, and after the upstream's 220
+/// the machine hands the session to the blind relay.
 @Suite struct RelayStateMachinePassthroughTests {
     typealias H = RelayHarness
 

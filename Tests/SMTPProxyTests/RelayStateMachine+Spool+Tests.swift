@@ -6,7 +6,7 @@ import SMTPTranscript
 import Testing
 
 /// Messages the `message` stage must see whole: spooled by the proxy, then refused, settled or sent
-/// upstream with their edits (DESIGN §4 and §5).
+/// upstream with their edits (rules/README.md, "How the proxy carries them out").
 @Suite struct RelaySpoolTests {
     typealias H = RelayHarness
 

@@ -20,7 +20,7 @@ extension RelayHarness {
     }
 }
 
-/// `--xclient` (DESIGN §5 "Client identity", Postfix XCLIENT_README).
+/// `--xclient` (Postfix XCLIENT_README; README, "Command line").
 @Suite struct RelayStateMachineXCLIENTTests {
     typealias H = RelayHarness
 

@@ -2,7 +2,8 @@ import SMTPCore
 import Testing
 @testable import SMTPRules
 
-/// The two example files of DESIGN §4, verbatim, parse, check and behave as the design describes.
+/// The two example files the rule language was specified with, verbatim: they parse, check and behave
+/// as their rules say.
 struct DesignExampleTests {
     static let senders = #"""
 # rules/10-senders.rules

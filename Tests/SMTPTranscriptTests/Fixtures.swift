@@ -14,7 +14,7 @@ enum Fixtures {
     /// Nothing known beyond what every record has.
     static let minimal = SessionRecord(sessionID: "01JDV7Q8ZK3M5N6P7R8S9T0V1W", source: .pcap, start: start)
 
-    /// A capture of a sender rejected at RCPT, as in DESIGN.md §3.
+    /// A capture of a sender rejected at RCPT: the session is `rejected`, its transaction too.
     static let rejectedCapture = SessionRecord(
         sessionID: "01JDV7Q8ZK3M5N6P7R8S9T0V1X",
         source: .pcap,

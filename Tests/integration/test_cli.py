@@ -84,7 +84,8 @@ def test_truncated_capture_is_processed_with_a_warning(smtpscope, tmp_path):
 
 
 def test_unsupported_link_type_is_reported(smtpscope, tmp_path):
-    # LINKTYPE 147 is DLT_USER0: nothing smtpscope can decode (DESIGN §6 lists the supported ones).
+    # LINKTYPE 147 is DLT_USER0: nothing smtpscope can decode (Sources/TCPReassembly/LinkType.swift
+    # lists the supported ones).
     capture = pcap_file(tmp_path / "user0.pcap", 147, [b"\x00" * 60])
     result = smtpscope.run("pcap", capture)
     assert result.returncode == 1

@@ -1,4 +1,4 @@
-"""`smtpscope pcap` against other projects' expected outputs for the shipped corpus (DESIGN §7).
+"""`smtpscope pcap` against other projects' expected outputs for the shipped corpus.
 
 Every capture under Tests/SMTPCaptureTests/Fixtures/corpus is read, and wherever our fields overlap
 with what Zeek (smtp.log, weird.log, files.log, `out` transcripts), Suricata (suricata-verify
@@ -377,7 +377,7 @@ def test_zeek_weird(request, run, capture, row, ours):
         record = records[0]
     if ours.startswith("reply:"):
         # Zeek flags the client's out-of-sequence command; smtpscope records the server's answer to it
-        # (the reply decides, DESIGN §6).
+        # (the server's reply decides what happened).
         expected = ours[len("reply:"):]
         assert any(expected in line or expected[4:] in line for line in server_lines(record))
     else:
@@ -390,9 +390,8 @@ def test_zeek_many_addresses_are_all_kept(run):
     assert len(transaction["rcpt_to"]) == 600
     assert transaction["outcome"] == "delivered"
     # The To and Cc header fields of this message fill more than the 100 KiB header-section limit
-    # (Postfix's header_size_limit, DESIGN §5), so the message summary keeps the fields before the
-    # limit and says so; Zeek's own 500-address cap is a setting of its test. Every envelope
-    # recipient is kept.
+    # (Postfix's header_size_limit), so the message summary keeps the fields before the limit and
+    # says so; Zeek's own 500-address cap is a setting of its test. Every envelope recipient is kept.
     assert len(transaction["message"]["to"]) >= 300
     assert any(a["kind"] == "header_section_too_large" for a in record["anomalies"])
 
@@ -552,7 +551,7 @@ SURICATA_DIFFERENCES = {
         "not an anomaly, in smtpscope",
     ("smtp-ehlo-reset-after-rejected-data", 4): "see check 3",
     ("smtp-ehlo-reset-after-rejected-data", 5):
-        "DUPLICATE_FIELDS: Suricata's tx 0 and tx 1 both carry a HELO; smtpscope keeps the latest (DESIGN §3)",
+        "DUPLICATE_FIELDS: Suricata's tx 0 and tx 1 both carry a HELO; smtpscope keeps the latest",
     ("smtp-bdat-bad-tail-reply-queue", 2):
         "INVALID_BDAT: smtpscope records the server's 501 to `BDAT 5 X` (checked by "
         "test_suricata_bad_bdat_reply_queue) rather than its own judgement of the command",
@@ -747,8 +746,8 @@ def test_arkime_data_521_is_a_rejection(run):
     assert transaction["data"]["reply"]["enhanced"] == "5.2.1"
     assert transaction["outcome"] == "rejected"
     # After the 521 the client sent RSET twice and the server closed first (its FIN comes first), so
-    # by DESIGN §3's order ("server_closed" ranks above "rejected") the session is server_closed; the
-    # rejection is the transaction's outcome.
+    # by the order that picks a session's outcome (README, "Transcript schema": "server_closed" ranks
+    # above "rejected") the session is server_closed; the rejection is the transaction's outcome.
     assert record["outcome"] == "server_closed"
     assert record["close"]["by"] == "server"
     assert record["auth"]["mechanism"] == "PLAIN" and record["auth"]["code"] == 235

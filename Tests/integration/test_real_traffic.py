@@ -2,7 +2,7 @@
 
 Each test starts its own peers (Postfix's smtp-sink, an aiosmtpd server, or a raw Python peer), drives
 a real client (swaks, smtplib or a raw socket), captures the traffic, and checks the transcript fields
-and the troubleshooting report. tshark is used as a cross-check for TLS facts only (DESIGN §7).
+and the troubleshooting report. tshark is used as a cross-check for TLS facts only.
 """
 import re
 import smtplib
@@ -184,7 +184,8 @@ def test_rejected_recipient_among_accepted_ones(smtpscope, validate_record, peer
     assert_reply(recipients[BAD], 550, "5.1.1", "User unknown")
     assert_reply(transaction["data"]["reply"], 250, "2.0.0")
     assert transaction["outcome"] == "delivered"
-    # Rejected recipients do not matter when the message was delivered to the rest (DESIGN §3).
+    # Rejected recipients do not matter when the message was delivered to the rest (README, "Transcript
+    # schema", session outcome).
     assert record["outcome"] == "completed"
 
     text = report(smtpscope, path, port)

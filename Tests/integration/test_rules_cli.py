@@ -1,5 +1,5 @@
 """End-to-end: `smtpscope rules check`, `rules test --against` (captures and transcripts), `--diff`, and
-`pcap --rules` (DESIGN §2 and §4). Nothing here is enforced; the verdicts say what would have happened.
+`pcap --rules` (rules/README.md). Nothing here is enforced; the verdicts say what would have happened.
 
 The captures are the Arkime test-suite ones under Tests/SMTPCaptureTests/Fixtures/corpus (their senders,
 recipients and subjects are listed in SOURCES.md there).

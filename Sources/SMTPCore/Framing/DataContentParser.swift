@@ -3,11 +3,11 @@ import NIOCore
 /// Reads DATA content by the strict RFC 5321 rule (§4.1.1.4, §4.5.2): lines end in CRLF, a leading
 /// "." is removed, and the content ends at `CRLF "." CRLF` and nothing else.
 ///
-/// A bare CR or LF is content, never a line end: counting it as one is what lets a lenient server
-/// see a different end of data than a strict one (SMTP smuggling, SECURITY.md). Every such octet is
-/// counted in `observations`, and the first place where a lenient server *would* have ended the
-/// message (`LF "." LF`, `CR "." CR`, ...) is reported as a stop of its own, so a passive observer can
-/// remember it and follow the server if its replies show it ended there.
+/// A bare CR or LF is content, never a line end: counting it as one is what lets a lenient server see a
+/// different end of data than a strict one (SMTP smuggling). Every such octet is counted in
+/// `observations`, and the first place where a lenient server *would* have ended the message
+/// (`LF "." LF`, `CR "." CR`, ...) is reported as a stop of its own, so a passive observer can remember
+/// it and follow the server if its replies show it ended there.
 public struct DataContentParser: Sendable {
     public enum Stop: Sendable, Hashable {
         /// All input was consumed; the content goes on.

@@ -4,7 +4,8 @@ import NIOCore
 /// ends in CRLF, a line starting with "." gets another ".", and the content ends with
 /// `CRLF "." CRLF` and nothing else.
 ///
-/// This is the writing half of SECURITY.md principle 1. The input is content as
+/// This is the writing half of canonical forwarding: content is never relayed as it came, so the
+/// upstream cannot find an end of data the proxy did not see. The input is content as
 /// `DataContentParser` emits it (already unstuffed), or BDAT chunk octets (RFC 3030 §2). A bare CR,
 /// a bare LF or a NUL is never "cleaned" into CRLF or dropped, since normalising is what turns
 /// `\r.\r` into a real end of data downstream: it is refused with `ForbiddenOctet`, and the caller

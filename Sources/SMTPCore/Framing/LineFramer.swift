@@ -5,7 +5,7 @@ import NIOCore
 /// A bare LF is accepted as a line end here, as Postfix and most servers accept it in commands, and
 /// reported so that callers can flag it. A line longer than the limit is not buffered: its first
 /// octets are kept, the rest is dropped up to the next LF, and it is reported as overlong, so memory
-/// stays flat whatever the peer sends (SECURITY.md principle 5).
+/// stays flat whatever the peer sends.
 public struct LineFramer: Sendable {
     public enum Terminator: Sendable, Hashable {
         case crlf

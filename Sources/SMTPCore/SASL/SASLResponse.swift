@@ -12,6 +12,6 @@ public struct SASLResponse: Sendable, Hashable, CustomStringConvertible, CustomD
 
     public var description: String { "[redacted]" }
     public var debugDescription: String { "[redacted]" }
-    /// `dump` and debuggers see no content either (SECURITY.md principle 6).
+    /// `dump` and debuggers see no content either: no secret is written anywhere, crash logs included.
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }

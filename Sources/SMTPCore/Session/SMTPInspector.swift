@@ -4,9 +4,10 @@ import NIOCore
 /// typed events (commands, replies paired with the commands they answer, message content, TLS,
 /// anomalies) whatever the chunk boundaries.
 ///
-/// It never decides what the server "should" have done: the server's replies decide (DESIGN §6,
-/// "follow the server"). Where the client's bytes are ambiguous (a lenient end of data, SMTP
-/// smuggling), both readings are followed until the replies show which one the server took.
+/// It never decides what the server "should" have done: the server's replies decide, and where the
+/// peers disagree the disagreement is an anomaly (README, "How pcap mode reads a session"). Where the
+/// client's bytes are ambiguous (a lenient end of data, SMTP smuggling), both readings are followed
+/// until the replies show which one the server took.
 public struct SMTPInspector: Sendable {
     public enum Side: Sendable, Hashable {
         case client

@@ -1,5 +1,5 @@
-/// What a passive observer learnt about one TLS handshake, for the session transcript's `tls` object
-/// (DESIGN.md §3). Used after STARTTLS (RFC 3207 §4) and on implicit-TLS ports (RFC 8314 §3.3).
+/// What a passive observer learnt about one TLS handshake, for the session transcript's `tls` object.
+/// Used after STARTTLS (RFC 3207 §4) and on implicit-TLS ports (RFC 8314 §3.3).
 ///
 /// Everything here comes from clear-text hellos and record headers (RFC 8446 §4.1, §5.1); nothing is
 /// decrypted.

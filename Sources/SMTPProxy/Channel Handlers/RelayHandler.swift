@@ -611,7 +611,8 @@ final class RelayHandler: ChannelDuplexHandler {
             dropTimers()
             return
         }
-        // Deadlines, not idle timers: reads alone do not move them (SECURITY row 15).
+        // Deadlines, not idle timers: reads alone do not move them, so a trickling client still hits
+        // them (hostile-input case 15).
         let (client, upstream) = inPlace { machine in
             (machine.clientTimeout.map { (seconds: $0, epoch: machine.clientDeadlineEpoch) },
              machine.upstreamTimeout.map { (seconds: $0, epoch: machine.upstreamDeadlineEpoch) })

@@ -2,9 +2,8 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// The proxy under swift-service-lifecycle (DESIGN §2 "SIGTERM drains"): runs until the group's
-/// graceful shutdown (SIGTERM, SIGINT), then stops accepting and lets sessions finish for up to
-/// `drainTimeout` seconds.
+/// The proxy under swift-service-lifecycle, so SIGTERM drains: runs until the group's graceful shutdown
+/// (SIGTERM, SIGINT), then stops accepting and lets sessions finish for up to `drainTimeout` seconds.
 public struct ProxyService: Service {
     private let server: ProxyServer
     private let drainTimeout: Int64
@@ -25,7 +24,7 @@ public struct ProxyService: Service {
     }
 }
 
-/// The proxy's signals (DESIGN §2): SIGHUP calls `reload` once per signal; SIGTERM or SIGINT ends
+/// The proxy's signals: SIGHUP calls `reload` once per signal; SIGTERM or SIGINT ends
 /// this service, which (run with `.gracefullyShutdownGroup`) starts the group's graceful shutdown.
 ///
 /// The signals are trapped when the `UnixSignalsSequence` is made, before the listeners are bound,

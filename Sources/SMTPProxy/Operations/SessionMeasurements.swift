@@ -1,7 +1,7 @@
 import SMTPTranscript
 
 /// What one finished session adds to the proxy's metrics, read from its `smtpscope.session/1`
-/// record (DESIGN §3). Pure, so the derivation is tested without a metrics backend.
+/// record. Pure, so the derivation is tested without a metrics backend.
 public struct SessionMeasurements: Sendable, Equatable {
     /// A reply's class: "2xx" ... "5xx" (RFC 5321 §4.2.1), and the leg it went over.
     public struct ReplyClass: Sendable, Hashable {
@@ -10,7 +10,7 @@ public struct SessionMeasurements: Sendable, Equatable {
         public var codeClass: String
     }
 
-    /// A rule's verdict: its action and whether it was enforced (DESIGN §4).
+    /// A rule's verdict: its action and whether it was enforced.
     public struct Verdict: Sendable, Hashable {
         public var action: String
         public var enforced: Bool

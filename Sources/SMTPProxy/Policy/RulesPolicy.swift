@@ -3,8 +3,8 @@ import SMTPCore
 import SMTPRules
 import SMTPTranscript
 
-/// The proxy's policy from a compiled `rules/` folder (DESIGN §4): each stage asks the rule set,
-/// and its outcome becomes the relay's decision.
+/// The proxy's policy from a compiled `rules/` folder: each stage asks the rule set, and its outcome
+/// becomes the relay's decision.
 ///
 /// Only enforced actions change the session; `mode monitor` rules only leave verdicts. An address a
 /// rule builds that is not a valid RFC 5321 path is not used: the verdict stays in the transcript

@@ -2,8 +2,8 @@ import MailMessage
 import SMTPCore
 import SMTPTranscript
 
-/// The rules hook of the proxy (DESIGN §4 stages, §5 "Ordering"): asked at every stage of a
-/// session, it decides whether the command goes on, is answered by the proxy, or changes.
+/// The rules hook of the proxy: asked at every stage of a session, it decides whether the command
+/// goes on, is answered by the proxy (in command order, like any reply), or changes.
 ///
 /// Policies are pure and synchronous: they see `PolicyFacts` and return a `PolicyDecision`,
 /// never doing I/O, so the relay state machine can call them in place. A command a policy refuses
@@ -26,7 +26,7 @@ extension SessionPolicy {
     public var readsMessageBody: Bool { evaluatesMessages }
 }
 
-/// The stages of DESIGN §4, in session order.
+/// The rule stages (rules/README.md, "Stages"), in session order.
 public enum PolicyStage: String, Sendable, Hashable, CaseIterable {
     case connect
     case helo

@@ -1,7 +1,6 @@
 import NIOConcurrencyHelpers
 
-/// Counts open client connections, in total and per client IP (DESIGN §5 "Limits":
-/// `421 4.7.0` above either).
+/// Counts open client connections, in total and per client IP (`421 4.7.0` above either).
 public final class ConnectionLimiter: Sendable {
     public let maxTotal: Int
     public let maxPerClient: Int

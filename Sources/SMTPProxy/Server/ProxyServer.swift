@@ -90,9 +90,9 @@ final class SessionIDSource: Sendable {
     }
 }
 
-/// The proxy's listeners (DESIGN §5): accepts clients, reads a PROXY protocol header when
-/// configured, terminates implicit TLS on SMTPS listeners, enforces the connection limits, and
-/// gives each connection a `RelayHandler`.
+/// The proxy's listeners: accepts clients, reads a PROXY protocol header when configured, terminates
+/// implicit TLS on SMTPS listeners, enforces the connection limits, and gives each connection a
+/// `RelayHandler`.
 public final class ProxyServer: Sendable {
     /// One bound listening socket.
     public struct Listener: Sendable {

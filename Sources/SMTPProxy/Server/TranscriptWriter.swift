@@ -4,7 +4,7 @@ import SMTPTranscript
 import Synchronization
 
 /// Writes finished session records on a thread of its own, so an event loop never waits for a
-/// disk (DESIGN §3: `proxy` writes day- and size-rotated files).
+/// disk (`proxy` writes day- and size-rotated files).
 ///
 /// Records are written in the order sessions end and flushed after each one, so a crash loses at
 /// most the record being written.

@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// The built-in accept-everything SMTP server (`smtpscope sink`, DESIGN §2), like Postfix's
+/// The built-in accept-everything SMTP server (`smtpscope sink`), like Postfix's
 /// smtp-sink but a strict RFC 5321 server (with RFC 2920 PIPELINING, RFC 3030 CHUNKING, RFC 1870
 /// SIZE, RFC 6152 8BITMIME, RFC 2034 ENHANCEDSTATUSCODES, RFC 6531 SMTPUTF8). It answers every
 /// well-formed transaction with `250 2.0.0 Ok: queued as ID` and keeps the message only when given

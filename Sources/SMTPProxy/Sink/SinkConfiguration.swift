@@ -1,4 +1,4 @@
-/// What `smtpscope sink` accepts and how long it waits, with Postfix-like defaults (DESIGN §5 limits).
+/// What `smtpscope sink` accepts and how long it waits, with the proxy's Postfix-like defaults.
 ///
 /// Every limit answers with the RFC 5321 reply a strict server gives: a longer command line gets
 /// `500 5.5.2`, a larger message `552 5.3.4`, one recipient too many `452 4.5.3`, one error too many

@@ -6,8 +6,8 @@ import Musl
 import Darwin
 #endif
 
-/// How the proxy holds messages that `message` rules must see whole (DESIGN §5 spooling), and
-/// where quarantined messages go (DESIGN §4 `quarantine`).
+/// How the proxy holds messages that `message` rules must see whole, and where quarantined messages
+/// go (rules/README.md, "How the proxy carries them out").
 public struct SpoolConfiguration: Sendable {
     /// Octets of one message kept in memory; the rest goes to an unlinked temporary file, so a
     /// 50 MB message costs 1 MiB of memory while it is received.

@@ -1,7 +1,7 @@
 import SMTPCore
 
-/// Builds the EHLO reply the client sees from the upstream's (RFC 5321 §4.1.1.1, DESIGN §5 "EHLO
-/// reconciliation"): the client is offered what both the proxy and the upstream support.
+/// Builds the EHLO reply the client sees from the upstream's (RFC 5321 §4.1.1.1): the client is offered
+/// what both the proxy and the upstream support.
 ///
 /// - PIPELINING (RFC 2920) and CHUNKING (RFC 3030) are always offered: the proxy handles them
 ///   itself on the client leg.

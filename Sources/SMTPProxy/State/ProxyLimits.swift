@@ -1,5 +1,5 @@
-/// Bounds the proxy enforces, with Postfix's defaults (DESIGN §5 "Limits", SECURITY.md principle 5).
-/// Each is a `smtpscope proxy` flag.
+/// Bounds the proxy enforces, with Postfix's defaults, so memory stays flat under any input. Each is
+/// a `smtpscope proxy` flag (README, "Limits and their defaults").
 public struct ProxyLimits: Sendable, Hashable {
     /// Longest command line, CRLF included (Postfix `line_length_limit`): `500 5.5.2` above it.
     public var maxCommandLineOctets = 2048
@@ -9,7 +9,7 @@ public struct ProxyLimits: Sendable, Hashable {
     /// Message size (Postfix `message_size_limit`): `552 5.3.4` above it.
     public var maxMessageOctets = 10_240_000
     /// Header section of a message, up to its empty line (Postfix `header_size_limit`): `552 5.3.4`
-    /// at the end of data above it (SECURITY row 19).
+    /// at the end of data above it (README, Security, case 19).
     public var maxHeaderSectionOctets = 102_400
     /// Recipients per transaction (Postfix `smtpd_recipient_limit`): later ones get `452 4.5.3`.
     public var maxRecipients = 1000
@@ -20,7 +20,7 @@ public struct ProxyLimits: Sendable, Hashable {
     /// Client octets held while a command waits for the upstream's reply.
     public var maxHeldClientOctets = 256 * 1024
     /// Slowest message content accepted, in octets per second (Postfix `smtpd_min_data_rate`):
-    /// `--data-block-timeout` restarts only after this rate's worth of octets (SECURITY row 15).
+    /// `--data-block-timeout` restarts only after this rate's worth of octets (hostile-input case 15).
     public var minDataRate = 500
 
     public init() {}
@@ -59,7 +59,7 @@ public enum ClientTLSMode: String, Sendable, Hashable, CaseIterable {
     case off
     /// Offer STARTTLS when the upstream does, relay the client's STARTTLS to it, and after the
     /// upstream's 220 relay octets blind both ways: TLS runs end to end between client and
-    /// upstream, and only its handshake is observed (DESIGN §5 "TLS").
+    /// upstream, and only its handshake is observed.
     case passthrough
 }
 
@@ -96,7 +96,7 @@ public struct RelayConfiguration: Sendable {
     /// STARTTLS is offered and rules see `tls` true.
     public var clientLegImplicitTLS = false
     /// `--xclient`: tell an upstream that offers Postfix XCLIENT who the client is (ADDR, PORT,
-    /// NAME, HELO, PROTO), after its EHLO and before any command of the client's (DESIGN §5).
+    /// NAME, HELO, PROTO), after its EHLO and before any command of the client's.
     public var xclient = false
 
     public init() {}

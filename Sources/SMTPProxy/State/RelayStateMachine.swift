@@ -4,14 +4,13 @@ import SMTPCore
 import SMTPTranscript
 
 /// The relay between one SMTP client and its upstream server (RFC 5321, RFC 2920 pipelining,
-/// RFC 3030 CHUNKING, RFC 3207 STARTTLS, RFC 4954 AUTH; DESIGN §5), as a pure state machine.
+/// RFC 3030 CHUNKING, RFC 3207 STARTTLS, RFC 4954 AUTH), as a pure state machine.
 ///
 /// Each input is one `receiveX` call returning the `Action`s the channel layer performs, in order.
-/// Every byte sent to either peer is one the machine has parsed: commands are re-written from
-/// their parsed form, message content is re-serialised by `DataContentWriter` (SECURITY.md
-/// principle 1) or, BDAT to an upstream that offers CHUNKING, relayed in length-delimited chunks
-/// once checked as DATA would check it, and replies reach the client in command order whatever
-/// their origin.
+/// Every byte sent to either peer is one the machine has parsed: commands are re-written from their
+/// parsed form, message content is re-serialised by `DataContentWriter` (never relayed as it came) or,
+/// BDAT to an upstream that offers CHUNKING, relayed in length-delimited chunks once checked as DATA
+/// would check it, and replies reach the client in command order whatever their origin.
 public struct RelayStateMachine: Sendable {
     // MARK: Configuration
 
@@ -22,7 +21,7 @@ public struct RelayStateMachine: Sendable {
     // MARK: Client leg
 
     private enum ClientMode: Sendable, Hashable {
-        /// No greeting yet: any byte is a synchronisation error (SECURITY row 7).
+        /// No greeting yet: any byte is a synchronisation error (`554 5.5.0`, hostile-input case 7).
         case beforeGreeting
         case commands
         /// A command's reply decides how the next bytes read (DATA, BDAT, AUTH).
@@ -41,7 +40,7 @@ public struct RelayStateMachine: Sendable {
         case data
         case bdat
         case auth
-        /// Nothing after STARTTLS is read in plaintext (SECURITY.md principle 4).
+        /// Nothing after STARTTLS is read in plaintext: STARTTLS wipes the slate.
         case starttls
         /// Nothing after QUIT is acted on.
         case quit
@@ -66,7 +65,7 @@ public struct RelayStateMachine: Sendable {
     private var clientInputClosed = false
     private var authenticated = false
     private var sasl: (authID: Int, exchange: SASLExchange, slot: Int)?
-    /// Bytes the client sent after DATA before the 354 (SECURITY row 7).
+    /// Bytes the client sent after DATA before the 354: a synchronisation error (hostile-input case 7).
     private var earlyContent = false
 
     // MARK: Transaction
@@ -136,15 +135,15 @@ public struct RelayStateMachine: Sendable {
         /// An upstream reply to a chunk that was not 2xx: RFC 3030 §2 says no further BDAT may
         /// follow it, so later chunks stay with the proxy and are answered with it.
         var upstreamRefusal: SMTPReply?
-        /// Spooled (DESIGN §5): the proxy answers 354 and the chunks itself and keeps the message
-        /// until `message` rules have seen it whole; nothing goes upstream before.
+        /// Spooled: the proxy answers 354 and the chunks itself and keeps the message until `message`
+        /// rules have seen it whole; nothing goes upstream before.
         var spooled = false
         /// Reads the spooled message for the `message` stage's facts, and for the record.
         var inspector: MessageInspector?
         /// The inspector's reading, taken at the end of the content.
         var summary: MessageSummary?
-        /// The header section so far (SECURITY row 19): its octets, the last four of them, and
-        /// whether its empty line was seen.
+        /// The header section so far, bounded by `maxHeaderSectionOctets`: its octets, the last four of
+        /// them, and whether its empty line was seen.
         var headerOctets = 0
         var headerTail: UInt32 = 0
         var headerEnded = false
@@ -327,7 +326,7 @@ public struct RelayStateMachine: Sendable {
         case .closed, .tlsHandshake, .passthrough:
             return actions
         case .beforeGreeting:
-            // SECURITY row 7 (Postfix ≥ 3.9): talking before the greeting is a protocol
+            // As in Postfix ≥ 3.9 (hostile-input case 7): talking before the greeting is a protocol
             // synchronisation error.
             note(.commandBeforeGreeting, "\(bytes.readableBytes) octets before the greeting", &actions)
             clientMode = .closed
@@ -392,7 +391,7 @@ public struct RelayStateMachine: Sendable {
                     } else if reply.hasControlOctets {
                         protocolError("reply line with a CR or NUL octet", &actions)
                     } else if reply.droppedLines > 0 {
-                        // SECURITY row 24: no real reply is that long; relaying it cut would
+                        // Hostile-input case 24: no real reply is that long; relaying it cut would
                         // hide what the upstream said.
                         protocolError("multi-line reply of \(reply.lines.count + reply.droppedLines) lines", &actions)
                     } else {
@@ -403,7 +402,7 @@ public struct RelayStateMachine: Sendable {
             }
         }
         if upstreamState == .tlsHandshake || upstreamState == .passthrough, upstreamBuffer.readableBytes > 0 {
-            // SECURITY.md principle 4: bytes after the upstream's 220 to STARTTLS are discarded.
+            // STARTTLS wipes the slate: bytes after the upstream's 220 to STARTTLS are discarded.
             // Under passthrough too: a TLS server says nothing before the client's hello.
             note(.plaintextAfterSTARTTLS, "\(upstreamBuffer.readableBytes) octets from the upstream after its 220 to STARTTLS", &actions)
             upstreamBuffer.clear()
@@ -663,7 +662,7 @@ public struct RelayStateMachine: Sendable {
     /// The client's deadline (`clientTimeout`) runs from the last change of this number, not from
     /// the last read: it changes when a command or SASL line is complete, when the mode changes,
     /// and in content after each `minDataRate × dataBlock` octets. So a client that trickles a
-    /// command or a message one octet at a time still hits the deadline (SECURITY row 15).
+    /// command or a message one octet at a time still hits the deadline (hostile-input case 15).
     public private(set) var clientDeadlineEpoch = 0
     private var contentOctetsSinceDeadline = 0
 
@@ -784,7 +783,7 @@ public struct RelayStateMachine: Sendable {
                 return true
             case .startClientTLS:
                 if clientBuffer.readableBytes > 0 {
-                    // SECURITY.md principle 4, CVE-2011-0411.
+                    // STARTTLS wipes the slate: plaintext pipelined behind it is dropped, CVE-2011-0411.
                     note(.plaintextAfterSTARTTLS, "\(clientBuffer.readableBytes) octets pipelined after STARTTLS discarded", &actions)
                     clientBuffer.clear()
                 }
@@ -1445,7 +1444,7 @@ public struct RelayStateMachine: Sendable {
     }
 
     /// Checks one piece of content and writes it upstream in canonical form; the first forbidden
-    /// octet or excess octet stops the upstream transaction (SECURITY.md principle 2).
+    /// octet or excess octet stops the upstream transaction: it is never cleaned and sent on.
     private mutating func forward(_ slice: ByteBuffer, _ current: inout Content, into out: inout ByteBuffer, _ actions: inout [Action]) {
         current.octets += slice.readableBytes
         if current.failure == nil {
@@ -1506,7 +1505,7 @@ public struct RelayStateMachine: Sendable {
     }
 
     /// The most content octets this transaction may carry: `--message-size-limit`, or the SIZE
-    /// its MAIL declared when smaller (SECURITY row 11). Both count the message as RFC 1870 §6.1
+    /// its MAIL declared when smaller (hostile-input case 11). Both count the message as RFC 1870 §6.1
     /// does: CRLFs included, stuffing dots and the terminating dot not, which is what the
     /// content parser hands over.
     private var contentLimit: Int {
@@ -1580,7 +1579,7 @@ public struct RelayStateMachine: Sendable {
         return true
     }
 
-    /// The first octet DATA may not carry (SECURITY.md principle 2): the transaction fails, and the
+    /// The first octet DATA may not carry (bare CR, bare LF, NUL): the transaction fails, and the
     /// client hears why at its end of data.
     private mutating func refuseContent(_ error: DataContentWriter.ForbiddenOctet, _ current: inout Content, _ actions: inout [Action]) {
         current.failure = .forbidden(error.octet)
@@ -1611,7 +1610,7 @@ public struct RelayStateMachine: Sendable {
     /// DATA when the message is spooled: the proxy answers 354 itself.
     private mutating func startSpooledData(slot: Int, id: Int, _ actions: inout [Action]) {
         if clientBuffer.readableBytes > 0 {
-            // SECURITY row 7: content pipelined after DATA, before any 354.
+            // Hostile-input case 7: content pipelined after DATA, before any 354.
             note(.unparsedBytes, "message content sent before 354", &actions)
             clientBuffer.clear()
             replies.fill(slot, with: .proxy(554, "5.5.0", "Error: SMTP protocol synchronization"), origin: .proxy, followUp: .closeClient)
@@ -1997,9 +1996,9 @@ public struct RelayStateMachine: Sendable {
         }
     }
 
-    /// `--xclient` (DESIGN §5 "Client identity"): once per upstream connection, after its last EHLO
-    /// before any client command, tell an upstream that offers XCLIENT who the client is. True when
-    /// XCLIENT is under way; nothing of the client's goes upstream until it is over.
+    /// `--xclient`: once per upstream connection, after its last EHLO before any client command, tell
+    /// an upstream that offers XCLIENT who the client is. True when XCLIENT is under way; nothing of
+    /// the client's goes upstream until it is over.
     private mutating func startXCLIENTIfWanted(after purpose: EHLOPurpose, ehloReply: SMTPReply, _ actions: inout [Action]) -> Bool {
         guard configuration.xclient, !xclientTried, case .some(.some(let offered)) = upstreamExtensions["XCLIENT"] else { return false }
         let client = XCLIENTCommand.Client(address: facts.client?.ip, port: facts.client?.port, helo: facts.helo, proto: clientProtocol)
@@ -2067,9 +2066,9 @@ public struct RelayStateMachine: Sendable {
         configuration.upstreamTLS != .off && configuration.clientTLS != .passthrough
     }
 
-    /// `--client-tls passthrough` (DESIGN §5): the client's STARTTLS goes to the upstream, whose
-    /// reply decides. STARTTLS is offered only when the upstream offers it; a client that sends
-    /// it anyway gets Postfix's `454 4.7.0`.
+    /// `--client-tls passthrough`: the client's STARTTLS goes to the upstream, whose reply decides.
+    /// STARTTLS is offered only when the upstream offers it; a client that sends it anyway gets
+    /// Postfix's `454 4.7.0`.
     private mutating func relaySTARTTLS(_ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
         guard facts.helo != nil else {
             replies.answer(answering, with: .proxy(503, "5.5.1", "Error: send EHLO first"), isError: true)
@@ -2102,7 +2101,8 @@ public struct RelayStateMachine: Sendable {
 
     private mutating func handleDataReply(_ reply: SMTPReply, slot: Int, kind: SMTPInspector.DataKind, _ actions: inout [Action]) {
         guard reply.code == 354 else {
-            // The upstream refused the message: the client gets its code (SECURITY row 8).
+            // The upstream refused the message: the client gets its code, and what it streams on is
+            // never read as commands (hostile-input case 8).
             transaction = nil
             switch kind {
             case .data:
@@ -2128,7 +2128,7 @@ public struct RelayStateMachine: Sendable {
         switch kind {
         case .data:
             if earlyContent || clientBuffer.readableBytes > 0 {
-                // SECURITY row 7: content before 354. Nothing was sent after DATA, so closing the
+                // Hostile-input case 7: content before 354. Nothing was sent after DATA, so closing the
                 // upstream leg leaves no message behind.
                 note(.unparsedBytes, "message content sent before 354", &actions)
                 abortUpstreamTransfer(&actions)
@@ -2145,7 +2145,8 @@ public struct RelayStateMachine: Sendable {
         }
     }
 
-    /// An upstream protocol error (SECURITY.md principle 3): `421 4.3.0` to the client, close.
+    /// An upstream protocol error (a reply that answers no command, or a malformed one): `421 4.3.0`
+    /// to the client, close, since no later reply could be paired safely.
     private mutating func protocolError(_ detail: String, kind: SMTPAnomalyKind = .malformedReply, _ actions: inout [Action]) {
         note(kind, detail, &actions)
         upstreamState = .closed

@@ -106,7 +106,7 @@ extension SMTPReply {
         SMTPReply(code: code, lines: [enhanced.map { "\($0) \(text)" } ?? text])
     }
 
-    /// DESIGN §4: a CR, LF or NUL in rule text becomes a space; it never reaches the wire.
+    /// A CR, LF or NUL in rule text becomes a space; it never reaches the wire.
     init(_ reply: PolicyReply) {
         let text = String(String.UnicodeScalarView(reply.text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
         self.init(code: reply.code, lines: [reply.enhanced.map { "\($0) \(text)" } ?? text])

@@ -1,5 +1,5 @@
 /// The attribute lists of Postfix XCLIENT commands that tell the upstream who the real client is
-/// (https://www.postfix.org/XCLIENT_README.html; DESIGN §5 "Client identity").
+/// (https://www.postfix.org/XCLIENT_README.html).
 ///
 /// - Only the attributes the upstream names after its `XCLIENT` EHLO keyword are sent.
 /// - NAME is always `[UNAVAILABLE]`: the proxy does no DNS lookups.

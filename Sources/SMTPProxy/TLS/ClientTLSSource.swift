@@ -1,7 +1,7 @@
 import NIOSSL
 
 /// Where the client leg's certificate comes from (`--tls-cert`/`--tls-key`), so SIGHUP can build
-/// the context again (DESIGN §2: "SIGHUP reloads ... certificates").
+/// the context again: SIGHUP reloads certificates as well as rules.
 public enum ClientTLSSource: Sendable, Hashable {
     /// PEM files, re-read on every `makeContext()`.
     case files(certificate: String, key: String)

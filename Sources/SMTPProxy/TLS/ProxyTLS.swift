@@ -3,7 +3,7 @@ import Foundation
 import NIOSSL
 import X509
 
-/// TLS contexts of the two legs (RFC 3207 STARTTLS; DESIGN §5 "TLS").
+/// TLS contexts of the two legs (RFC 3207 STARTTLS; README, "How the proxy relays", TLS).
 public enum ProxyTLS {
     public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
         public var description: String

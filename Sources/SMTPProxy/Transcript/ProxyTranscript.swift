@@ -2,8 +2,7 @@ import NIOCore
 import SMTPCore
 import SMTPTranscript
 
-/// Builds the `smtpscope.session/1` record of one proxied session (DESIGN §3) from the relay's
-/// events.
+/// Builds the `smtpscope.session/1` record of one proxied session from the relay's events.
 ///
 /// `SessionRecorder` settles the facts both modes share (greeting, HELO, transactions, message
 /// summaries, AUTH, outcomes). The `events` list is kept here, because in proxy mode it holds both
@@ -155,7 +154,7 @@ struct ProxyTranscript: Sendable {
         return record
     }
 
-    /// Reply lines as on the wire; a SASL challenge (334) is never written out (DESIGN §3).
+    /// Reply lines as on the wire; a SASL challenge (334) is never written out: it may hold secrets.
     private static func lines(of reply: SMTPReply) -> [String] {
         if reply.code == 334 { return ["334 [redacted]"] }
         var lines = reply.wireLines

@@ -67,7 +67,7 @@ struct LoopRefusal: Sendable {
                 outputs.append(.record(.command(id: id, command, line: command.redactedLine)))
                 answering = .command(id: id, command)
             case .failure(let error):
-                // AUTH's arguments may carry a credential (SECURITY: never in transcripts).
+                // AUTH's arguments may carry a credential, and no secret is ever written down.
                 let shown = error.verb == "AUTH" ? "AUTH [redacted]" : String(decoding: line.readableBytesView.prefix(512), as: UTF8.self)
                 outputs.append(.record(.invalidCommand(id: id, error, line: shown)))
                 answering = .invalidCommand(id: id, verb: error.verb)

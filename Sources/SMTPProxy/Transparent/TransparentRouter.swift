@@ -2,8 +2,8 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// `--transparent` (DESIGN §5): every connection's upstream is the address its client dialled,
-/// as a gateway's firewall intercepted it (nftables/iptables `REDIRECT` or `TPROXY`).
+/// `--transparent`: every connection's upstream is the address its client dialled, as a gateway's
+/// firewall intercepted it (nftables/iptables `REDIRECT` or `TPROXY`).
 public struct TransparentConfiguration: Sendable {
     /// `--spoof-source`: connect upstream from the client's own address (needs TPROXY routing
     /// for the replies, and CAP_NET_ADMIN).

@@ -1,10 +1,10 @@
 import SMTPCore
 
 /// Turns parsed rules files into a `RuleSet`, reporting every problem with `file:line:col` and a
-/// hint (DESIGN §4 "Checking"): unknown fields, actions and lists; fields and actions used at a stage
-/// where they mean nothing; type errors; bad regexes, reply codes and CIDR prefixes; CR/LF/NUL in
-/// static strings (SECURITY.md #18); duplicate names; unreachable rules; and, once everything
-/// compiles, failing `example` blocks.
+/// hint (rules/README.md, "Checking"): unknown fields, actions and lists; fields and actions used at
+/// a stage where they mean nothing; type errors; bad regexes, reply codes and CIDR prefixes;
+/// CR/LF/NUL in static strings, which must never reach the wire; duplicate names; unreachable
+/// rules; and, once everything compiles, failing `example` blocks.
 struct RuleChecker {
     struct ListEntry {
         var text: String

@@ -1,4 +1,4 @@
-/// The fields a condition or an interpolation can read (DESIGN §4 "Fields"), with the stage from
+/// The fields a condition or an interpolation can read (rules/README.md, "Fields"), with the stage from
 /// which each is known and how values compare.
 struct RuleField: Sendable {
     enum Kind: Sendable, Hashable {

@@ -1,4 +1,4 @@
-/// A checked, compiled rule set (DESIGN §4): immutable, `Sendable`, and safe to evaluate from many
+/// A checked, compiled rule set: immutable, `Sendable`, and safe to evaluate from many
 /// threads at once (compiled regexes are shared; each match allocates its own match data).
 public struct RuleSet: Sendable {
     /// Rules per stage, in load order.
@@ -20,7 +20,7 @@ public struct RuleSet: Sendable {
     /// Stages with at least one rule.
     public var stages: Set<RuleStage> { Set(rulesByStage.keys) }
 
-    /// Any rule on `message`: the proxy must spool messages to evaluate them (DESIGN §5).
+    /// Any rule on `message`: the proxy must spool each message whole to evaluate them.
     public var evaluatesMessages: Bool { rulesByStage[.message]?.isEmpty == false }
 
     /// Whether any rule of `stage`, monitor or enforced, could produce an effect or verdict.

@@ -1,5 +1,5 @@
 /// An action's string with its `${field}` and `${1}` interpolations bound. Rendering replaces CR, LF
-/// and NUL with spaces (SECURITY.md #18) and caps the length, so no value from the envelope or a
+/// and NUL with spaces and caps the length, so no value from the envelope or a
 /// header can put a line break on the wire.
 struct RuleTemplate: Sendable, Hashable {
     enum Part: Sendable, Hashable {

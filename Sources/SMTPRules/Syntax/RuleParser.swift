@@ -1,4 +1,4 @@
-/// Recursive-descent parser for the rule language (DESIGN §4). One function per grammar rule, the
+/// Recursive-descent parser for the rule language (rules/README.md). One function per grammar rule, the
 /// grammar in a comment above it. Errors carry positions; after an error the parser skips to the next
 /// `rule`, `list` or `example` and goes on, so one run reports every independent mistake.
 struct RuleParser {

@@ -51,7 +51,7 @@ enum QuantifierSyntax: String, Sendable, Hashable {
     case any, all
 }
 
-/// The operators of a comparison (DESIGN §4 "Expressions").
+/// The operators of a comparison (rules/README.md, "Operators").
 enum OperatorSyntax: String, Sendable, Hashable {
     case equal = "==", notEqual = "!=", less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">="
     case `in`, matches, contains, startsWith = "starts_with", endsWith = "ends_with"

@@ -27,7 +27,7 @@ struct RuleStringLiteral: Sendable, Hashable {
         }
     }
 
-    /// CR, LF or NUL in the literal text (SECURITY.md #18).
+    /// CR, LF or NUL in the literal text: a check-time error in an action string.
     var containsLineBreakOrNUL: Bool {
         text.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
     }

@@ -1,7 +1,7 @@
 // Recorded TLS handshakes, one chunk per line in arrival order: `C` client to server, `S` server
 // to client, then the bytes in hex. The openssl ones were captured on loopback with a relay for
-// these tests; the corpus ones were cut from /work/shared/corpus/pcap with `tshark -z follow,tcp,raw`
-// starting after the STARTTLS exchange.
+// these tests; the corpus ones were cut from Tests/SMTPCaptureTests/Fixtures/corpus with
+// `tshark -z follow,tcp,raw`, starting after the STARTTLS exchange.
 
 enum TLSCapturedHandshakes {
     /// openssl s_client -tls1_2 -servername mx.example against openssl s_server (OpenSSL 3.0), loopback

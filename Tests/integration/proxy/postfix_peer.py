@@ -1,4 +1,4 @@
-"""A throwaway Postfix instance as a real upstream (TESTING.md "A throwaway Postfix instance").
+"""A throwaway Postfix instance as a real upstream.
 
 Shared by test_proxy_xclient.py (XCLIENT) and Tests/integration/security (the lenient server that
 smuggling exploits). Each instance has its own main.cf, master.cf and queue under /tmp, listens on a
@@ -23,7 +23,7 @@ from proxy_support import COMMAND_TIMEOUT, free_port, listening
 POSTFIX_WAIT = 20
 DEFAULT_MAIN_CF = pathlib.Path("/etc/postfix/main.cf")
 
-# main.cf settings that turn Postfix 3.7 into the server SMTP smuggling exploits (SECURITY.md): bare
+# main.cf settings that turn Postfix 3.7 into the server SMTP smuggling exploits: bare
 # LF is a line end, so `<LF>.<LF>` and `<LF>.<CR><LF>` end the message.
 LENIENT = {"smtpd_forbid_bare_newline": "no"}
 
@@ -112,7 +112,8 @@ class ThrowawayPostfix:
                        check=True, timeout=COMMAND_TIMEOUT)
 
     def start(self):
-        # `postfix -c DIR` is refused unless the default main.cf lists DIR (TESTING.md).
+        # `postfix -c DIR` is refused unless the default main.cf lists DIR in
+        # alternate_config_directories: it then exits 1 and prints nothing.
         self._set_alternates(self._alternates() + [str(self.directory)])
         # postfix prints its diagnostics only to a terminal.
         completed = subprocess.run(["script", "-qec", f"postfix -c {self.directory} start", "/dev/null"],

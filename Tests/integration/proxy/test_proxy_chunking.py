@@ -1,10 +1,10 @@
-"""End-to-end: BDAT relayed as BDAT when the upstream offers CHUNKING (RFC 3030; DESIGN §5).
+"""End-to-end: BDAT relayed as BDAT when the upstream offers CHUNKING (RFC 3030).
 
-The upstream is a throwaway Postfix smtpd (TESTING.md "A throwaway Postfix instance"), which offers
-CHUNKING and keeps every message it accepts in its hold queue (`hold=True`), where `postcat` reads it
-back. A raw-socket client sends BDAT chunks through `smtpscope proxy`; each chunk goes upstream raw
-under its own `BDAT n`, and the proxy ends the message with `BDAT 0 LAST` once it has checked every
-octet. Postfix counts the BDAT commands it received in its `disconnect` log line (`bdat=N`).
+The upstream is a throwaway Postfix smtpd (postfix_peer.py), which offers CHUNKING and keeps every
+message it accepts in its hold queue (`hold=True`), where `postcat` reads it back. A raw-socket client
+sends BDAT chunks through `smtpscope proxy`; each chunk goes upstream raw under its own `BDAT n`, and the
+proxy ends the message with `BDAT 0 LAST` once it has checked every octet. Postfix counts the BDAT
+commands it received in its `disconnect` log line (`bdat=N`).
 
 Tests/integration/peers/bdat_server.py, a minimal CHUNKING peer, answers LAST with the number of
 octets it read: the exact count the upstream got.

@@ -1,4 +1,4 @@
-"""End-to-end: real SMTP clients through `smtpscope proxy` to real upstreams (DESIGN §5, §7)."""
+"""End-to-end: real SMTP clients through `smtpscope proxy` to real upstreams."""
 import shutil
 import smtplib
 import subprocess

@@ -1,4 +1,5 @@
-"""`smtpscope proxy` with no arguments works on a fresh checkout (DESIGN §2)."""
+"""`smtpscope proxy` with no arguments works on a fresh checkout: it listens on 127.0.0.1:2525 in
+front of the built-in sink, applies `rules/` and writes `./transcripts/` (README, "Command line")."""
 import time
 
 import pytest

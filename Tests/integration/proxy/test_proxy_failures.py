@@ -1,5 +1,5 @@
-"""End-to-end: failures are answered, not dropped; smuggling never reaches the upstream (DESIGN §5,
-SECURITY.md principles 1-2)."""
+"""End-to-end: failures are answered, not dropped; smuggling never reaches the upstream, since content
+is re-written canonically and a bare CR, bare LF or NUL ends the transaction."""
 import time
 
 import pytest

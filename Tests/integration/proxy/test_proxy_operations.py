@@ -1,4 +1,4 @@
-"""End-to-end: the operational side of `smtpscope proxy` (issue 3; DESIGN §2, §5).
+"""End-to-end: the operational side of `smtpscope proxy` (issue 3).
 
 - `--proxy-protocol`: HAProxy (`send-proxy`, `send-proxy-v2`) and swaks (`--proxy-*`) in front of the
   proxy; the transcript's client is the address the header names. Connections without a valid header

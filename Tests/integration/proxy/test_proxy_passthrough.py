@@ -1,5 +1,5 @@
-"""`--client-tls passthrough` (DESIGN §5 "TLS"): the client's STARTTLS goes to the upstream, and TLS
-runs end to end between the client and the upstream, with the proxy relaying octets blind.
+"""`--client-tls passthrough`: the client's STARTTLS goes to the upstream, and TLS runs end to end
+between the client and the upstream, with the proxy relaying octets blind.
 
 The upstream is aiosmtpd offering STARTTLS with its own certificate; the proxy has none at all. The
 clients (Python smtplib, swaks, curl) verify the certificate they get against the upstream's, so a

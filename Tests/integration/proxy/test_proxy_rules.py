@@ -1,4 +1,4 @@
-"""End-to-end: every rule action of DESIGN §4, enforced by `smtpscope proxy --rules DIR`.
+"""End-to-end: every rule action (rules/README.md, "Actions"), enforced by `smtpscope proxy --rules DIR`.
 
 Each test writes a small rules folder, starts an aiosmtpd upstream that records what it received
 (upstream_peer.py), runs the proxy between Python's smtplib and that upstream, and checks what the client
@@ -241,7 +241,7 @@ rule "confidential" on message
 
 
 def test_header_values_never_carry_line_breaks(proxy, upstreams, tmp_path, validate_record):
-    # SECURITY.md #18: an interpolated value holding CRLF must not start a new header field.
+    # Hostile-input case 18: an interpolated value holding CRLF must not start a new header field.
     run, record_path = start(proxy, upstreams, tmp_path, """
 rule "echo-subject" on message
   add_header "X-Seen-Subject" "${subject}"
@@ -423,8 +423,8 @@ def peak_rss_kib(pid):
 
 
 def test_a_large_spooled_message_goes_upstream_at_the_upstreams_pace(proxy, upstreams, tmp_path, validate_record):
-    """DESIGN §5 spooling: memory up to a threshold (1 MiB), then a temporary file. Releasing the
-    spool must not undo that by queueing the whole message for the upstream at once."""
+    """Spooling keeps memory up to a threshold (1 MiB), then a temporary file. Releasing the spool must
+    not undo that by queueing the whole message for the upstream at once."""
     run, record_path = start(proxy, upstreams, tmp_path, """
 rule "stamp" on message
   when size > 0

@@ -1,4 +1,4 @@
-"""End-to-end: upstream verdicts and missing extensions, relayed by `smtpscope proxy` (DESIGN §5)."""
+"""End-to-end: upstream verdicts and missing extensions, relayed by `smtpscope proxy`."""
 from proxy_support import RawClient, check_records, delivered, recorded, recorded_contents, swaks
 
 CONTENT = b"Subject: upstream verdicts\r\n\r\nbody line\r\n.starts with a dot\r\n"
@@ -125,7 +125,7 @@ def test_bdat_from_the_client_becomes_data_upstream(proxy, upstreams, validate_r
     host, port, record_path = upstreams.aiosmtpd()
     run = proxy((host, port))
     client = RawClient(run.host, run.port)
-    assert "CHUNKING" in greet(client), "the proxy offers CHUNKING even when the upstream lacks it (DESIGN §5)"
+    assert "CHUNKING" in greet(client), "the proxy offers CHUNKING even where the upstream lacks it: BDAT goes as DATA"
     assert client.command("MAIL FROM:<a@client.test>\r\n")[0] == 250
     assert client.command("RCPT TO:<b@upstream.test>\r\n")[0] == 250
     first, second = CONTENT[:20], CONTENT[20:]

@@ -1,10 +1,10 @@
-"""End-to-end: `smtpscope proxy --xclient` (issue 3; DESIGN §5 "Client identity").
+"""End-to-end: `smtpscope proxy --xclient` (issue 3).
 
-A throwaway Postfix smtpd (TESTING.md "A throwaway Postfix instance") is the upstream. It authorises
-XCLIENT from 127.0.0.0/8 and logs, through a `header_checks` WARN on Received:, the Received: header it
-writes, with the client address, reverse name, HELO and protocol it believes in. With --xclient that
-is the proxy's client (the PROXY header's address, or the real socket's); without it, the proxy.
-An aiosmtpd upstream that offers XCLIENT and refuses it shows the session goes on without it.
+A throwaway Postfix smtpd (postfix_peer.py) is the upstream. It authorises XCLIENT from 127.0.0.0/8 and
+logs, through a `header_checks` WARN on Received:, the Received: header it writes, with the client
+address, reverse name, HELO and protocol it believes in. With --xclient that is the proxy's client (the
+PROXY header's address, or the real socket's); without it, the proxy. An aiosmtpd upstream that offers
+XCLIENT and refuses it shows the session goes on without it.
 
 Every peer runs on loopback; documentation addresses appear only inside PROXY headers and XCLIENT.
 """

@@ -1,4 +1,4 @@
-"""Fixtures for the hostile-input suite (SECURITY.md "Cases the test suite must cover").
+"""Fixtures for the hostile-input suite (README, Security: "The hostile-input cases and their tests").
 
 Every test drives the real `smtpscope proxy` binary with raw bytes against real upstreams. The proxy
 fixtures (`proxy`, `upstreams`) are the ones of Tests/integration/proxy, shared rather than copied;

@@ -1,4 +1,4 @@
-"""Shared pieces of the hostile-input suite: the smuggling payloads of SECURITY.md rows 1-4, a raw
+"""Shared pieces of the hostile-input suite: the smuggling payloads of hostile-input cases 1-4, a raw
 client session up to 354, and one view of "what did the upstream store" for each kind of upstream."""
 import socket
 import time
@@ -9,12 +9,12 @@ from proxy_support import RawClient, recorded_contents, sink_dumps
 NO_RULES = ("--rules", "none")
 
 CARRIER = b"Subject: carrier\r\n\r\nCARRIER-BODY"
-# P: a second transaction smuggled inside the first message's content (SECURITY.md).
+# P: a second transaction smuggled inside the first message's content.
 SMUGGLED = (b"MAIL FROM:<s@evil.test>\r\nRCPT TO:<v@example.org>\r\nDATA\r\n"
             b"Subject: smuggled\r\n\r\nP-SMUGGLED-CONTENT\r\n")
 LEGIT = b"Subject: legit\r\n\r\nLEGIT-BODY\r\n"
 
-# (SECURITY.md row, id, the bytes that end the carrier's content in the client's eyes)
+# (hostile-input case, id, the bytes that end the carrier's content in the client's eyes)
 SMUGGLING_CASES = [
     (1, "LF.LF", b"\n.\n"),
     (2, "LF.CRLF", b"\n.\r\n"),

@@ -1,5 +1,5 @@
-"""SECURITY.md rows 20-23 through the real proxy: AUTH secrets and limits, STARTTLS command injection
-(CVE-2011-0411), state after TLS, and an upstream that strips or refuses STARTTLS."""
+"""Hostile-input cases 20-23 (README, Security) through the real proxy: AUTH secrets and limits, STARTTLS
+command injection (CVE-2011-0411), state after TLS, and an upstream that strips or refuses STARTTLS."""
 import base64
 import json
 import ssl

@@ -1,5 +1,5 @@
-"""SECURITY.md rows 25 and 26, capture side: `smtpscope pcap` on the hostile fixtures that
-tools/make-hostile-pcaps writes with scapy (Tests/SMTPCaptureTests/Fixtures/hostile)."""
+"""Hostile-input cases 25 and 26 (README, Security), capture side: `smtpscope pcap` on the hostile
+fixtures that tools/make-hostile-pcaps writes with scapy (Tests/SMTPCaptureTests/Fixtures/hostile)."""
 import base64
 import json
 import pathlib

@@ -1,6 +1,7 @@
-"""SECURITY.md rows 7-17 through the real proxy: synchronisation, upstream refusals mid-stream, line
-and recipient limits, SIZE, command syntax, odd addresses, open-relay probes, deadlines, connection and
-error limits, BDAT framing. Every reply code is the one SECURITY.md documents."""
+"""Hostile-input cases 7-17 (README, Security) through the real proxy: synchronisation, upstream refusals
+mid-stream, line and recipient limits, SIZE, command syntax, odd addresses, open-relay probes, deadlines,
+connection and error limits, BDAT framing. Every reply code is the one the README's table of cases
+gives."""
 import socket
 import time
 

@@ -1,5 +1,5 @@
-"""SECURITY.md rows 6, 18 and 19 through the real proxy: dot-stuffing both ways, rewrites that carry
-CR/LF/NUL, and header sections that are malformed, ambiguous or too large."""
+"""Hostile-input cases 6, 18 and 19 (README, Security) through the real proxy: dot-stuffing both ways,
+rewrites that carry CR/LF/NUL, and header sections that are malformed, ambiguous or too large."""
 import json
 import subprocess
 
@@ -148,7 +148,8 @@ def test_row19_two_from_fields_are_flagged(proxy, upstreams, validate_record):
 def test_row19_a_header_section_over_the_limit_gets_552(proxy, upstreams, validate_record):
     host, port, record_path = upstreams.aiosmtpd()
     run = proxy((host, port), *NO_RULES)
-    # 100 KB is the documented header section limit (DESIGN §5); this one is about 150 KB.
+    # 100 KB is the documented header section limit (README, "Limits and their defaults"); this one
+    # is about 150 KB.
     fields = b"".join(b"X-Filler-%05d: %s\r\n" % (i, b"v" * 60) for i in range(2000))
     code, lines = send_one(run, b"Subject: big header\r\n" + fields + b"\r\nbody\r\n")
     assert code == 552 and lines[0].startswith("552 5.3.4"), lines

@@ -1,4 +1,5 @@
-"""SECURITY.md rows 1-5: SMTP smuggling through the real proxy, against three real upstreams.
+"""Hostile-input cases 1-5 (README, Security): SMTP smuggling through the real proxy, against three
+real upstreams.
 
 Each case sends a carrier message whose content holds a fake end of data (bare LF, bare CR or NUL
 around a dot) followed by a smuggled transaction P, then the real end of data. The oracle:

@@ -1,5 +1,6 @@
-"""SECURITY.md row 24 (principle 3): an upstream that sends broken replies is an upstream protocol
-error. The client gets `421 4.3.0`, the proxy closes, records it, and its memory stays bounded."""
+"""Hostile-input case 24 (README, Security): one reply per command, so an upstream that sends broken
+replies is an upstream protocol error. The client gets `421 4.3.0`, the proxy closes, records it, and its
+memory stays bounded."""
 import pytest
 
 from proxy_support import RawClient, check_records

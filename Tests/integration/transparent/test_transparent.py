@@ -1,4 +1,5 @@
-"""`smtpscope proxy --transparent` on a gateway, in network namespaces (DESIGN §5 "Transparent mode").
+"""`smtpscope proxy --transparent` on a gateway, in network namespaces (README, "Deploy as a transparent
+gateway").
 
 A client sends to the server's own address; the gateway's firewall (the nftables rulesets shipped in
 tools/deploy/) hands the connection to the proxy, which relays it to that original destination.
