@@ -690,7 +690,7 @@ struct RuleChecker {
     /// Binds the interpolations of an action string and refuses CR, LF and NUL in its static text.
     private mutating func template(_ literal: Located<RuleStringLiteral>, file: String, stage: RuleStage, maxLength: Int) -> RuleTemplate? {
         if literal.value.containsLineBreakOrNUL {
-            error(file, literal.position, "the string contains CR, LF or NUL, which must never reach the wire (SECURITY.md #18)",
+            error(file, literal.position, "the string contains CR, LF or NUL, which must never reach the wire: it would end the line early and smuggle a command",
                   hint: "remove the \\r, \\n or \\0")
             return nil
         }
