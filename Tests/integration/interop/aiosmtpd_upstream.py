@@ -29,11 +29,16 @@ class AiosmtpdUpstream:
         self.processes.stop(self.process)
         shutil.rmtree(self.directory, ignore_errors=True)
 
+    def lines(self):
+        # A last line without its newline is an entry still being written: not read yet.
+        text = self.record.read_text()
+        return text[:text.rfind("\n") + 1].splitlines()
+
     def entries(self, mark=0):
-        return [json.loads(line) for line in self.record.read_text().splitlines()[mark:] if line.strip()]
+        return [json.loads(line) for line in self.lines()[mark:] if line.strip()]
 
     def mark(self):
-        return len(self.record.read_text().splitlines())
+        return len(self.lines())
 
     def received(self, mark, count, timeout=None):
         def messages():

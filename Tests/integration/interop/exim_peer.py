@@ -148,11 +148,18 @@ store:
         _, before = mark
         folder = self.directory / "messages"
 
-        def new():
-            files = [p for p in folder.iterdir() if p.name not in before]
-            return files if len(files) >= count else None
+        # appendfile writes ID.eml beside a lock file (ID.eml.lock.HOST...) that it removes when the
+        # message is complete: only a .eml with no lock left is a message received.
+        def messages():
+            names = [p for p in folder.iterdir() if p.name not in before]
+            writing = any(".lock" in p.name for p in names)
+            return [p for p in names if p.name.endswith(".eml")], writing
 
-        files = wait_until(new, timeout) or [p for p in folder.iterdir() if p.name not in before]
+        def new():
+            files, writing = messages()
+            return files if len(files) >= count and not writing else None
+
+        files = wait_until(new, timeout) or messages()[0]
         files.sort(key=lambda p: p.stat().st_mtime)
         return [crlf(p.read_bytes()) for p in files]
 

@@ -154,7 +154,8 @@ class PostfixUpstream:
         store.mkdir()
         store.chmod(0o777)
         script = instance.directory / "store.sh"
-        script.write_text(f'#!/bin/sh\nexec cat > "{store}/$1.eml"\n')
+        # Written under a hidden name and renamed: a reader never sees half a message.
+        script.write_text(f'#!/bin/sh\ncat > "{store}/.$1.tmp" && exec mv "{store}/.$1.tmp" "{store}/$1.eml"\n')
         script.chmod(0o755)
         (instance.directory / "header_checks").write_text("/^Received: .*by upstream\\.postfix\\.test/ IGNORE\n")
         main = {
@@ -183,10 +184,10 @@ class PostfixUpstream:
         _, before = mark
 
         def new():
-            files = [p for p in self.store.iterdir() if p.name not in before and p.stat().st_size > 0]
+            files = [p for p in self.store.glob("*.eml") if p.name not in before]
             return files if len(files) >= count else None
 
-        files = wait_until(new, timeout) or [p for p in self.store.iterdir() if p.name not in before]
+        files = wait_until(new, timeout) or [p for p in self.store.glob("*.eml") if p.name not in before]
         files.sort(key=lambda p: p.stat().st_mtime)
         return [crlf(p.read_bytes()) for p in files]
 
