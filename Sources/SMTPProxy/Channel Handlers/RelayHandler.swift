@@ -300,9 +300,7 @@ final class RelayHandler: ChannelDuplexHandler {
                 abortRelease()
                 closeSpool()
             case .quarantineSpool(let request):
-                let failure = quarantine(request)
-                closeSpool()
-                perform(machine.receiveQuarantineStored(request, failure: failure))
+                quarantine(request, on: context.eventLoop)
             case .record(let event):
                 switch event {
                 case .ruleVerdicts(let verdicts): log(verdicts)
@@ -476,36 +474,61 @@ final class RelayHandler: ChannelDuplexHandler {
         upstream?.close(promise: nil)
     }
 
-    /// Stores the spooled message in the quarantine; returns why it could not, or nil.
-    private func quarantine(_ request: RelayStateMachine.QuarantineRequest) -> String? {
-        if let spoolFailure { return "spool: \(spoolFailure)" }
-        guard let spool else { return "nothing spooled" }
+    /// Stores the spooled message in the quarantine, off the event loop: the store fsyncs the
+    /// message, its record and the folder (the client hears 250 only once they are on disk), which
+    /// must not stall the other sessions of this loop. The spool goes with the job; the next
+    /// message of the session gets a new one.
+    private func quarantine(_ request: RelayStateMachine.QuarantineRequest, on loop: any EventLoop) {
+        let held = spool
+        let heldFailure = spoolFailure
+        spool = nil
+        spoolFailure = nil
         quarantined += 1
-        // Durable: the client hears 250 for a quarantined message, so it must survive a crash.
-        let store = SinkMessageStore(directory: session.configuration.spool.quarantineDirectory, durable: true)
-        let id = "\(transcript.sessionID)-\(quarantined)"
-        do {
-            try store.prepare()
-            let file = try store.openSpool(queueID: id)
-            try spool.forEachPiece { file.append($0) }
-            let record = QuarantineRecord(
-                sessionID: transcript.sessionID,
-                quarantined: RFC3339.format(.now()),
-                reason: request.reason,
-                rules: request.rules,
-                clientIP: transcript.client?.ip,
-                clientPort: transcript.client?.port,
-                helo: request.helo,
-                authUser: request.authUser,
-                mailFrom: request.mailFrom?.address,
-                rcptTo: request.recipients.map(\.address),
-                size: spool.octets
-            )
-            guard file.commit(record) else { return "could not write \(id) in \(store.directory)" }
-            return nil
-        } catch {
-            return "\(error)"
+        quarantinesInFlight += 1
+        let record = QuarantineRecord(
+            sessionID: transcript.sessionID,
+            quarantined: RFC3339.format(.now()),
+            reason: request.reason,
+            rules: request.rules,
+            clientIP: transcript.client?.ip,
+            clientPort: transcript.client?.port,
+            helo: request.helo,
+            authUser: request.authUser,
+            mailFrom: request.mailFrom?.address,
+            rcptTo: request.recipients.map(\.address),
+            size: held?.octets ?? 0
+        )
+        let job = QuarantineJob(
+            store: SinkMessageStore(directory: session.configuration.spool.quarantineDirectory, durable: true),
+            id: "\(transcript.sessionID)-\(quarantined)",
+            record: record
+        )
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        NIOThreadPool.singleton.runIfActive(eventLoop: loop) { () -> String? in
+            var spool = held
+            defer { spool?.close() }
+            if let heldFailure { return "spool: \(heldFailure)" }
+            return spool.map(job.write) ?? "nothing spooled"
+        }.whenComplete { result in
+            let failure: String?
+            switch result {
+            case .success(let text): failure = text
+            case .failure(let error): failure = "\(error)"
+            }
+            bound.value.quarantineStored(request, failure: failure)
         }
+    }
+
+    private var quarantinesInFlight = 0
+
+    private func quarantineStored(_ request: RelayStateMachine.QuarantineRequest, failure: String?) {
+        quarantinesInFlight -= 1
+        let actions = machine.receiveQuarantineStored(request, failure: failure)
+        guard finished else { return perform(actions) }
+        // The session ended while the message was being stored: nobody is left to answer, but
+        // the record still says where the message is (or that it is not), and is written now.
+        for case .record(let event) in actions { transcript.record(event, at: .now()) }
+        if quarantinesInFlight == 0 { writeRecord() }
     }
 
     private func closeSpool() {
@@ -674,6 +697,11 @@ final class RelayHandler: ChannelDuplexHandler {
         upstream = nil
         release = nil
         closeSpool()
+        // A message on its way into the quarantine is in the record once it is there.
+        if quarantinesInFlight == 0 { writeRecord() }
+    }
+
+    private func writeRecord() {
         session.transcripts.write(transcript.finish(at: .now()))
     }
 

@@ -16,7 +16,7 @@ private let systemClose = Darwin.close
 ///
 /// The octets are the message content un-stuffed (what DATA carries after RFC 5321 §4.5.2
 /// transparency is undone), checked by `DataContentWriter` on the way in.
-struct MessageSpool {
+struct MessageSpool: Sendable {
     enum SpoolError: Error, CustomStringConvertible {
         case system(String, Int32)
 

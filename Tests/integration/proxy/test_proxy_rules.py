@@ -9,6 +9,7 @@ import email
 import email.policy
 import json
 import smtplib
+import socket
 import subprocess
 
 import pytest
@@ -294,6 +295,30 @@ rule "big-mail" on message
     assert metadata["rcpt_to"] == ["bob@example.org"]
     assert metadata["session_id"] == record["session_id"]
     assert metadata["size"] == len(MESSAGE)
+
+
+def test_a_quarantined_message_of_a_client_that_closes_at_once_is_kept_and_recorded(proxy, upstreams, tmp_path, validate_record):
+    """The quarantine is written off the event loop: a client that sends the end of data and QUIT
+    and closes without waiting still leaves the message in the quarantine, and the record says so."""
+    run, record_path = start(proxy, upstreams, tmp_path, """
+rule "big-mail" on message
+  when size > 100
+  quarantine "oversize"
+""")
+    with socket.create_connection((run.host, run.port), timeout=30) as client:
+        reader = client.makefile("rb")
+        assert reader.readline().startswith(b"220")
+        client.sendall(b"HELO client.example.com\r\n")
+        assert reader.readline().startswith(b"250")
+        client.sendall(b"MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n")
+        assert [reader.readline()[:3] for _ in range(3)] == [b"250", b"250", b"354"]
+        client.sendall(MESSAGE.replace(b"\r\n.a line", b"\r\n..a line") + b".\r\nQUIT\r\n")
+    record = one_record(run, validate_record)
+    [transaction] = record["transactions"]
+    assert transaction["outcome"] == "quarantined"
+    assert recorded(record_path) == []
+    [eml] = sorted((tmp_path / "quarantine").glob("*.eml"))
+    assert eml.read_bytes() == MESSAGE
 
 
 def test_reject_at_message_leaves_the_upstream_clean_for_the_next_message(proxy, upstreams, tmp_path, validate_record):
