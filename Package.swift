@@ -58,10 +58,10 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
-        .target(name: "SMTPRules", dependencies: ["SMTPCore", "CPCRE2"], swiftSettings: strictSettings),
+        .target(name: "SMTPRules", dependencies: ["SMTPCore", "MailMessage", "CPCRE2"], swiftSettings: strictSettings),
         .target(
             name: "RuleSimulation",
-            dependencies: ["SMTPRules", "SMTPTranscript"],
+            dependencies: ["SMTPRules", "SMTPTranscript", "MailMessage"],
             swiftSettings: strictSettings
         ),
         .target(
@@ -171,7 +171,7 @@ let package = Package(
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strictSettings),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "SMTPRulesTests", dependencies: ["SMTPRules", "SMTPCore"], swiftSettings: strictSettings),
-        .testTarget(name: "RuleSimulationTests", dependencies: ["RuleSimulation", "SMTPRules", "SMTPTranscript"], swiftSettings: strictSettings),
+        .testTarget(name: "RuleSimulationTests", dependencies: ["RuleSimulation", "SMTPRules", "SMTPTranscript", "MailMessage"], swiftSettings: strictSettings),
         .testTarget(
             name: "SMTPTranscriptTests",
             dependencies: ["SMTPTranscript", "MailMessage", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],

@@ -1,3 +1,4 @@
+import MailMessage
 import SMTPRules
 import SMTPTranscript
 
@@ -11,9 +12,11 @@ import SMTPTranscript
 /// would have acted: a refused MAIL ends its transaction, a refused RCPT drops that recipient, a
 /// disconnect ends the session.
 ///
-/// Facts come from the transcript. A capture or a transcript does not keep whole messages, so at
-/// `message` the header fields are the ones the record keeps (Subject, From, To, Cc, Date and
-/// Message-ID) and `body` is empty.
+/// Facts come from the record, and at `message` from the reading of the whole message when the
+/// caller has it (a capture read with `SessionRecorder.Options.keepsMessageSummaries`): the same
+/// builder as the proxy's, so a rule on any header field or on the body is judged alike. A transcript
+/// file keeps only Subject, From, To, Cc, Date and Message-ID of a message and not its body: a rule
+/// that reads anything else is not evaluated there, and is listed in `SimulatedSession.unjudged`.
 public struct RuleSimulator: Sendable {
     public let rules: RuleSet
 
@@ -21,12 +24,15 @@ public struct RuleSimulator: Sendable {
         self.rules = rules
     }
 
-    /// The record with every verdict filled in, and what the rules would have decided.
-    public func simulate(_ record: SessionRecord) -> SimulatedSession {
+    /// The record with every verdict filled in, and what the rules would have decided. `messages`
+    /// are whole messages' readings by transaction index; a rule set that reads `body` needs them
+    /// read with their text.
+    public func simulate(_ record: SessionRecord, messages: [Int: MessageSummary] = [:]) -> SimulatedSession {
         var simulated = record
         simulated.rules = []
         for index in simulated.transactions.indices { simulated.transactions[index].rules = [] }
         var decisions: [SimulatedDecision] = []
+        var unjudged: [UnjudgedRule] = []
         var facts = RuleFacts()
         facts.clientIP = record.client?.ip
         facts.clientPort = record.client?.port
@@ -38,6 +44,7 @@ public struct RuleSimulator: Sendable {
         func run(_ stage: RuleStage, _ facts: RuleFacts, transaction: Int?) -> RuleTerminal? {
             guard rules.stages.contains(stage) else { return nil }
             let outcome = rules.evaluate(stage, facts)
+            for rule in outcome.unjudged where !unjudged.contains(rule) { unjudged.append(rule) }
             let verdicts = outcome.verdicts.map(SessionRecord.RuleVerdict.simulated)
             if let transaction {
                 simulated.transactions[transaction].rules += verdicts
@@ -90,11 +97,11 @@ public struct RuleSimulator: Sendable {
                     if Self.refuses(terminal) { continue }
                 }
                 guard let message = transaction.message else { continue }
-                stageFacts.message = RuleMessageFacts(recorded: message)
+                stageFacts.message = messages[index].map { RuleMessageFacts($0, size: message.size) } ?? RuleMessageFacts(recorded: message)
                 if let terminal = run(.message, stageFacts, transaction: index), Self.endsSession(terminal) { break replay }
             }
         }
-        return SimulatedSession(record: simulated, decisions: decisions)
+        return SimulatedSession(record: simulated, decisions: decisions, unjudged: unjudged)
     }
 
     private static func endsSession(_ terminal: RuleTerminal) -> Bool {
@@ -117,6 +124,8 @@ public struct SimulatedSession: Sendable {
     public var record: SessionRecord
     /// Every action that would have been enforced and ended a stage, in order.
     public var decisions: [SimulatedDecision]
+    /// Rules that read what the record does not keep, and so were not evaluated on this session.
+    public var unjudged: [UnjudgedRule]
 
     /// Every verdict, session level first.
     public var verdicts: [SessionRecord.RuleVerdict] {
@@ -160,6 +169,9 @@ extension SessionRecord.RuleVerdict {
 }
 
 extension RuleMessageFacts {
+    /// The header fields a record keeps of a message (its `message` summary), by lowercased name.
+    static let recordedHeaderFields: Set<String> = ["date", "from", "to", "cc", "subject", "message-id"]
+
     /// The message facts a transcript keeps: the summary fields, as header fields too.
     init(recorded message: SessionRecord.Message) {
         self.init()
@@ -171,6 +183,8 @@ extension RuleMessageFacts {
         if let subject = message.subject { fields.append((name: "Subject", value: subject)) }
         if let messageID = message.messageID { fields.append((name: "Message-ID", value: messageID)) }
         headers = fields
+        knownHeaderFields = Self.recordedHeaderFields
+        bodyKnown = false
         subject = message.subject
         from = message.from
         messageID = message.messageID

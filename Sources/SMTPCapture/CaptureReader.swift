@@ -44,6 +44,15 @@ public struct CaptureReader {
         record: (SessionRecord) -> Void,
         progress: ((Progress) -> Void)? = nil
     ) throws(PcapError) {
+        try read(source, session: { record($0.record) }, progress: progress)
+    }
+
+    /// `read`, with each session's kept message readings beside its record.
+    public mutating func read(
+        _ source: PcapSource,
+        session record: (CapturedSession) -> Void,
+        progress: ((Progress) -> Void)? = nil
+    ) throws(PcapError) {
         try source.checkLinkType()
         summary.truncation = nil
         if source.fileSize != nil {
@@ -59,12 +68,12 @@ public struct CaptureReader {
                 packets += 1
                 if case .success(let segment?) = result {
                     reassembler.receive(segment, at: time) { event in
-                        sessionizer.receive(event, record: record)
+                        sessionizer.receive(event, session: record)
                     }
                 }
                 if packets & 0xFFF == 0 {
                     reassembler.expireIdleFlows(now: time) { event in
-                        sessionizer.receive(event, record: record)
+                        sessionizer.receive(event, session: record)
                     }
                     progress?(Progress(bytesRead: source.bytesRead, totalBytes: source.fileSize, packets: summary.packets + packets, sessions: sessionizer.sessionsRecorded))
                 }
@@ -83,7 +92,7 @@ public struct CaptureReader {
     /// `read` for a file: the packet side runs on a thread of its own (see `CapturePipelineReader`).
     private mutating func readPipelined(
         _ source: PcapSource,
-        record: (SessionRecord) -> Void,
+        record: (CapturedSession) -> Void,
         progress: ((Progress) -> Void)?
     ) throws(PcapError) {
         let channel = StepChannel()
@@ -124,8 +133,13 @@ public struct CaptureReader {
 
     /// Ends every open flow: call once after the last source.
     public mutating func finish(record: (SessionRecord) -> Void) {
+        finish(session: { record($0.record) })
+    }
+
+    /// `finish`, with each session's kept message readings beside its record.
+    public mutating func finish(session record: (CapturedSession) -> Void) {
         reassembler.finish { event in
-            sessionizer.receive(event, record: record)
+            sessionizer.receive(event, session: record)
         }
         summary.sessions = sessionizer.sessionsRecorded
         summary.unrecognisedFlows = sessionizer.unrecognisedFlows

@@ -1,3 +1,4 @@
+import MailMessage
 import NIOCore
 import SMTPCore
 import SMTPTranscript
@@ -31,10 +32,14 @@ public struct CaptureSessionizer: Sendable {
         self.recording = SessionRecording(options: options.recorder, sessionIDs: sessionIDs)
     }
 
-    public mutating func receive(_ event: FlowEvent, record: (SessionRecord) -> Void) {
+    public mutating func receive(_ event: FlowEvent, session: (CapturedSession) -> Void) {
         inspection.receive(event, into: &steps)
-        for step in steps { recording.apply(step, record: record) }
+        for step in steps { recording.apply(step, record: session) }
         steps.removeAll(keepingCapacity: true)
+    }
+
+    public mutating func receive(_ event: FlowEvent, record: (SessionRecord) -> Void) {
+        receive(event, session: { record($0.record) })
     }
 
     public struct Options: Sendable {
@@ -312,7 +317,16 @@ extension SessionInspection {
     }
 }
 
-extension CaptureSessionizer {
-    /// Called for every session record as it completes.
-    public typealias RecordHandler = (SessionRecord) -> Void
+/// A session read from a capture: its record, and the readings of its whole messages that the record
+/// does not keep (every header field, the decoded text), when the recorder was asked to keep them
+/// (`SessionRecorder.Options.keepsMessageSummaries`).
+public struct CapturedSession: Sendable {
+    public var record: SessionRecord
+    /// By transaction index in `record`.
+    public var messages: [Int: MessageSummary]
+
+    public init(record: SessionRecord, messages: [Int: MessageSummary] = [:]) {
+        self.record = record
+        self.messages = messages
+    }
 }

@@ -51,7 +51,7 @@ struct SessionRecording: Sendable {
         self.sessionIDs = sessionIDs
     }
 
-    mutating func apply(_ step: SessionStep, record: (SessionRecord) -> Void) {
+    mutating func apply(_ step: SessionStep, record: (CapturedSession) -> Void) {
         // Recorders are large values: they are changed where they sit in the dictionary
         // (`values[index]`), never moved out into an optional and back.
         switch step {
@@ -74,7 +74,7 @@ struct SessionRecording: Sendable {
             for event in events { recorders.values[index].record(event) }
         case .finish(let id, let time, let close):
             guard var recorder = recorders.removeValue(forKey: id) else { return }
-            record(recorder.finish(at: time, close: close))
+            record(CapturedSession(record: recorder.finish(at: time, close: close), messages: recorder.messageSummaries))
         }
     }
 

@@ -74,6 +74,12 @@ public struct RuleMessageFacts: Sendable {
     /// Decoded text parts.
     public var body: String
     public var attachments: [RuleAttachment]
+    /// The header fields `headers` can tell about, by lowercased name; nil when it holds the whole
+    /// header section. A record keeps only a few fields of a message: a rule that reads another
+    /// one cannot be judged from it, and is not evaluated (`RuleOutcome.unjudged`).
+    public var knownHeaderFields: Set<String>?
+    /// False when `body` was not kept (a record keeps no body): rules that read it are not judged.
+    public var bodyKnown: Bool
 
     public init(
         headers: [(name: String, value: String)] = [],
@@ -82,7 +88,9 @@ public struct RuleMessageFacts: Sendable {
         messageID: String? = nil,
         size: Int = 0,
         body: String = "",
-        attachments: [RuleAttachment] = []
+        attachments: [RuleAttachment] = [],
+        knownHeaderFields: Set<String>? = nil,
+        bodyKnown: Bool = true
     ) {
         self.headers = headers
         self.subject = subject
@@ -91,6 +99,17 @@ public struct RuleMessageFacts: Sendable {
         self.size = size
         self.body = body
         self.attachments = attachments
+        self.knownHeaderFields = knownHeaderFields
+        self.bodyKnown = bodyKnown
+    }
+
+    /// Whether these facts hold what `field` reads.
+    func knows(_ field: FieldAccessor) -> Bool {
+        switch field {
+        case .header(let name), .headers(let name): knownHeaderFields.map { $0.contains(name.lowercased()) } ?? true
+        case .body: bodyKnown
+        default: true
+        }
     }
 }
 

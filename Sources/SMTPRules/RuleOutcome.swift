@@ -10,15 +10,34 @@ public struct RuleOutcome: Sendable {
     public var effects: [RuleEffect]
     /// One per action of every matching rule, monitor ones included, in order.
     public var verdicts: [RuleVerdict]
+    /// Rules that read what the facts do not hold (`RuleMessageFacts.knownHeaderFields`,
+    /// `bodyKnown`) and were not evaluated: neither matched nor not.
+    public var unjudged: [UnjudgedRule]
 
-    public init(terminal: RuleTerminal? = nil, terminalVerdict: RuleVerdict? = nil, effects: [RuleEffect] = [], verdicts: [RuleVerdict] = []) {
+    public init(terminal: RuleTerminal? = nil, terminalVerdict: RuleVerdict? = nil, effects: [RuleEffect] = [], verdicts: [RuleVerdict] = [], unjudged: [UnjudgedRule] = []) {
         self.terminal = terminal
         self.terminalVerdict = terminalVerdict
         self.effects = effects
         self.verdicts = verdicts
+        self.unjudged = unjudged
     }
 
     public static let none = RuleOutcome()
+}
+
+/// A rule that could not be judged on the facts at hand, and where it is written.
+public struct UnjudgedRule: Sendable, Hashable {
+    public var rule: String
+    public var file: String
+    public var line: Int?
+    public var stage: RuleStage
+
+    public init(rule: String, file: String, line: Int?, stage: RuleStage) {
+        self.rule = rule
+        self.file = file
+        self.line = line
+        self.stage = stage
+    }
 }
 
 /// An action that ends the evaluation of a stage. Reply codes follow RFC 5321 §4.2 and enhanced codes

@@ -14,6 +14,12 @@ public struct SessionRecorder: Sendable {
         public var messageLimits = MessageLimits()
         /// With `--redact-users`: replaces AUTH identities by a keyed hash.
         public var userRedactor: UserRedactor?
+        /// Keep each whole message's reading (`messageSummaries`) for rules that judge messages:
+        /// every header field and the decoded text, which a record does not keep.
+        public var keepsMessageSummaries = false
+        /// Octets of header fields and text kept that way per session; a message past it keeps
+        /// only what its record says, and rules that read more are not judged on it.
+        public var maxKeptMessageOctets = 16 * 1024 * 1024
 
         public init() {}
     }
@@ -41,6 +47,9 @@ public struct SessionRecorder: Sendable {
     private var abandoned = Set<Int>()
     /// The current message's content stopped reaching the recorder part way (`messageTruncated`).
     private var truncatedMessage = false
+    /// Whole messages' readings by transaction index (`Options.keepsMessageSummaries`).
+    public private(set) var messageSummaries: [Int: MessageSummary] = [:]
+    private var keptMessageOctets = 0
 
     public init(
         sessionID: String,
@@ -89,6 +98,16 @@ public struct SessionRecorder: Sendable {
         record.anomalies.append(SessionRecord.Anomaly(kind: kind, t: relative(time), detail: detail))
     }
 
+    private mutating func keep(_ summary: MessageSummary, for index: Int) {
+        guard options.keepsMessageSummaries else { return }
+        let octets = summary.bodyText.utf8.count + summary.header.fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count }
+        guard keptMessageOctets + octets <= options.maxKeptMessageOctets else { return }
+        keptMessageOctets += octets
+        var kept = summary
+        kept.anomalies = []
+        messageSummaries[index] = kept
+    }
+
     // MARK: Events from the core
 
     public mutating func record(_ event: SMTPInspector.Event) {
@@ -131,6 +150,8 @@ public struct SessionRecorder: Sendable {
                 if truncatedMessage {
                     if let index { record.transactions[index].message?.sha256 = nil }
                     summary.anomalies = []
+                } else if complete, let index {
+                    keep(summary, for: index)
                 }
                 // A missing Date or From is ordinary in submitted mail and says nothing about the
                 // session; the other findings (header hygiene, limits, bare line ends) are kept.

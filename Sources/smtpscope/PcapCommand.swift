@@ -72,9 +72,10 @@ struct PcapCommand: ParsableCommand {
         var options = CaptureSessionizer.Options()
         options.ports = parsedPorts ?? options.ports
         options.implicitTLSPorts = options.ports.contains(465) ? [465] : []
-        // Decoded body text serves only content rules, which `pcap` does not run; a record never
-        // carries it. Not collecting it lets the message inspector skip the body's lines.
-        options.recorder.messageLimits.maxBodyTextOctets = 0
+        let simulator = try rules.map { RuleSimulator(rules: try RulesTestCommand.loadOrExit($0)) }
+        // Decoded body text serves only rules that read `body`; a record never carries it. Not
+        // collecting it lets the message inspector skip the body's lines.
+        options.recorder.keepMessages(for: simulator.map { [$0.rules] } ?? [])
         if redactUsers { options.recorder.userRedactor = UserRedactor.withRandomKey() }
 
         let destination = transcripts ?? (report ? nil : "-")
@@ -84,14 +85,13 @@ struct PcapCommand: ParsableCommand {
         } catch {
             throw fail("cannot write transcripts: \(error)")
         }
-        let simulator = try rules.map { RuleSimulator(rules: try RulesTestCommand.loadOrExit($0)) }
         var rulesSummary = RulesReport.Summary()
         var deliveryReport = report ? DeliveryReport() : nil
         var writeFailure: TranscriptFileError?
-        let handle: (SessionRecord) -> Void = { captured in
-            var record = captured
+        let handle: (CapturedSession) -> Void = { captured in
+            var record = captured.record
             if let simulator {
-                let simulated = simulator.simulate(captured)
+                let simulated = simulator.simulate(captured.record, messages: captured.messages)
                 rulesSummary.add(simulated)
                 record = simulated.record
             }
@@ -117,7 +117,7 @@ struct PcapCommand: ParsableCommand {
             let source: PcapSource
             do {
                 source = try PcapSource.openLive(interface: live, filter: filter, stopFlag: stop)
-                try reader.read(source, record: handle)
+                try reader.read(source, session: handle)
             } catch {
                 throw Self.failure(error)
             }
@@ -126,7 +126,7 @@ struct PcapCommand: ParsableCommand {
                 deliveryReport?.noteFile()
                 do {
                     let source = try PcapSource.openFile(path: file, filter: filter)
-                    try reader.read(source, record: handle) { update in
+                    try reader.read(source, session: handle) { update in
                         progress.update(bytes: update.bytesRead, total: update.totalBytes, sessions: update.sessions)
                     }
                     if let truncation = reader.summary.truncation {
@@ -141,7 +141,7 @@ struct PcapCommand: ParsableCommand {
                 }
             }
         }
-        reader.finish(record: handle)
+        reader.finish(session: handle)
         progress.clear()
         let unrecognised = reader.summary.unrecognisedFlows
         if unrecognised > 0 {

@@ -1,4 +1,5 @@
 import SMTPCapture
+import SMTPRules
 import SMTPTranscript
 
 #if canImport(Glibc)
@@ -38,23 +39,26 @@ enum RecordedSessions {
     /// Calls `body` with every session: the captures first, read as one (a session split across
     /// files is joined, as `smtpscope pcap` does), then each transcript file in order. Unreadable
     /// files and malformed transcript lines are errors; the first ten are named on standard error.
-    static func forEach(in files: [String], _ body: (SessionRecord) -> Void) throws {
+    /// A capture's sessions come with what `rules` read of each whole message.
+    static func forEach(in files: [String], for rules: [RuleSet] = [], _ body: (CapturedSession) -> Void) throws {
         let captures = files.filter { kind(of: $0) == .capture }
         if !captures.isEmpty {
             // The same ids as `smtpscope pcap` gives the same captures.
-            var reader = CaptureReader(options: CaptureSessionizer.Options(), sessionIDs: reproducibleSessionIDs(for: captures))
+            var options = CaptureSessionizer.Options()
+            options.recorder.keepMessages(for: rules)
+            var reader = CaptureReader(options: options, sessionIDs: reproducibleSessionIDs(for: captures))
             for file in captures {
                 do {
                     let source = try PcapSource.openFile(path: file, filter: nil)
-                    try reader.read(source, record: body)
+                    try reader.read(source, session: body)
                 } catch {
                     let message = error.description
                     throw fail(message.hasPrefix(file) ? message : "\(file): \(message)")
                 }
             }
-            reader.finish(record: body)
+            reader.finish(session: body)
         }
-        try forEachTranscriptRecord(in: files.filter { kind(of: $0) == .transcript }, body)
+        try forEachTranscriptRecord(in: files.filter { kind(of: $0) == .transcript }) { body(CapturedSession(record: $0)) }
     }
 
     /// The records of transcript files (`-` is standard input), in order. A malformed line is
@@ -78,5 +82,14 @@ enum RecordedSessions {
             }
         }
         if problems > 0 { throw fail("\(problems) lines were not valid records and were skipped") }
+    }
+}
+
+extension SessionRecorder.Options {
+    /// Whole messages kept for the `message` stage of `rules`, their text only when a rule reads
+    /// `body` (up to the proxy's own bound, so both read the same text).
+    mutating func keepMessages(for rules: [RuleSet]) {
+        keepsMessageSummaries = rules.contains { $0.evaluatesMessages }
+        if !rules.contains(where: { $0.readsMessageBody }) { messageLimits.maxBodyTextOctets = 0 }
     }
 }

@@ -69,11 +69,13 @@ struct RulesTestCommand: ParsableCommand {
         var comparison = RuleSetComparison()
         let sink = format == .jsonLines ? try? FileTranscriptSink(path: "-", format: .jsonLines) : nil
         var writeFailure: TranscriptFileError?
-        try RecordedSessions.forEach(in: against) { record in
-            let simulated = simulator.simulate(record)
+        // The old rules may read more of a message than the new ones: keep what either reads.
+        let readers = old.map { [new, $0] } ?? [new]
+        try RecordedSessions.forEach(in: against, for: readers) { session in
+            let simulated = simulator.simulate(session.record, messages: session.messages)
             summary.add(simulated)
             if let previous {
-                comparison.compare(old: previous.simulate(record), new: simulated)
+                comparison.compare(old: previous.simulate(session.record, messages: session.messages), new: simulated)
             } else if let sink {
                 do throws(TranscriptFileError) {
                     if writeFailure == nil { try sink.write(simulated.record) }

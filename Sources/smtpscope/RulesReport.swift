@@ -20,10 +20,10 @@ enum RulesReport {
         return out
     }
 
-    /// One session's verdicts, or nil when no rule matched it.
+    /// One session's verdicts, or nil when no rule matched it and every rule could be judged.
     static func session(_ simulated: SimulatedSession) -> String? {
         let verdicts = simulated.verdicts
-        guard !verdicts.isEmpty else { return nil }
+        guard !verdicts.isEmpty || !simulated.unjudged.isEmpty else { return nil }
         let record = simulated.record
         var out = "session \(record.sessionID)"
         if let client = record.client { out += " client \(client.ip):\(client.port)" }
@@ -39,7 +39,12 @@ enum RulesReport {
             out += "  transaction \(index + 1): <\(transaction.mailFrom?.address ?? "?")> to \(recipients.isEmpty ? "nobody" : recipients)\n"
             for verdict in transaction.rules { out += "    \(line(verdict))\n" }
         }
+        for rule in simulated.unjudged { out += "  not judged: \(rule.stage.rawValue) \"\(rule.rule)\" [\(place(rule))]\n" }
         return out
+    }
+
+    static func place(_ rule: UnjudgedRule) -> String {
+        "\(rule.file)\(rule.line.map { ":\($0)" } ?? "")"
     }
 
     static func line(_ verdict: SessionRecord.RuleVerdict) -> String {
@@ -72,6 +77,8 @@ enum RulesReport {
         private var decided = 0
         private var counts: [String: Int] = [:]
         private var order: [String] = []
+        private var unjudged: [UnjudgedRule: Int] = [:]
+        private var unjudgedOrder: [UnjudgedRule] = []
 
         mutating func add(_ simulated: SimulatedSession) {
             sessions += 1
@@ -83,6 +90,10 @@ enum RulesReport {
                 if counts[key] == nil { order.append(key) }
                 counts[key, default: 0] += 1
             }
+            for rule in simulated.unjudged {
+                if unjudged[rule] == nil { unjudgedOrder.append(rule) }
+                unjudged[rule, default: 0] += 1
+            }
         }
 
         func render() -> String {
@@ -93,6 +104,14 @@ enum RulesReport {
                 let rule = String(parts.first ?? "")
                 let action = parts.count > 1 ? String(parts[1]) : ""
                 out += "  \(rule.padding(to: width))  \(action): \(counts[key] ?? 0)\n"
+            }
+            if !unjudgedOrder.isEmpty {
+                // Saying nothing would read as "never matched".
+                out += "not judged (they read header fields or text that was not at hand: a transcript file keeps only Subject, From, To, Cc, Date and Message-ID of a message and none of its text, and a capture lacks a message it did not see whole):\n"
+                for rule in unjudgedOrder {
+                    let count = unjudged[rule] ?? 0
+                    out += "  \"\(rule.rule)\" [\(place(rule))]: \(count) session\(count == 1 ? "" : "s")\n"
+                }
             }
             return out
         }

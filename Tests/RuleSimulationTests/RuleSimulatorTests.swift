@@ -1,3 +1,4 @@
+import MailMessage
 import SMTPCore
 import SMTPRules
 import SMTPTranscript
@@ -82,6 +83,39 @@ import Testing
         let result = simulator.simulate(Self.record([("a@x.test", ["b@example.com"])], subject: "Confidential figures"))
         #expect(result.verdicts.map(\.action) == ["prefix_subject"])
         #expect(result.decisions.isEmpty)
+    }
+
+    static let contentRules = """
+        rule "mailer" on message
+          when header("X-Mailer") contains "bulk"
+          tag "bulk mailer"
+        rule "word" on message
+          when body contains "invoice"
+          tag "invoice"
+        rule "subject" on message
+          when subject != none
+          tag "has a subject"
+        """
+
+    @Test func aWholeMessageReadingJudgesHeaderAndBodyRules() throws {
+        let simulator = RuleSimulator(rules: try Self.rules(Self.contentRules))
+        let summary = MessageSummary(
+            header: HeaderSection(fields: [HeaderField(name: "X-Mailer", rawValue: " bulk-o-matic"), HeaderField(name: "Subject", rawValue: " Hi")]),
+            subject: "Hi",
+            size: 100,
+            bodyText: "Your invoice is attached."
+        )
+        let result = simulator.simulate(Self.record([("a@x.test", ["b@example.com"])], subject: "Hi"), messages: [0: summary])
+        #expect(result.record.transactions[0].rules.map(\.rule) == ["mailer", "word", "subject"])
+        #expect(result.unjudged.isEmpty)
+    }
+
+    @Test func onARecordAloneRulesThatReadWhatItDoesNotKeepAreNotJudged() throws {
+        let simulator = RuleSimulator(rules: try Self.rules(Self.contentRules))
+        let result = simulator.simulate(Self.record([("a@x.test", ["b@example.com"])], subject: "Hi"))
+        // Neither matched nor not: a record keeps no X-Mailer and no body text.
+        #expect(result.record.transactions[0].rules.map(\.rule) == ["subject"])
+        #expect(result.unjudged.map(\.rule) == ["mailer", "word"])
     }
 
     @Test func aDisconnectAtConnectEndsTheSession() throws {

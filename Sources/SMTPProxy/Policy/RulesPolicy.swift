@@ -127,16 +127,3 @@ extension RuleFacts {
         }
     }
 }
-
-extension RuleMessageFacts {
-    init(_ summary: MessageSummary, size: Int?) {
-        self.init()
-        headers = summary.header.fields.map { (name: $0.name, value: $0.value) }
-        subject = summary.subject
-        from = summary.from.map(\.address)
-        messageID = summary.messageID
-        self.size = size ?? summary.size
-        body = summary.bodyText
-        attachments = summary.attachments.map { RuleAttachment(filename: $0.filename, contentType: $0.contentType, size: $0.size) }
-    }
-}

@@ -10,7 +10,7 @@ public struct RuleSet: Sendable {
         var byStage: [RuleStage: [CompiledRule]] = [:]
         for rule in rules { byStage[rule.stage, default: []].append(rule) }
         rulesByStage = byStage
-        readsMessageBody = rules.contains { $0.reads(.body) }
+        readsMessageBody = rules.contains { $0.reads { $0 == .body } }
     }
 
     public static let empty = RuleSet(rules: [])
@@ -34,6 +34,10 @@ public struct RuleSet: Sendable {
         var captures: [String?] = []
         for rule in rules {
             captures.removeAll(keepingCapacity: true)
+            if let message = facts.message, rule.reads(where: { !message.knows($0) }) {
+                outcome.unjudged.append(UnjudgedRule(rule: rule.name, file: rule.file, line: rule.line, stage: stage))
+                continue
+            }
             if let condition = rule.condition, !condition.evaluate(facts, captures: &captures) { continue }
             for action in rule.actions {
                 switch action.render(facts, captures: captures) {

@@ -11,9 +11,10 @@ struct CompiledRule: Sendable {
     var condition: RuleCondition?
     var actions: [CompiledAction]
 
-    /// Whether evaluating the rule can read `field`, in its condition or in an action's text.
-    func reads(_ field: FieldAccessor) -> Bool {
-        condition?.reads(field) == true || actions.contains { $0.templates.contains { $0.reads(field) } }
+    /// Whether evaluating the rule can read a field that `matches`, in its condition or in an
+    /// action's text.
+    func reads(where matches: (FieldAccessor) -> Bool) -> Bool {
+        condition?.reads(where: matches) == true || actions.contains { $0.templates.contains { $0.reads(where: matches) } }
     }
 }
 

@@ -65,13 +65,13 @@ extension RuleCondition {
         }
     }
 
-    /// Whether `field` is tested, or is the operand another field is compared with.
-    func reads(_ field: FieldAccessor) -> Bool {
+    /// Whether a field that `matches` is tested, or is the operand another field is compared with.
+    func reads(where matches: (FieldAccessor) -> Bool) -> Bool {
         switch self {
-        case .all(let conditions), .any(let conditions): conditions.contains { $0.reads(field) }
-        case .not(let condition): condition.reads(field)
+        case .all(let conditions), .any(let conditions): conditions.contains { $0.reads(where: matches) }
+        case .not(let condition): condition.reads(where: matches)
         case .test(let test):
-            if test.field == field { true } else if case .compareField(_, field, _) = test.predicate { true } else { false }
+            if matches(test.field) { true } else if case .compareField(_, let other, _) = test.predicate { matches(other) } else { false }
         }
     }
 }

@@ -11,8 +11,8 @@ struct RuleTemplate: Sendable, Hashable {
     var parts: [Part]
     var maxLength: Int
 
-    func reads(_ field: FieldAccessor) -> Bool {
-        parts.contains { $0 == .field(field) }
+    func reads(where matches: (FieldAccessor) -> Bool) -> Bool {
+        parts.contains { if case .field(let field) = $0 { matches(field) } else { false } }
     }
 
     func render(_ facts: RuleFacts, captures: [String?]) -> String {
