@@ -154,3 +154,33 @@ def test_invalid_rules_are_exit_2_for_every_command(smtpscope, tmp_path):
         completed = run(smtpscope, *args)
         assert completed.returncode == 2, args
         assert "10-test.rules:2:" in completed.stderr
+
+
+BODY_RULES = """
+rule "body-mentions-test" on message
+  when body matches /(?i)\\btest/
+  tag "mentions a test"
+
+rule "has-mime-version" on message
+  when header("MIME-Version") != none
+  tag "MIME"
+"""
+
+
+def test_a_capture_judges_body_and_header_rules_and_a_transcript_says_it_cannot(smtpscope, tmp_path):
+    rules = rules_dir(tmp_path, "content", BODY_RULES)
+    on_capture = run(smtpscope, "rules", "test", rules, "--against", *CAPTURES)
+    assert on_capture.returncode == 0, on_capture.stderr
+    assert "not judged" not in on_capture.stdout
+    from_captures = simulate(smtpscope, rules, *CAPTURES)
+    judged = [v["rule"] for r in from_captures for t in r["transactions"] for v in t.get("rules") or []]
+    assert "has-mime-version" in judged and "body-mentions-test" in judged, judged
+
+    transcripts = tmp_path / "week.jsonl"
+    assert run(smtpscope, "pcap", *CAPTURES, "--transcripts", transcripts).returncode == 0
+    on_transcripts = run(smtpscope, "rules", "test", rules, "--against", transcripts)
+    assert on_transcripts.returncode == 0, on_transcripts.stderr
+    # Neither matched nor not: the transcript keeps no MIME-Version field and no text.
+    assert "0 matched a rule" in on_transcripts.stdout
+    assert "not judged" in on_transcripts.stdout
+    assert '"body-mentions-test" [' in on_transcripts.stdout and '"has-mime-version" [' in on_transcripts.stdout
