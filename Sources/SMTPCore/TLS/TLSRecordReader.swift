@@ -36,11 +36,6 @@ struct TLSRecordReader: Sendable {
         headerBytes.reserveCapacity(TLSRecordHeader.byteCount)
     }
 
-    var hasFailed: Bool {
-        if case .failed = state { return true }
-        return false
-    }
-
     /// Asks for the body of the record whose header was just yielded.
     mutating func deliverRecordBody() {
         if case .body(let remaining, _) = state {

@@ -12,9 +12,6 @@ import SMTPCore
 ///   hidden before TLS under `--client-tls require`.
 /// - Anything else (XCLIENT, XFORWARD, BINARYMIME, vendor extensions) is never shown.
 public enum EHLOReconciler {
-    /// Keywords passed on when the upstream offers them.
-    static let relayedKeywords: Set<String> = ["8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "DSN"]
-
     /// Upper-cased keyword to its parameter text (`nil` for a bare keyword).
     public static func extensions(of reply: SMTPReply) -> [String: String?] {
         var result: [String: String?] = [:]

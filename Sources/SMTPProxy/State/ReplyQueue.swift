@@ -39,7 +39,6 @@ struct ReplyQueue: Sendable {
 
     var isEmpty: Bool { slots.isEmpty }
     var count: Int { slots.count }
-    var hasUnfilledSlot: Bool { slots.contains { $0.reply == nil } }
 
     /// Opens a slot for a reply still to come; returns its identifier.
     mutating func open(answering: SMTPInspector.Answered) -> Int {

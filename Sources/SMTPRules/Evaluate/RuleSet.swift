@@ -23,9 +23,6 @@ public struct RuleSet: Sendable {
     /// Any rule on `message`: the proxy must spool each message whole to evaluate them.
     public var evaluatesMessages: Bool { rulesByStage[.message]?.isEmpty == false }
 
-    /// Whether any rule of `stage`, monitor or enforced, could produce an effect or verdict.
-    public func hasRules(for stage: RuleStage) -> Bool { rulesByStage[stage]?.isEmpty == false }
-
     /// Evaluates the rules of `stage` in load order. A matching rule applies all its actions; the first
     /// enforced terminal action ends the stage. `mode monitor` rules only add verdicts.
     public func evaluate(_ stage: RuleStage, _ facts: RuleFacts) -> RuleOutcome {

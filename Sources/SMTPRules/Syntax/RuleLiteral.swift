@@ -26,10 +26,6 @@ enum RuleLiteral {
         return overflow ? nil : product
     }
 
-    static func isSize(_ word: String) -> Bool {
-        integer(word) != nil && word.utf8.contains { $0 > 0x39 }
-    }
-
     /// An identifier: a letter or `_`, then letters, digits, `_` and `.`.
     static func isIdentifier(_ word: String) -> Bool {
         guard let first = word.utf8.first, first == UInt8(ascii: "_") || (first | 0x20 >= 0x61 && first | 0x20 <= 0x7A) else {
