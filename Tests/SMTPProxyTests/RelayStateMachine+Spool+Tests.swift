@@ -55,6 +55,24 @@ import Testing
         #expect(h.takeClient() == "250 2.0.0 queued\r\n")
     }
 
+    @Test func aSpoolThatCannotBeWrittenIsRefusedAtItsEndAndTheSessionGoesOn() {
+        var h = Self.spooling(Scripted())
+        _ = h.takeClient()
+        _ = h.takeUpstream()
+        h.client("Subject: hello\r\n\r\n")
+        h.apply(h.machine.receiveSpoolFailed("write to spool file: No space left on device"))
+        #expect(h.drops == 1)
+        h.client("body\r\n.\r\n")
+        // Nothing of the message went upstream; its transaction there is reset.
+        #expect(h.released.isEmpty)
+        #expect(h.takeUpstream() == "RSET\r\n")
+        h.upstream("250 2.0.0 Ok\r\n")
+        #expect(h.takeClient() == "451 4.3.0 Error: message not stored, try again later\r\n")
+        h.client("MAIL FROM:<a@example.com>\r\n")
+        h.upstream("250 2.1.0 Ok\r\n")
+        #expect(h.takeClient() == "250 2.1.0 Ok\r\n")
+    }
+
     @Test func contentPipelinedWithDATAIsASynchronizationError() {
         var h = H.greeted(policy: Scripted(), upstreamEHLO: H.plainEHLO)
         h.client("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n")

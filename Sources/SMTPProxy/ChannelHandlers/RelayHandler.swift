@@ -44,8 +44,7 @@ final class RelayHandler: ChannelDuplexHandler {
     private var finished = false
     private var observer: TLSHandshakeObserverHandler?
     /// The message `message` rules are deciding on; at most one per session at a time.
-    private var spool: MessageSpool?
-    private var spoolFailure: String?
+    private var spool: LoopSpool?
     private var quarantined = 0
     private var clientHandshakeDone = false
     /// The upstream leg's handshake as it goes by; `nil` before STARTTLS there and once it is over.
@@ -175,7 +174,7 @@ final class RelayHandler: ChannelDuplexHandler {
 
     /// GlueHandler's rule: read from the client only while the upstream can take what follows.
     func read(context: ChannelHandlerContext) {
-        if inPlace({ $0.wantsClientBytes }) && upstreamWritable {
+        if inPlace({ $0.wantsClientBytes }) && upstreamWritable && spool?.acceptsMore != false {
             context.read()
         } else {
             pendingRead = true
@@ -293,9 +292,9 @@ final class RelayHandler: ChannelDuplexHandler {
                     channel.close(promise: nil)
                 }
             case .spool(let bytes):
-                appendToSpool(bytes)
+                appendToSpool(bytes, on: context.eventLoop)
             case .releaseSpool(let edits):
-                releaseSpool(edits)
+                releaseSpool(edits, on: context.eventLoop)
             case .dropSpool:
                 abortRelease()
                 closeSpool()
@@ -373,22 +372,25 @@ final class RelayHandler: ChannelDuplexHandler {
 
     // MARK: Spool
 
-    private func appendToSpool(_ bytes: ByteBuffer) {
-        if spool == nil {
-            spool = MessageSpool(configuration: session.configuration.spool)
-            spoolFailure = nil
-        }
-        guard spoolFailure == nil else { return }
-        do {
-            try spool?.append(bytes)
-        } catch {
-            spoolFailure = "\(error)"
+    private func appendToSpool(_ bytes: ByteBuffer, on loop: any EventLoop) {
+        let spool = self.spool ?? LoopSpool(configuration: session.configuration.spool, eventLoop: loop)
+        self.spool = spool
+        let bound = NIOLoopBound((handler: self, spool: spool), eventLoop: loop)
+        spool.append(bytes) { failure in
+            let handler = bound.value.handler
+            // A failure of a spool already dropped or handed on is not this message's.
+            if let failure, handler.spool === bound.value.spool {
+                Self.logger.warning("cannot spool the message: \(failure)", metadata: ["session": "\(handler.transcript.sessionID)"])
+                handler.perform(handler.machine.receiveSpoolFailed(failure))
+            }
+            handler.resumeReadingIfDue()
         }
     }
 
     /// A spooled message on its way upstream with its header edits, dot-stuffed and ended with
     /// `CRLF.CRLF`, a piece at a time as the upstream takes it (GlueHandler's rule), so a 10 MB
-    /// message spooled to disk is never held whole in memory.
+    /// message spooled to disk is never held whole in memory. Pieces on disk are read on the thread
+    /// pool; one read at a time is in flight.
     private struct SpoolRelease {
         var offset = 0
         /// Nil without edits: the spool goes out as it is.
@@ -397,12 +399,13 @@ final class RelayHandler: ChannelDuplexHandler {
         /// What the machine sent upstream meanwhile (a pipelined RSET, say): it follows the
         /// message's end, never its middle.
         var held: [ByteBuffer] = []
+        var reading = false
     }
 
     private var release: SpoolRelease?
 
-    private func releaseSpool(_ edits: [HeaderEdit]) {
-        guard upstream != nil, spoolFailure == nil, spool != nil else {
+    private func releaseSpool(_ edits: [HeaderEdit], on loop: any EventLoop) {
+        guard upstream != nil, let spool, spool.failure == nil else {
             // The spool lost octets: abort the upstream transaction rather than send half a message.
             upstream?.close(promise: nil)
             closeSpool()
@@ -412,58 +415,67 @@ final class RelayHandler: ChannelDuplexHandler {
         continueRelease()
     }
 
-    /// Set while `continueRelease` runs: a write or flush can make the upstream writable again
-    /// and call it back, and the callback must only ask for another round, not start one.
-    private var releasing = false
-    private var releaseResumed = false
-
-    /// Writes pieces while the upstream is writable; `upstreamWritabilityChanged` resumes it.
+    /// Reads the next piece while the upstream is writable; `upstreamWritabilityChanged` resumes it.
     private func continueRelease() {
-        guard release != nil else { return }
-        guard !releasing else {
-            releaseResumed = true
-            return
-        }
-        releasing = true
-        defer { releasing = false }
-        repeat {
-            releaseResumed = false
-            guard let upstream, let spool else { return abortRelease() }
-            var wire = ByteBuffer()
-            var edited = ByteBuffer()
-            do {
-                while upstream.isWritable, let offset = release?.offset {
-                    guard let piece = try spool.piece(at: offset) else {
-                        release?.rewriter?.finish(into: &edited)
-                        try release?.writer.write(edited, into: &wire)
-                        try release?.writer.finish(into: &wire)
-                        let held = release?.held ?? []
-                        release = nil
-                        closeSpool()
-                        upstream.write(wire, promise: nil)
-                        for command in held { upstream.write(command, promise: nil) }
-                        upstream.flush()
-                        return
-                    }
-                    release?.offset += piece.readableBytes
-                    if release?.rewriter != nil {
-                        release?.rewriter?.receive(piece, into: &edited)
-                        try release?.writer.write(edited, into: &wire)
-                        edited.clear()
-                    } else {
-                        try release?.writer.write(piece, into: &wire)
-                    }
-                    upstream.write(wire, promise: nil)
-                    wire = ByteBuffer()
-                }
-            } catch {
-                // The content was checked when spooled and the rewriter writes only canonical
-                // fields, so this cannot fail; if it ever did (or the spool file could not be
-                // read), half a message must not pass for a whole one: the transaction is aborted.
-                return abortRelease()
+        guard let current = release, !current.reading else { return }
+        guard let upstream, let spool, spool.failure == nil, let loop = context?.eventLoop else { return abortRelease() }
+        guard upstream.isWritable else { return }
+        release?.reading = true
+        let bound = NIOLoopBound((handler: self, spool: spool), eventLoop: loop)
+        // A spool in memory answers at once, so its pieces go out in one go.
+        spool.piece(at: current.offset).whenComplete { result in
+            let handler = bound.value.handler
+            guard handler.release != nil, handler.spool === bound.value.spool else { return }
+            handler.release?.reading = false
+            switch result {
+            case .success(let piece?):
+                handler.sendReleased(piece)
+                handler.continueRelease()
+            case .success(nil):
+                handler.finishRelease()
+            case .failure:
+                handler.abortRelease()
             }
-            upstream.flush()
-        } while releaseResumed && release != nil
+        }
+    }
+
+    private func sendReleased(_ piece: ByteBuffer) {
+        guard let upstream else { return abortRelease() }
+        release?.offset += piece.readableBytes
+        var wire = ByteBuffer()
+        do {
+            if release?.rewriter != nil {
+                var edited = ByteBuffer()
+                release?.rewriter?.receive(piece, into: &edited)
+                try release?.writer.write(edited, into: &wire)
+            } else {
+                try release?.writer.write(piece, into: &wire)
+            }
+        } catch {
+            // The content was checked when spooled and the rewriter writes only canonical fields,
+            // so this cannot fail; if it ever did, half a message must not pass for a whole one.
+            return abortRelease()
+        }
+        upstream.writeAndFlush(wire, promise: nil)
+    }
+
+    private func finishRelease() {
+        guard let upstream else { return abortRelease() }
+        var wire = ByteBuffer()
+        var edited = ByteBuffer()
+        do {
+            release?.rewriter?.finish(into: &edited)
+            try release?.writer.write(edited, into: &wire)
+            try release?.writer.finish(into: &wire)
+        } catch {
+            return abortRelease()
+        }
+        let held = release?.held ?? []
+        release = nil
+        closeSpool()
+        upstream.write(wire, promise: nil)
+        for command in held { upstream.write(command, promise: nil) }
+        upstream.flush()
     }
 
     /// Closing the upstream leg mid-message is what aborts its transaction (no terminating dot).
@@ -480,11 +492,8 @@ final class RelayHandler: ChannelDuplexHandler {
     /// message of the session gets a new one.
     private func quarantine(_ request: RelayStateMachine.QuarantineRequest, on loop: any EventLoop) {
         let held = spool
-        let heldFailure = spoolFailure
         spool = nil
-        spoolFailure = nil
         quarantined += 1
-        quarantinesInFlight += 1
         let record = QuarantineRecord(
             sessionID: transcript.sessionID,
             quarantined: RFC3339.format(.now()),
@@ -498,24 +507,25 @@ final class RelayHandler: ChannelDuplexHandler {
             rcptTo: request.recipients.map(\.address),
             size: held?.octets ?? 0
         )
+        quarantinesInFlight += 1
+        guard let held else {
+            return quarantineStored(request, failure: "nothing spooled")
+        }
         let job = QuarantineJob(
             store: SinkMessageStore(directory: session.configuration.spool.quarantineDirectory, durable: true),
             id: "\(transcript.sessionID)-\(quarantined)",
             record: record
         )
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        NIOThreadPool.singleton.runIfActive(eventLoop: loop) { () -> String? in
-            var spool = held
-            defer { spool?.close() }
-            if let heldFailure { return "spool: \(heldFailure)" }
-            return spool.map(job.write) ?? "nothing spooled"
-        }.whenComplete { result in
+        let bound = NIOLoopBound((handler: self, spool: held), eventLoop: loop)
+        // After every queued write to the spool; a failed one means the copy would not be whole.
+        held.onThreadPool { spool in job.write(spool) }.whenComplete { result in
             let failure: String?
             switch result {
             case .success(let text): failure = text
             case .failure(let error): failure = "\(error)"
             }
-            bound.value.quarantineStored(request, failure: failure)
+            bound.value.handler.quarantineStored(request, failure: failure)
+            bound.value.spool.close()
         }
     }
 
@@ -534,11 +544,10 @@ final class RelayHandler: ChannelDuplexHandler {
     private func closeSpool() {
         spool?.close()
         spool = nil
-        spoolFailure = nil
     }
 
     private func resumeReadingIfDue() {
-        guard pendingRead, inPlace({ $0.wantsClientBytes }), upstreamWritable, let context else { return }
+        guard pendingRead, inPlace({ $0.wantsClientBytes }), upstreamWritable, spool?.acceptsMore != false, let context else { return }
         pendingRead = false
         context.read()
     }

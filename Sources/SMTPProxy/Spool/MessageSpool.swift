@@ -32,6 +32,8 @@ struct MessageSpool: Sendable {
     private var memory = ByteBuffer()
     private var descriptor: Int32?
     private(set) var octets = 0
+    /// The first write that failed: the spool then lacks octets, and must not be released or kept.
+    private(set) var failure: SpoolError?
 
     init(configuration: SpoolConfiguration) {
         self.memoryLimit = configuration.memoryOctets
@@ -45,8 +47,13 @@ struct MessageSpool: Sendable {
             memory.writeBuffer(&bytes)
             return
         }
-        let fd = try openFile()
-        try Self.writeAll(fd, bytes.readableBytesView)
+        do {
+            let fd = try openFile()
+            try Self.writeAll(fd, bytes.readableBytesView)
+        } catch {
+            if failure == nil { failure = error }
+            throw error
+        }
     }
 
     /// The whole message, in order, a piece at a time.

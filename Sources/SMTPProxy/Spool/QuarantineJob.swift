@@ -11,6 +11,7 @@ struct QuarantineJob: Sendable {
     /// Copies the spool into the quarantine folder and commits it with its record; returns why it
     /// could not, or nil once the message, its record and the folder entry are on disk.
     func write(_ spool: MessageSpool) -> String? {
+        if let failure = spool.failure { return "spool: \(failure)" }
         do {
             try store.prepare()
             let file = try store.openSpool(queueID: id)

@@ -110,6 +110,7 @@ public struct RelayStateMachine: Sendable {
         case tooLarge
         case headerTooLarge
         case upstreamLost
+        case spoolFailed
         case rejected(PolicyReply)
     }
 
@@ -1734,6 +1735,19 @@ public struct RelayStateMachine: Sendable {
     /// reach the upstream in between, or it would read as message content.
     private var spoolReleasePending = false
 
+    /// The channel layer could not write the spooled message (a full or missing temporary folder): it
+    /// lacks octets, so it is never released; its end is answered 451 and the session goes on.
+    public mutating func receiveSpoolFailed(_ reason: String) -> [Action] {
+        var actions: [Action] = []
+        guard var current = content, current.spooled, current.failure == nil else { return actions }
+        current.failure = .spoolFailed
+        content = current
+        actions.append(.record(.messageTruncated))
+        note(.messageTruncated, "spool: \(reason); refused with 451 4.3.0", &actions)
+        actions.append(.dropSpool)
+        return actions
+    }
+
     /// The channel layer stored a quarantined message, or could not (`failure`).
     public mutating func receiveQuarantineStored(_ request: QuarantineRequest, failure: String?) -> [Action] {
         var actions: [Action] = []
@@ -1764,6 +1778,7 @@ public struct RelayStateMachine: Sendable {
         case .tooLarge: .proxy(552, "5.3.4", "Error: message file too big")
         case .headerTooLarge: .proxy(552, "5.3.4", "Error: message header section too big")
         case .upstreamLost: .proxy(451, "4.4.2", "Error: upstream connection lost, message not delivered")
+        case .spoolFailed: .proxy(451, "4.3.0", "Error: message not stored, try again later")
         case .rejected(let reply): SMTPReply(reply)
         }
     }

@@ -11,6 +11,7 @@ conftest says.
 Readiness of the proxy is read from /proc/net/tcp (a LISTEN socket on the port), never by connecting,
 so that no probe session appears in the transcripts.
 """
+import os
 import subprocess
 import time
 
@@ -34,10 +35,10 @@ def proxy_binary(smtpscope):
 
 @pytest.fixture
 def proxy(proxy_binary, processes, tmp_path):
-    """start(upstream=(host, port) or None, *extra_args, cwd=None, transcripts=None) -> ProxyRun."""
+    """start(upstream=(host, port) or None, *extra_args, cwd=None, transcripts=None, env=None) -> ProxyRun."""
     counter = iter(range(100))
 
-    def start(upstream, *extra, cwd=None, transcripts=None):
+    def start(upstream, *extra, cwd=None, transcripts=None, env=None):
         port = free_port()
         transcripts = transcripts or tmp_path / f"transcripts-{next(counter)}"
         # An existing directory: `--transcripts` takes DIR or FILE, and a directory is unambiguous.
@@ -46,7 +47,7 @@ def proxy(proxy_binary, processes, tmp_path):
         if upstream is not None:
             argv += ["--upstream", f"{upstream[0]}:{upstream[1]}"]
         argv += [str(a) for a in extra]
-        process = processes.start(argv, "smtpscope proxy", cwd=cwd)
+        process = processes.start(argv, "smtpscope proxy", cwd=cwd, **({"env": {**os.environ, **env}} if env else {}))
         deadline = time.monotonic() + integration.PEER_START_TIMEOUT
         while not listening(port):
             if process.poll() is not None or time.monotonic() > deadline:

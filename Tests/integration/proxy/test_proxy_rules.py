@@ -470,3 +470,34 @@ rule "stamp" on message
     assert parse(contents[1])["X-Scanned"] == "yes"
     records = run.records(2)
     check_records(records, validate_record, count=2)
+
+
+def test_a_spool_that_cannot_be_written_refuses_the_message_and_the_session_goes_on(proxy, upstreams, tmp_path, validate_record):
+    """Past 1 MiB a spooled message goes to a temporary file, written off the event loop. When that
+    fails (here $TMPDIR does not exist) the client is refused with a 4xx, nothing reaches the
+    upstream, and the next message of the session is relayed as usual."""
+    host, port, record_path = upstreams.aiosmtpd()
+    rules = write_rules(tmp_path, """
+rule "stamp" on message
+  when size > 0
+  add_header "X-Scanned" "yes"
+""")
+    run = proxy((host, port), "--rules", rules, env={"TMPDIR": str(tmp_path / "no-such-directory")})
+    large = MESSAGE + b"x" * 70 + b"\r\n" + (b"y" * 998 + b"\r\n") * 2000
+    with smtplib.SMTP(run.host, run.port, local_hostname="localhost", timeout=30) as client:
+        client.ehlo("client.example.com")
+        try:
+            client.sendmail("alice@example.com", ["bob@example.org"], large)
+            raise AssertionError("a message the spool lost was accepted")
+        except smtplib.SMTPResponseException as error:
+            assert 400 <= error.smtp_code < 500, error
+        client.rset()
+        assert client.sendmail("alice@example.com", ["bob@example.org"], MESSAGE) == {}
+    contents = recorded_contents(record_path)
+    assert len(contents) == 1 and parse(contents[0])["X-Scanned"] == "yes"
+    record = one_record(run, validate_record)
+    refused, delivered = record["transactions"]
+    assert refused["data"]["reply"]["code"] == 451 and delivered["outcome"] == "delivered"
+    assert (refused.get("message") or {}).get("sha256") is None
+    [anomaly] = [a for a in record["anomalies"] if a["kind"] == "message_truncated"]
+    assert anomaly["detail"].startswith("spool: ")
