@@ -38,8 +38,9 @@ public struct RuleSimulator: Sendable {
         facts.clientPort = record.client?.port
         facts.serverIP = record.server?.ip
         facts.serverPort = record.server?.port
-        facts.tls = record.tls.established == true
-        facts.tlsVersion = record.tls.version
+        // As the proxy sees it: at `connect` only an implicit-TLS listener has TLS, and its version
+        // is not known before the handshake ends; from `helo` on, what the session established.
+        facts.tls = record.tls.mode == .implicit && record.tls.established == true
 
         func run(_ stage: RuleStage, _ facts: RuleFacts, transaction: Int?) -> RuleTerminal? {
             guard rules.stages.contains(stage) else { return nil }
@@ -59,6 +60,8 @@ public struct RuleSimulator: Sendable {
 
         replay: do {
             if let terminal = run(.connect, facts, transaction: nil), Self.endsSession(terminal) { break replay }
+            facts.tls = record.tls.established == true
+            facts.tlsVersion = facts.tls ? record.tls.version : nil
             if let helo = record.helo {
                 facts.helo = helo.name
                 if let terminal = run(.helo, facts, transaction: nil), Self.endsSession(terminal) { break replay }

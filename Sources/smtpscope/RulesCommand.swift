@@ -38,8 +38,9 @@ struct RulesTestCommand: ParsableCommand {
             Nothing is enforced. Each session with a verdict is listed with what would have ended a \
             stage, then a summary by rule. With --diff OLD_DIR, only the sessions whose verdicts differ \
             between OLD_DIR and DIR are listed: try a policy change on last week's traffic before \
-            deploying it. Messages are not kept whole in captures or transcripts, so `body` is empty and \
-            only the recorded header fields (Subject, From, To, Cc, Date, Message-ID) are known.
+            deploying it. In a capture, `message` rules see each whole message, as the proxy does. A \
+            transcript file keeps only Subject, From, To, Cc, Date and Message-ID and no body text: a rule \
+            that reads more is listed as not judged.
             """
     )
 

@@ -139,7 +139,7 @@ final class RelayHandler: ChannelDuplexHandler {
                 context.pipeline.syncOperations.removeHandler(observer, promise: nil)
                 self.observer = nil
             }
-            perform(machine.receiveClientTLSEstablished())
+            perform(machine.receiveClientTLSEstablished(version: summary.version))
         } else if event is ProxyShutdownEvent {
             if !finished { perform(machine.receiveShutdown()) }
             return

@@ -412,8 +412,11 @@ public struct RelayStateMachine: Sendable {
         return actions
     }
 
-    public mutating func receiveClientTLSEstablished() -> [Action] {
+    /// The client leg's handshake is done (after STARTTLS, or at once on an implicit-TLS listener);
+    /// `version` is the protocol version it agreed, which `tls.version` rules read.
+    public mutating func receiveClientTLSEstablished(version: String? = nil) -> [Action] {
         var actions: [Action] = []
+        if clientTLSActive || clientMode == .tlsHandshake { facts.tlsVersion = version }
         guard clientMode == .tlsHandshake else { return actions }
         // RFC 3207 §4.2: forget everything learnt before the handshake.
         clientTLSActive = true

@@ -10,6 +10,7 @@ import email.policy
 import json
 import smtplib
 import socket
+import ssl
 import subprocess
 
 import pytest
@@ -501,3 +502,25 @@ rule "stamp" on message
     assert (refused.get("message") or {}).get("sha256") is None
     [anomaly] = [a for a in record["anomalies"] if a["kind"] == "message_truncated"]
     assert anomaly["detail"].startswith("spool: ")
+
+
+def test_tls_facts_reach_the_rules_after_starttls(proxy, upstreams, tmp_path, validate_record):
+    """`tls` and `tls.version` are what the client leg negotiated, as `pcap --rules` reads them too."""
+    run, record_path = start(proxy, upstreams, tmp_path, """
+rule "tls-version" on mail
+  mode monitor
+  when tls == true
+  tag "over ${tls.version}"
+""", "--tls-cert", "auto")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP(run.host, run.port, local_hostname="localhost", timeout=30) as client:
+        client.starttls(context=context)
+        client.ehlo("client.example.com")
+        assert client.sendmail("alice@example.com", ["bob@example.org"], MESSAGE) == {}
+        version = client.sock.version()
+    record = one_record(run, validate_record)
+    assert record["tls"]["version"] == version
+    [verdict] = record["transactions"][0]["rules"]
+    assert verdict["detail"] == f"over {version}"
