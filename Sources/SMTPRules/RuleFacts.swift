@@ -103,6 +103,9 @@ public struct RuleMessageFacts: Sendable {
         self.bodyKnown = bodyKnown
     }
 
+    /// Whether any field could be unknown: false for a whole message, as the proxy always has.
+    var lacksSomething: Bool { knownHeaderFields != nil || !bodyKnown }
+
     /// Whether these facts hold what `field` reads.
     func knows(_ field: FieldAccessor) -> Bool {
         switch field {

@@ -51,7 +51,7 @@ final class LoopSpool {
         let count = bytes.readableBytes
         queuedOctets += count
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        inOrder { try $0.append(bytes) }.whenComplete { result in
+        onThreadPool { try $0.append(bytes) }.whenComplete { result in
             let spool = bound.value
             spool.queuedOctets -= count
             guard case .failure(let error) = result, spool.failure == nil else { return written(nil) }
@@ -70,12 +70,7 @@ final class LoopSpool {
         guard lastJob != nil else {
             return eventLoop.makeCompletedFuture { try spool.withLockedValue(read) }
         }
-        return inOrder(read)
-    }
-
-    /// Runs `body` on the thread pool after every queued job, with the whole message.
-    func onThreadPool<T: Sendable>(_ body: @escaping @Sendable (inout MessageSpool) throws -> T) -> EventLoopFuture<T> {
-        inOrder(body)
+        return onThreadPool(read)
     }
 
     /// Frees the memory and the file, once every queued job is done.
@@ -84,11 +79,12 @@ final class LoopSpool {
             spool.withLockedValue { $0.close() }
             return
         }
-        _ = inOrder { $0.close() }
+        _ = onThreadPool { $0.close() }
     }
 
-    /// Queues `body` behind the last job, whatever that job's result: a close must follow a failed write.
-    private func inOrder<T: Sendable>(_ body: @escaping @Sendable (inout MessageSpool) throws -> T) -> EventLoopFuture<T> {
+    /// Runs `body` on the thread pool with the whole message, behind the last job whatever that
+    /// job's result (a close must follow a failed write).
+    func onThreadPool<T: Sendable>(_ body: @escaping @Sendable (inout MessageSpool) throws -> T) -> EventLoopFuture<T> {
         let spool = self.spool
         let loop = eventLoop
         let promise = loop.makePromise(of: T.self)

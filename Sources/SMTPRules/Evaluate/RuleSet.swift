@@ -31,7 +31,7 @@ public struct RuleSet: Sendable {
         var captures: [String?] = []
         for rule in rules {
             captures.removeAll(keepingCapacity: true)
-            if let message = facts.message, rule.reads(where: { !message.knows($0) }) {
+            if let message = facts.message, message.lacksSomething, rule.reads(where: { !message.knows($0) }) {
                 outcome.unjudged.append(UnjudgedRule(rule: rule.name, file: rule.file, line: rule.line, stage: stage))
                 continue
             }

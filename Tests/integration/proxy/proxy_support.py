@@ -10,6 +10,7 @@ import pathlib
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -268,3 +269,11 @@ def secret_forms(user, password):
              base64.b64encode(f"\0{user}\0{password}".encode()).decode(),
              base64.b64encode(f"{user}\0{user}\0{password}".encode()).decode()]
     return forms
+
+
+def unverified_tls_context():
+    """A client TLS context that takes the proxy's self-signed (`--tls-cert auto`) certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context

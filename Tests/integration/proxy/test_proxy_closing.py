@@ -10,12 +10,12 @@
 """
 import smtplib
 import socket
-import ssl
 
 import pytest
 
 from postfix_peer import postfix_instances
-from proxy_support import RawClient, check_records, delivered, free_port, recorded, recorded_contents, swaks
+from proxy_support import (RawClient, check_records, delivered, free_port, recorded, recorded_contents, swaks,
+                           unverified_tls_context)
 
 NO_RULES = ("--rules", "none")
 MESSAGE = (b"From: a@client.test\r\nTo: b@example.org\r\nSubject: closing\r\n"
@@ -189,9 +189,7 @@ def test_smtplib_starttls_through_a_strict_upstream(proxy, upstreams, validate_r
     flags = ("--tls-cert", tls_cert[0], "--tls-key", tls_cert[1]) if upstream_offers_tls else ()
     host, port, record_path = upstreams.aiosmtpd(*flags, kind="strict")
     run = proxy((host, port), "--tls-cert", "auto", "--client-tls", "offer", "--upstream-tls", "off", *NO_RULES)
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls_context()
     with smtplib.SMTP(run.host, run.port, local_hostname="client.test", timeout=20) as client:
         client.starttls(context=context)
         client.ehlo("client.test")

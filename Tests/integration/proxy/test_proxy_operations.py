@@ -24,7 +24,7 @@ import urllib.request
 import pytest
 
 from proxy_support import (COMMAND_TIMEOUT, RawClient, check_records, delivered, free_port, listening,
-                           read_records, sink_dumps, swaks)
+                           read_records, sink_dumps, swaks, unverified_tls_context)
 
 MESSAGE = b"From: a@client.test\r\nTo: b@upstream.test\r\nSubject: operations\r\n\r\nbody\r\n"
 WAIT = 20
@@ -262,9 +262,7 @@ def test_curl_smtps_and_the_plain_listener_side_by_side(proxy, upstreams, valida
 def test_starttls_inside_implicit_tls_is_refused(proxy, upstreams, tls_cert):
     host, port, _ = upstreams.smtp_sink(dump=False)
     run, tls_port = implicit_proxy(proxy, (host, port), tls_cert)
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls_context()
     with smtplib.SMTP_SSL("127.0.0.1", tls_port, context=context, local_hostname="localhost", timeout=WAIT) as client:
         client.ehlo("client.test")
         assert not client.has_extn("starttls")
@@ -461,9 +459,7 @@ def test_the_drain_deadline_answers_open_sessions_421_and_closes_them(proxy, ups
 
 
 def peer_certificate(port):
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls_context()
     with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as raw:
         with context.wrap_socket(raw) as tls:
             certificate = tls.getpeercert(binary_form=True)
@@ -492,9 +488,7 @@ def test_sighup_reloads_the_certificate_without_dropping_sessions(proxy, upstrea
     run, tls_port = implicit_proxy(proxy, (host, port), (live_cert, live_key))
     assert peer_certificate(tls_port) == der(first[0])
 
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls_context()
     open_session = smtplib.SMTP_SSL("127.0.0.1", tls_port, context=context, local_hostname="localhost", timeout=WAIT)
     try:
         open_session.ehlo("client.test")

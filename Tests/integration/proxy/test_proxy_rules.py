@@ -10,12 +10,11 @@ import email.policy
 import json
 import smtplib
 import socket
-import ssl
 import subprocess
 
 import pytest
 
-from proxy_support import COMMAND_TIMEOUT, check_records, recorded, recorded_contents
+from proxy_support import COMMAND_TIMEOUT, check_records, recorded, recorded_contents, unverified_tls_context
 
 MESSAGE = (b"From: Alice <alice@example.com>\r\n"
            b"To: Bob <bob@example.org>\r\n"
@@ -512,9 +511,7 @@ rule "tls-version" on mail
   when tls == true
   tag "over ${tls.version}"
 """, "--tls-cert", "auto")
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls_context()
     with smtplib.SMTP(run.host, run.port, local_hostname="localhost", timeout=30) as client:
         client.starttls(context=context)
         client.ehlo("client.example.com")
