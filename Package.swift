@@ -89,7 +89,7 @@ let package = Package(
         ),
         .target(
             name: "SMTPReport",
-            dependencies: ["SMTPTranscript"],
+            dependencies: ["SMTPCore", "SMTPTranscript", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
         .target(

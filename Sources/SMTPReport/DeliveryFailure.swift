@@ -1,3 +1,4 @@
+import SMTPCore
 import SMTPTranscript
 
 /// One refusal that kept mail from some recipients: a failure reply (RFC 5321 §4.2.1, 4yz/5yz) to a
@@ -41,7 +42,7 @@ public struct DeliveryFailure: Sendable, Equatable {
     /// A temporary (4yz) failure: the sender should retry.
     public var isTemporary: Bool {
         guard let reply else { return answerWithoutCode?.hasPrefix("5.") != true }
-        return ReplyCode.isTransient(reply.code)
+        return ReplyCode(reply.code).isTransientNegative
     }
 
     /// Recipient lists in a failure are cut here.
@@ -80,8 +81,8 @@ public struct DeliveryFailure: Sendable, Equatable {
                 classified = .upstreamUnreachable
                 command += "; " + (unreachable.detail ?? "upstream unreachable")
             }
-            let accepted = transaction?.rcptTo.filter { $0.reply.map { ReplyCode.isPositive($0.code) } ?? false }.count ?? 0
-            let delivered = transaction?.outcome == .delivered || (transaction?.data?.reply).map { ReplyCode.isPositive($0.code) } == true
+            let accepted = transaction?.rcptTo.filter { $0.reply.map { ReplyCode($0.code).isPositiveCompletion } ?? false }.count ?? 0
+            let delivered = transaction?.outcome == .delivered || (transaction?.data?.reply).map { ReplyCode($0.code).isPositiveCompletion } == true
             let names = affected.map { $0 ?? "(address not captured)" }
             failures.append(DeliveryFailure(
                 sessionID: record.sessionID,
@@ -103,18 +104,18 @@ public struct DeliveryFailure: Sendable, Equatable {
             ))
         }
 
-        if let greeting = record.greeting, ReplyCode.isFailure(greeting.code) {
+        if let greeting = record.greeting, ReplyCode(greeting.code).isNegative {
             let pair = pairs.first { $0.stage == .connect && !$0.isUnsolicited }
             add(stage: .connect, command: "(connection opened)", reply: greeting, timed: pair, transaction: nil, affected: [])
         }
         if record.transactions.isEmpty,
             let helo = pairs.last(where: { $0.stage == .helo && $0.reply != nil }),
-            let reply = helo.reply, ReplyCode.isFailure(reply.code)
+            let reply = helo.reply, ReplyCode(reply.code).isNegative
         {
             add(stage: .helo, command: helo.command ?? "HELO", reply: reply, timed: helo, transaction: nil, affected: [])
         }
-        if let auth = record.auth, auth.result == .failure || auth.code.map(ReplyCode.isFailure) == true {
-            let pair = pairs.last { $0.stage == .auth && $0.reply.map { ReplyCode.isFailure($0.code) } == true }
+        if let auth = record.auth, auth.result == .failure || auth.code.map({ ReplyCode($0).isNegative }) == true {
+            let pair = pairs.last { $0.stage == .auth && $0.reply.map { ReplyCode($0.code).isNegative } == true }
             let reply = pair?.reply ?? auth.code.map { SessionRecord.Reply(code: $0, text: "") }
             // Which login was refused is what an administrator looks up first (never the password).
             let user = auth.user.map { " (user \($0))" } ?? ""
@@ -123,7 +124,7 @@ public struct DeliveryFailure: Sendable, Equatable {
 
         for (index, transaction) in record.transactions.enumerated() {
             let addresses = transaction.rcptTo.map(\.address)
-            if let mail = transaction.mailFrom, let reply = mail.reply, ReplyCode.isFailure(reply.code) {
+            if let mail = transaction.mailFrom, let reply = mail.reply, ReplyCode(reply.code).isNegative {
                 add(
                     stage: .mail, command: Self.mailCommand(mail), reply: reply, timed: timing.mail(index),
                     transaction: transaction, affected: addresses
@@ -132,7 +133,7 @@ public struct DeliveryFailure: Sendable, Equatable {
             }
             var eligible: [String?] = []
             for (position, recipient) in transaction.rcptTo.enumerated() {
-                guard let reply = recipient.reply, ReplyCode.isFailure(reply.code) else {
+                guard let reply = recipient.reply, ReplyCode(reply.code).isNegative else {
                     eligible.append(recipient.address)
                     continue
                 }
@@ -151,7 +152,7 @@ public struct DeliveryFailure: Sendable, Equatable {
                 )
                 continue
             }
-            if let reply = data.initialReply, ReplyCode.isFailure(reply.code) {
+            if let reply = data.initialReply, ReplyCode(reply.code).isNegative {
                 add(
                     stage: data.command == .bdat ? .bdat : .data, command: data.command.rawValue, reply: reply,
                     timed: timing.data(index), transaction: transaction, affected: eligible
@@ -168,7 +169,7 @@ public struct DeliveryFailure: Sendable, Equatable {
                     cause: FailureClassifier.textCause(answer) ?? .nonStandardReply
                 )
                 failures[failures.count - 1].answerWithoutCode = answer
-            } else if let reply = data.reply, ReplyCode.isFailure(reply.code) {
+            } else if let reply = data.reply, ReplyCode(reply.code).isNegative {
                 let stage: SMTPStage = data.command == .bdat ? .bdat : .endOfData
                 let size = data.size.map { " after \($0) octets" } ?? ""
                 let command = data.command == .bdat ? "BDAT ... LAST (\(data.chunks) chunks\(size))" : "<CRLF>.<CRLF>\(size)"
@@ -197,7 +198,7 @@ public struct DeliveryFailure: Sendable, Equatable {
             case .delivered, .rejected, .tempfailed, .discarded, .quarantined: nil
             }
         }
-        let affected = open?.rcptTo.filter { $0.reply.map { ReplyCode.isPositive($0.code) } ?? true }.map(\.address) ?? []
+        let affected = open?.rcptTo.filter { $0.reply.map { ReplyCode($0.code).isPositiveCompletion } ?? true }.map(\.address) ?? []
         // After its messages ended, a client that idles until the server's 421 (or an idle
         // timeout) lost no mail: that ending is listed with the server closes, not here.
         guard open != nil || record.transactions.isEmpty else { return }
@@ -217,7 +218,7 @@ public struct DeliveryFailure: Sendable, Equatable {
     /// The enforced rule verdict that made this refusal: a reject, tempfail or disconnect at the
     /// refused command's stage whose reply (when the verdict says it) has the refusal's code.
     static func refusingRule(stage: SMTPStage, reply: SessionRecord.Reply, transaction: SessionRecord.Transaction?, record: SessionRecord) -> SessionRecord.RuleVerdict? {
-        guard ReplyCode.isFailure(reply.code) else { return nil }
+        guard ReplyCode(reply.code).isNegative else { return nil }
         let verdicts = (transaction?.rules ?? []) + record.rules
         return verdicts.first { verdict in
             guard verdict.enforced, ["reject", "tempfail", "disconnect"].contains(verdict.action) else { return false }
@@ -238,7 +239,7 @@ public struct DeliveryFailure: Sendable, Equatable {
         record.anomalies.first { anomaly in
             guard anomaly.kind == "malformed_reply", anomaly.t >= t, let detail = anomaly.detail else { return false }
             let token = detail.prefix { $0 != " " }
-            guard let status = EnhancedStatusCode.parse(String(token)) else { return false }
+            guard let status = EnhancedStatusCode(String(token)) else { return false }
             return status.statusClass == 4 || status.statusClass == 5
         }?.detail
     }

@@ -1,3 +1,4 @@
+import SMTPCore
 import SMTPTranscript
 
 extension DeliveryReport {
@@ -125,13 +126,13 @@ extension DeliveryReport {
             out.text(ReportText.sanitize(line), indent: 4 + ReportWriter.labelWidth, hanging: 2)
         }
         var meanings: [String] = []
-        if let words = ReplyCode.meaning(reply.code) {
+        if let words = ReplyCode(reply.code).meaning {
             meanings.append("\(reply.code): \(words)")
         } else {
             meanings.append("\(reply.code): not a standard reply code")
         }
         if let enhanced = reply.enhanced {
-            let words = EnhancedStatusCode.describe(enhanced) ?? "malformed enhanced status code"
+            let words = EnhancedStatusCode(enhanced)?.explanation ?? "malformed enhanced status code"
             meanings.append("\(ReportText.sanitize(enhanced)): \(words)")
         }
         out.field("meaning", meanings[0], indent: 4)

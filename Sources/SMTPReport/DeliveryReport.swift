@@ -1,3 +1,4 @@
+import SMTPCore
 import SMTPTranscript
 
 /// The troubleshooting summary of README "The report": what was delivered, what failed, at which stage,
@@ -184,12 +185,12 @@ public struct DeliveryReport: Sendable {
             var refused = 0
             for recipient in transaction.rcptTo {
                 guard let reply = recipient.reply else { continue }
-                if ReplyCode.isPositive(reply.code) {
+                if ReplyCode(reply.code).isPositiveCompletion {
                     recipientsAccepted += 1
-                } else if ReplyCode.isTransient(reply.code) {
+                } else if ReplyCode(reply.code).isTransientNegative {
                     recipientsRefusedTemporarily += 1
                     refused += 1
-                } else if ReplyCode.isFailure(reply.code) {
+                } else if ReplyCode(reply.code).isNegative {
                     recipientsRefusedPermanently += 1
                     refused += 1
                 }

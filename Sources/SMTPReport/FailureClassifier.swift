@@ -1,3 +1,4 @@
+import SMTPCore
 /// Files a failure reply (RFC 5321 §4.2) under a `FailureCause`.
 ///
 /// Order of evidence: an enhanced status code (RFC 3463) whose detail names one cause decides alone;
@@ -25,7 +26,7 @@ public struct FailureClassifier: Sendable {
     }
 
     private static func evidence(stage: SMTPStage, code: Int, enhanced: String?, text: String) -> FailureCause {
-        var parsed = enhanced.flatMap(EnhancedStatusCode.parse)
+        var parsed = enhanced.flatMap { EnhancedStatusCode($0) }
         var contradictory = false
         if let status = parsed, status.statusClass != code / 100 {
             // "550 4.7.1": one of the two is wrong, so the enhanced code is not evidence.
@@ -42,7 +43,7 @@ public struct FailureClassifier: Sendable {
         }
         if let cause = textCause(text) { return cause }
         if let suggestion { return suggestion }
-        if contradictory || ReplyCode.meaning(code) == nil { return .nonStandardReply }
+        if contradictory || ReplyCode(code).meaning == nil { return .nonStandardReply }
         return basicCause(code: code, stage: stage) ?? .other
     }
 

@@ -1,3 +1,5 @@
+import NIOCore
+import SMTPCore
 import SMTPTranscript
 
 /// A command sent to the server and the reply that answered it, or a reply nobody asked for.
@@ -67,149 +69,140 @@ public enum ReplyPairing {
     }
 
     public static func pair(_ events: [SessionRecord.Event], expectsGreeting: Bool) -> [CommandReplyPair] {
-        var pairs: [CommandReplyPair] = []
-        var dropped = Set<Int>()
-        // Indices into `pairs` still waiting, oldest first; `head` avoids O(n) removal.
-        var pending: [Int] = []
-        var head = 0
-        // For a content event sent before DATA was answered: the DATA pair it depends on.
-        var dependsOnData: [Int: Int] = [:]
-        var lastDataPair: Int?
-        var lastCommandWasData = false
-        var lastContentPair: Int?
-        var currentStage = SMTPStage.connect
-        var reply = ReplyAccumulator()
-
-        if expectsGreeting {
-            pairs.append(CommandReplyPair(command: nil, stage: .connect, sentAt: 0))
-            pending.append(0)
-        }
-
-        func enqueue(_ pair: CommandReplyPair) -> Int {
-            pairs.append(pair)
-            pending.append(pairs.count - 1)
-            return pairs.count - 1
-        }
-
+        var reader = RecordedConversation(expectsGreeting: expectsGreeting)
         for event in events {
             if event.to == .server, event.from != .server {
                 if let octets = event.octets {
-                    lastContentPair = nil
-                    guard lastCommandWasData, let dataIndex = lastDataPair else { continue }
-                    if let code = pairs[dataIndex].reply?.code, code != 354 { continue }
-                    let index = enqueue(CommandReplyPair(
-                        command: "<CRLF>.<CRLF> after \(octets) octets",
-                        stage: .endOfData,
-                        sentAt: event.t
-                    ))
-                    if pairs[dataIndex].reply == nil { dependsOnData[dataIndex] = index }
-                    lastContentPair = index
-                    lastCommandWasData = false
-                    continue
+                    reader.clientSentContent(octets: octets, at: event.t)
+                } else {
+                    reader.clientSent(line: event.text, at: event.t)
                 }
-                if event.text == ".", let contentIndex = lastContentPair, pairs[contentIndex].reply == nil {
-                    pairs[contentIndex].sentAt = event.t
-                    lastContentPair = nil
-                    continue
-                }
-                lastContentPair = nil
-                var stage = SMTPStage(commandLine: event.text)
-                if stage == .other, let previous = pairs.last, previous.stage == .auth,
-                    event.text.hasPrefix("[redacted]") || previous.reply?.code == 334 || previous.reply == nil
-                {
-                    // An AUTH continuation line (RFC 4954 §4): answered by 334, 235 or a failure.
-                    stage = .auth
-                }
-                currentStage = stage
-                let index = enqueue(CommandReplyPair(command: event.text, stage: stage, sentAt: event.t))
-                lastCommandWasData = stage == .data
-                if stage == .data { lastDataPair = index }
-                if stage == .bdat { lastCommandWasData = false }
-                continue
-            }
-            guard event.from == .server else { continue }
-            guard let complete = reply.receive(line: event.text, at: event.t) else { continue }
-            if head < pending.count {
-                let index = pending[head]
-                head += 1
-                pairs[index].reply = complete.reply
-                pairs[index].repliedAt = complete.at
-                if pairs[index].stage == .data, complete.reply.code != 354, let contentIndex = dependsOnData[index] {
-                    // The content was sent early (a client not waiting for 354); it awaits nothing.
-                    dropped.insert(contentIndex)
-                    if let position = pending[head...].firstIndex(of: contentIndex) {
-                        pending.remove(at: position)
-                    }
-                }
-            } else {
-                pairs.append(CommandReplyPair(
-                    command: nil,
-                    stage: currentStage,
-                    sentAt: complete.at,
-                    reply: complete.reply,
-                    repliedAt: complete.at,
-                    isUnsolicited: true
-                ))
+            } else if event.from == .server {
+                reader.serverSent(line: event.text, at: event.t)
             }
         }
-        if dropped.isEmpty { return pairs }
-        return pairs.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
+        return reader.pairs
     }
 }
 
-/// Collects the lines of one multi-line reply (RFC 5321 §4.2.1: "ddd-" continues, "ddd " ends).
-struct ReplyAccumulator {
-    private var code: Int?
-    private var enhanced: String?
-    private var lines: [String] = []
-    private var droppedLines = 0
+/// The server leg of a recorded dialogue, read back as the conversation it was: each line goes
+/// through SMTPCore's command parser and reply assembler, replies are paired by `PendingReplies`,
+/// and a reply's `ConversationTurn` says how the next client line reads (a SASL response after 334,
+/// message content after 354), exactly as the capture reader and the proxy decide it live.
+private struct RecordedConversation {
+    private var all: [CommandReplyPair] = []
+    /// Content pairs that turned out to await nothing.
+    private var dropped = Set<Int>()
+    /// Context: the index of the pair in `pairs`.
+    private var pending = PendingReplies<Int>()
+    private var assembler = ReplyAssembler(maxLines: ReplyPairing.maximumReplyLines)
+    private var nextID = 1
+    private var currentStage = SMTPStage.connect
+    /// The last command was DATA: content may follow (the 354 still to come, or come).
+    private var dataPair: (index: Int, id: Int)?
+    /// Content sent before DATA was answered: its end of data awaits a reply only if DATA got 354.
+    private var contentBeforeDataReply: (dataIndex: Int, contentIndex: Int)?
+    /// The end-of-data pair of the last content, until its reply comes: a recorded "." moves it.
+    private var lastContentPair: Int?
+    /// The AUTH command being answered, and whether its last reply was a 334 (so the next client
+    /// line is a SASL response).
+    private var auth: (id: Int, challenged: Bool)?
 
-    /// Takes one reply line; returns the reply when this line completed it. A line without a
-    /// three-digit code is kept as text of a reply in progress and otherwise ignored.
-    mutating func receive(line: String, at t: Int64) -> (reply: SessionRecord.Reply, at: Int64)? {
-        guard let parsed = Self.parse(line) else {
-            if code != nil { append(line) }
-            return nil
-        }
-        if code == nil {
-            code = parsed.code
-            enhanced = parsed.enhanced
-        }
-        append(parsed.text)
-        guard parsed.isLast, let code else { return nil }
-        var text = lines.joined(separator: "\n")
-        if droppedLines > 0 { text += "\n... (\(droppedLines) more lines)" }
-        let reply = SessionRecord.Reply(code: code, enhanced: enhanced, text: text)
-        self = ReplyAccumulator()
-        return (reply, t)
+    var pairs: [CommandReplyPair] {
+        dropped.isEmpty ? all : all.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
     }
 
-    private mutating func append(_ text: String) {
-        if lines.count < ReplyPairing.maximumReplyLines {
-            lines.append(String(text.prefix(ReplyPairing.maximumLineLength)))
+    init(expectsGreeting: Bool) {
+        if expectsGreeting {
+            all.append(CommandReplyPair(command: nil, stage: .connect, sentAt: 0))
+            pending.append(.greeting, 0)
+        }
+    }
+
+    mutating func clientSentContent(octets: Int, at t: Int64) {
+        lastContentPair = nil
+        // After BDAT the command itself is answered, not its content (RFC 3030 §2).
+        guard let data = dataPair else { return }
+        dataPair = nil
+        if let code = all[data.index].reply?.code, code != 354 { return }
+        let index = enqueue(.endOfData(id: data.id), CommandReplyPair(command: "<CRLF>.<CRLF> after \(octets) octets", stage: .endOfData, sentAt: t))
+        if all[data.index].reply == nil { contentBeforeDataReply = (data.index, index) }
+        lastContentPair = index
+    }
+
+    mutating func clientSent(line: String, at t: Int64) {
+        if line == ".", let index = lastContentPair, all[index].reply == nil {
+            // A writer that records the end of data as a line of its own: the content was sent then.
+            all[index].sentAt = t
+            lastContentPair = nil
+            return
+        }
+        lastContentPair = nil
+        dataPair = nil
+        let id = nextID
+        nextID += 1
+        let awaited: AwaitedReply
+        if let auth, auth.challenged || line.hasPrefix("[redacted]") {
+            // An AUTH continuation line (RFC 4954 §4), "[redacted]" in every record: answered by
+            // 334, 235 or a failure.
+            awaited = .saslResponse(id: auth.id)
+            self.auth = (auth.id, false)
         } else {
-            droppedLines += 1
+            switch CommandParser.parse(line) {
+            case .success(let command): awaited = .command(id: id, command)
+            case .failure(let error): awaited = .invalidCommand(id: id, verb: error.verb)
+            }
         }
+        let stage = SMTPStage(awaited)
+        currentStage = stage
+        if case .command(let id, .auth) = awaited { auth = (id, false) } else if stage != .auth { auth = nil }
+        let index = enqueue(awaited, CommandReplyPair(command: line, stage: stage, sentAt: t))
+        if stage == .data { dataPair = (index, id) }
     }
 
-    /// "250-text", "550 5.1.1 text", "250"; the enhanced code is lifted out of every line that has one.
-    static func parse(_ line: String) -> (code: Int, isLast: Bool, enhanced: String?, text: String)? {
-        let bytes = Array(line.utf8.prefix(4))
-        guard bytes.count >= 3, bytes[0...2].allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
-            return nil
+    mutating func serverSent(line: String, at t: Int64) {
+        guard case .reply(let reply)? = assembler.receive(line: ByteBuffer(string: line)) else { return }
+        guard let entry = pending.take() else {
+            all.append(CommandReplyPair(
+                command: nil, stage: currentStage, sentAt: t, reply: Self.recordReply(reply), repliedAt: t, isUnsolicited: true
+            ))
+            return
         }
-        let code = bytes[0...2].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
-        if bytes.count == 3 { return (code, true, nil, "") }
-        guard bytes[3] == UInt8(ascii: " ") || bytes[3] == UInt8(ascii: "-") else { return nil }
-        let isLast = bytes[3] == UInt8(ascii: " ")
-        var text = Substring(line.dropFirst(4))
-        var enhanced: String?
-        let token = text.prefix(while: { $0 != " " })
-        if token.count <= 11, EnhancedStatusCode.parse(String(token)) != nil, String(token).first == line.first {
-            enhanced = String(token)
-            text = text.dropFirst(token.count).drop(while: { $0 == " " })
+        all[entry.context].reply = Self.recordReply(reply)
+        all[entry.context].repliedAt = t
+        let turn = ConversationTurn(reply, answering: entry.awaited)
+        switch turn {
+        case .saslChallenge:
+            if let id = entry.awaited.saslAuthID, auth?.id == id { auth = (id, true) }
+        case .saslEnded:
+            auth = nil
+        default:
+            break
         }
-        return (code, isLast, enhanced, String(text))
+        if case .command(_, .data) = entry.awaited, turn != .messageContent,
+            let early = contentBeforeDataReply, early.dataIndex == entry.context
+        {
+            // The content was sent early (a client not waiting for 354); it awaits nothing.
+            pending.removeFirst { $0.context == early.contentIndex }
+            dropped.insert(early.contentIndex)
+        }
+        if contentBeforeDataReply?.dataIndex == entry.context { contentBeforeDataReply = nil }
+    }
+
+    private mutating func enqueue(_ awaited: AwaitedReply, _ pair: CommandReplyPair) -> Int {
+        all.append(pair)
+        pending.append(awaited, all.count - 1)
+        return all.count - 1
+    }
+
+    /// The reply as a record keeps it, each line cut for a report.
+    private static func recordReply(_ reply: SMTPReply) -> SessionRecord.Reply {
+        var text = reply.textWithoutEnhancedCode
+            .split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.prefix(ReplyPairing.maximumLineLength) }
+            .joined(separator: "\n")
+        if reply.droppedLines > 0 { text += "\n... (\(reply.droppedLines) more lines)" }
+        return SessionRecord.Reply(code: reply.code, enhanced: reply.enhancedStatusCode?.description, text: text)
     }
 }
 

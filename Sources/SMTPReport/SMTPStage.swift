@@ -1,3 +1,5 @@
+import SMTPCore
+
 /// Where in an SMTP session (RFC 5321 §3) a command was sent or a reply came.
 public enum SMTPStage: String, CaseIterable, Sendable {
     /// The greeting after the connection opened (RFC 5321 §3.1).
@@ -16,10 +18,22 @@ public enum SMTPStage: String, CaseIterable, Sendable {
     case quit
     case other
 
-    /// The stage of a command line, by its verb (case-insensitive, RFC 5321 §2.4).
-    public init(commandLine: String) {
-        let verb = commandLine.prefix(while: { $0 != " " && $0 != ":" }).prefix(16).uppercased()
-        switch verb {
+    /// The stage of what a reply answers: a command by its verb, a SASL response as AUTH.
+    init(_ awaited: AwaitedReply) {
+        switch awaited {
+        case .greeting: self = .connect
+        case .command(_, let command): self.init(verb: command.verb)
+        case .invalidCommand(_, let verb): self.init(verb: verb ?? "")
+        case .endOfData: self = .endOfData
+        case .bdatChunk: self = .bdat
+        case .saslResponse: self = .auth
+        case .unknown: self = .other
+        }
+    }
+
+    /// The stage of a command verb (case-insensitive, RFC 5321 §2.4).
+    init(verb: String) {
+        switch verb.uppercased() {
         case "HELO", "EHLO", "LHLO": self = .helo
         case "STARTTLS": self = .starttls
         case "AUTH": self = .auth

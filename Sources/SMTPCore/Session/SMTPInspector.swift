@@ -14,57 +14,10 @@ public struct SMTPInspector: Sendable {
         case server
     }
 
-    /// What a reply answers. Identifiers are the `id` of the command event concerned.
-    public enum Answered: Sendable, Hashable {
-        case greeting
-        case command(id: Int, SMTPCommand)
-        /// A line the core could not parse; the server answers it all the same.
-        case invalidCommand(id: Int, verb: String?)
-        /// The end of DATA content (the DATA command's id).
-        case endOfData(id: Int)
-        /// One BDAT chunk (the BDAT command's id).
-        case bdatChunk(id: Int, last: Bool)
-        /// A SASL response line (the AUTH command's id).
-        case saslResponse(id: Int)
-        /// Nothing the inspector saw: the command was lost in the capture, or the reply is unsolicited.
-        case unknown
-    }
-
-    public enum DataKind: Sendable, Hashable {
-        case data
-        case bdat
-    }
-
-    public enum EventKind: Sendable {
-        /// `line` is the redacted command line, safe for a transcript.
-        case command(id: Int, SMTPCommand, line: String)
-        case invalidCommand(id: Int, SMTPCommandError, line: String)
-        /// A SASL response line: its content is never reported.
-        case saslResponse(authID: Int)
-        case authIdentity(authID: Int, mechanism: String, user: String)
-        case reply(SMTPReply, answering: Answered)
-        case messageBegin(commandID: Int, DataKind)
-        case messageContent(ByteBuffer)
-        /// `complete` is false when the capture lost part of the content.
-        case messageEnd(commandID: Int, octets: Int, complete: Bool, DataContentParser.Observations)
-        /// The session ended before the end of data: the client never finished the message.
-        case messageAbandoned(commandID: Int, octets: Int)
-        /// The server accepted STARTTLS (or the session is implicit TLS): what follows is encrypted.
-        case tlsStarted(implicit: Bool)
-        /// The TLS handshake as far as it was seen; sent when the session finishes.
-        case tlsSummary(TLSSummary)
-        case anomaly(SMTPAnomaly)
-    }
-
-    public struct Event: Sendable {
-        public var time: Timestamp
-        public var kind: EventKind
-
-        public init(time: Timestamp, kind: EventKind) {
-            self.time = time
-            self.kind = kind
-        }
-    }
+    public typealias Answered = AwaitedReply
+    public typealias DataKind = ConversationEvent.ContentCommand
+    public typealias EventKind = ConversationEvent.Kind
+    public typealias Event = ConversationEvent
 
     public var limits: SMTPLimits
 
@@ -98,10 +51,6 @@ public struct SMTPInspector: Sendable {
         case resync
     }
 
-    private struct Pending: Sendable {
-        var answered: Answered
-    }
-
     private var clientMode: ClientMode
     private var serverMode: ServerMode = .replies
     private var clientBuffer = ByteBuffer()
@@ -109,7 +58,7 @@ public struct SMTPInspector: Sendable {
     private var clientFramer: LineFramer
     private var serverFramer: LineFramer
     private var replyAssembler: ReplyAssembler
-    private var pending = CircularBuffer<Pending>(initialCapacity: 16)
+    private var pending: PendingReplies<Void>
     private var nextID = 1
     private var dataParser = DataContentParser()
     /// Content slices of one `dataParser.parse` call, kept to reuse its storage.
@@ -162,6 +111,7 @@ public struct SMTPInspector: Sendable {
         self.clientSynchronized = startsAtBeginning
         self.serverSynchronized = startsAtBeginning
         self.forksAllowed = true
+        self.pending = PendingReplies(capacity: limits.maxPendingCommands)
         if implicitTLS {
             clientMode = .encrypted
             serverMode = .encrypted
@@ -169,7 +119,7 @@ public struct SMTPInspector: Sendable {
         } else {
             clientMode = startsAtBeginning ? .command : .resync
             serverMode = startsAtBeginning ? .replies : .resync
-            if startsAtBeginning { pending.append(Pending(answered: .greeting)) }
+            if startsAtBeginning { pending.append(.greeting, ()) }
         }
     }
 
@@ -467,7 +417,7 @@ public struct SMTPInspector: Sendable {
         nextID += 1
         // The greeting is always the first reply owed, so only the head can be it: scanning the
         // whole queue for each command made 10 000 pipelined commands quadratic (CaptureFuzzer).
-        if case .greeting? = pending.first?.answered {
+        if case .greeting? = pending.first?.awaited {
             emitOnce(.commandBeforeGreeting, "the client spoke before the server's greeting")
         } else if !pending.isEmpty, sawEHLOReply, !pipeliningAdvertised {
             emitOnce(.pipeliningNotAdvertised, "the client sent a command before the previous reply, without PIPELINING")
@@ -628,10 +578,7 @@ public struct SMTPInspector: Sendable {
     }
 
     private mutating func pushPending(_ answered: Answered) {
-        if pending.count >= limits.maxPendingCommands {
-            pending.removeFirst()
-        }
-        pending.append(Pending(answered: answered))
+        pending.append(answered, ())
     }
 
     // MARK: Server side
@@ -672,7 +619,7 @@ public struct SMTPInspector: Sendable {
                 }
                 if let tls = tlsObserver, !tls.summary.clientHelloSeen, let looksLikeTLS = TLSHandshakeObserver.looksLikeTLSRecord(serverBuffer), !looksLikeTLS {
                     // A server greeting in plaintext on an implicit-TLS port: the greeting is owed.
-                    if nextID == 1, pending.isEmpty, !tlsStartedByReply { pending.append(Pending(answered: .greeting)) }
+                    if nextID == 1, pending.isEmpty, !tlsStartedByReply { pending.append(.greeting, ()) }
                     serverMode = .replies
                     continue
                 }
@@ -685,7 +632,7 @@ public struct SMTPInspector: Sendable {
                         tlsDetected = false
                         serverMode = .replies
                         clientMode = .command
-                        pending.append(Pending(answered: .greeting))
+                        pending.append(.greeting, ())
                         continue
                     }
                     tlsAnsweredInKind = true
@@ -767,132 +714,70 @@ public struct SMTPInspector: Sendable {
         }
         if serverGapPending {
             serverGapPending = false
-            if !Self.fits(reply, pending[pending.startIndex].answered),
-                let index = pending.firstIndex(where: { Self.fits(reply, $0.answered) && !Self.isFailureOnly(reply) })
-            {
-                let skipped = pending.distance(from: pending.startIndex, to: index)
-                pending.removeFirst(skipped)
-            }
+            pending.realign(toReplyCode: reply.code)
         }
-        let head = pending.removeFirst().answered
-        if !Self.fits(reply, head) {
+        let head = pending.take()!.awaited
+        if !head.accepts(reply.code) {
             discord += 1
-            emit(.anomaly(SMTPAnomaly(.unexpectedReply, "\(reply.code) does not answer \(Self.describe(head))")))
+            emit(.anomaly(SMTPAnomaly(.unexpectedReply, "\(reply.code) does not answer \(head.description)")))
         }
         return head
     }
 
-    private static func isFailureOnly(_ reply: SMTPReply) -> Bool { reply.codeClass >= 4 }
-
-    /// Whether a positive reply code is one the command can get (RFC 5321 §4.3.2); negative
-    /// replies fit anything.
-    static func fits(_ reply: SMTPReply, _ answered: Answered) -> Bool {
-        if reply.codeClass >= 4 { return true }
-        let code = reply.code
-        switch answered {
-        case .greeting: return code == 220
-        case .unknown, .invalidCommand: return true
-        case .endOfData, .bdatChunk: return code == 250
-        case .saslResponse: return code == 334 || code == 235
-        case .command(_, let command):
-            switch command {
-            case .helo, .ehlo, .lhlo, .mail, .rset, .noop, .xforward: return code == 250
-            case .rcpt: return code == 250 || code == 251 || code == 252
-            case .data: return code == 354
-            case .bdat: return code == 250
-            case .quit: return code == 221
-            case .starttls: return code == 220
-            case .auth: return code == 334 || code == 235
-            case .vrfy, .expn: return code == 250 || code == 251 || code == 252
-            case .help: return code == 211 || code == 214
-            case .xclient: return code == 220 || code == 250
-            case .unknown: return true
-            }
-        }
-    }
-
-    private static func describe(_ answered: Answered) -> String {
-        switch answered {
-        case .greeting: "the greeting"
-        case .command(_, let command): command.verb
-        case .invalidCommand(_, let verb): "an invalid \(verb ?? "command")"
-        case .endOfData: "the end of data"
-        case .bdatChunk: "a BDAT chunk"
-        case .saslResponse: "a SASL response"
-        case .unknown: "an unseen command"
-        }
-    }
-
     private mutating func applyEffects(of reply: SMTPReply, answering answered: Answered) {
-        switch answered {
-        case .command(let id, let command):
-            switch command {
-            case .ehlo, .lhlo:
-                if reply.code == 250 {
-                    sawEHLOReply = true
-                    pipeliningAdvertised = reply.ehloExtensions.contains { $0.uppercased() == "PIPELINING" }
-                }
-            case .helo:
-                if reply.code == 250 {
-                    sawEHLOReply = true
-                    pipeliningAdvertised = false
-                }
-            case .data:
-                guard case .awaitingReply(let waitingID, .data) = clientMode, waitingID == id else { return }
-                if reply.code == 354 {
-                    beginDataContent(commandID: id)
-                } else {
-                    clientMode = .command
-                }
-                processClient()
-            case .starttls:
-                if reply.code == 220 {
-                    if case .awaitingReply(let waitingID, .starttls) = clientMode, waitingID == id, clientBuffer.readableBytes > 0 {
-                        // Sent before the 220, so read by the server before TLS: the CVE-2011-0411 injection.
-                        if TLSHandshakeObserver.looksLikeTLSRecord(clientBuffer) != true {
-                            emit(.anomaly(SMTPAnomaly(.plaintextAfterSTARTTLS, "\(clientBuffer.readableBytes) client octets pipelined after STARTTLS")))
-                            clientBuffer.clear()
-                        }
-                    }
-                    emit(.tlsStarted(implicit: false))
-                    tlsStartedByReply = true
-                    clientWentPlaintext = false
-                    clientMode = .tlsProbe
-                    serverMode = .tlsProbe
-                    tlsObserver = TLSHandshakeObserver()
-                    sawEHLOReply = false
-                    pipeliningAdvertised = false
-                    processClient()
-                } else {
-                    emit(.anomaly(SMTPAnomaly(.starttlsStripped, "STARTTLS answered \(reply.code) \(reply.lines.first ?? "")")))
-                    if case .awaitingReply = clientMode { clientMode = .command }
-                    processClient()
-                }
-            case .auth:
-                continueSASL(after: reply, authID: id)
-            default:
-                break
+        switch ConversationTurn(reply, answering: answered) {
+        case .greeted(let extensions):
+            sawEHLOReply = true
+            pipeliningAdvertised = ConversationTurn.offers("PIPELINING", in: extensions)
+        case .messageContent:
+            guard case .command(let id, _) = answered, case .awaitingReply(id, .data) = clientMode else { return }
+            beginDataContent(commandID: id)
+            processClient()
+        case .tlsHandshake:
+            if case .command(let id, _) = answered, case .awaitingReply(id, .starttls) = clientMode, clientBuffer.readableBytes > 0,
+                TLSHandshakeObserver.looksLikeTLSRecord(clientBuffer) != true
+            {
+                // Sent before the 220, so read by the server before TLS: the CVE-2011-0411 injection.
+                emit(.anomaly(SMTPAnomaly(.plaintextAfterSTARTTLS, "\(clientBuffer.readableBytes) client octets pipelined after STARTTLS")))
+                clientBuffer.clear()
             }
-        case .saslResponse(let id):
-            continueSASL(after: reply, authID: id)
-        case .bdatChunk(let id, _):
-            if reply.codeClass == 5, bdatMessageOpen {
-                // RFC 3030 §2: a 5xx to any chunk fails the whole message.
-                finishMessage(commandID: id, complete: true)
-            }
-        default:
-            break
+            emit(.tlsStarted(implicit: false))
+            tlsStartedByReply = true
+            clientWentPlaintext = false
+            clientMode = .tlsProbe
+            serverMode = .tlsProbe
+            tlsObserver = TLSHandshakeObserver()
+            sawEHLOReply = false
+            pipeliningAdvertised = false
+            processClient()
+        case .saslChallenge(let challenge):
+            guard let authID = answered.saslAuthID, case .awaitingReply(authID, .auth) = clientMode else { return }
+            sasl?.receiveChallenge(challenge)
+            clientMode = .saslResponse(authID: authID)
+            processClient()
+        case .messageFailed:
+            if case .bdatChunk(let id, _) = answered, bdatMessageOpen { finishMessage(commandID: id, complete: true) }
+        case .dataRefused, .tlsRefused, .saslEnded, .closing, .none:
+            stopAwaiting(answered, after: reply)
         }
     }
 
-    private mutating func continueSASL(after reply: SMTPReply, authID: Int) {
-        guard case .awaitingReply(let waitingID, .auth) = clientMode, waitingID == authID else { return }
-        if reply.code == 334 {
-            sasl?.receiveChallenge(reply.lines.first ?? "")
-            clientMode = .saslResponse(authID: authID)
-        } else {
+    /// A reply that ends the wait of a DATA, STARTTLS or AUTH without the turn it could have made:
+    /// what the client sent meanwhile is read as commands.
+    private mutating func stopAwaiting(_ answered: Answered, after reply: SMTPReply) {
+        switch answered {
+        case .command(let id, .data):
+            guard case .awaitingReply(id, .data) = clientMode else { return }
+            clientMode = .command
+        case .command(_, .starttls):
+            emit(.anomaly(SMTPAnomaly(.starttlsStripped, "STARTTLS answered \(reply.code) \(reply.lines.first ?? "")")))
+            if case .awaitingReply = clientMode { clientMode = .command }
+        case .command(let id, .auth), .saslResponse(let id):
+            guard case .awaitingReply(id, .auth) = clientMode else { return }
             clientMode = .command
             sasl = nil
+        default:
+            return
         }
         processClient()
     }

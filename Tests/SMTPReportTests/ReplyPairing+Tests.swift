@@ -27,12 +27,30 @@ import Testing
     }
 
     @Test func joinsMultiLineRepliesAndLiftsTheEnhancedCode() {
+        // As the record keeps a reply: the first line's enhanced code is lifted out, the text of
+        // the lines after it stays as the server sent it.
         let pairs = ReplyPairing.pair(F.blocklistedAtConnect.events, expectsGreeting: true)
         #expect(pairs[0].stage == .connect)
         #expect(pairs[0].reply == SessionRecord.Reply(
             code: 554, enhanced: "5.7.1",
-            text: "Service unavailable; Client host [203.0.113.7] blocked using zen.spamhaus.org;\nhttps://www.spamhaus.org/query/ip/203.0.113.7"
+            text: "Service unavailable; Client host [203.0.113.7] blocked using zen.spamhaus.org;\n5.7.1 https://www.spamhaus.org/query/ip/203.0.113.7"
         ))
+    }
+
+    @Test func aSASLResponseAfterA334IsPairedAsAUTHWhateverItSays() {
+        let events = [
+            F.c(1, "AUTH PLAIN"), F.s(2, "334 "), F.c(3, "*"), F.s(4, "501 5.7.0 Authentication aborted"),
+            F.c(5, "NOOP"), F.s(6, "250 Ok"),
+        ]
+        let pairs = ReplyPairing.pair(events, expectsGreeting: false)
+        #expect(pairs.map(\.stage) == [.auth, .auth, .other])
+        #expect(pairs.map { $0.reply?.code } == [334, 501, 250])
+    }
+
+    @Test func anInvalidCommandIsStagedByItsVerb() {
+        let events = [F.c(1, "MAIL FROM:<unterminated"), F.s(2, "501 5.1.7 Bad sender address syntax")]
+        let pairs = ReplyPairing.pair(events, expectsGreeting: false)
+        #expect(pairs.map(\.stage) == [.mail])
     }
 
     @Test func answersAuthContinuationLines() {

@@ -1,9 +1,21 @@
-/// The basic SMTP reply codes (RFC 5321 §4.2.2 and §4.2.3, with the codes RFC 3207, RFC 4954 and
-/// RFC 7504 added) and their meanings in words.
-public enum ReplyCode {
-    /// The meaning of a three-digit reply code, or `nil` when no standard defines it.
-    public static func meaning(_ code: Int) -> String? {
-        switch code {
+/// A basic SMTP reply code, three digits (RFC 5321 §4.2), with the meanings RFC 5321 §4.2.2 and
+/// §4.2.3 give (and the codes RFC 3207, RFC 4954 and RFC 7504 added) in words.
+public struct ReplyCode: Sendable, Hashable, RawRepresentable {
+    public var rawValue: Int
+
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    public init(_ code: Int) { self.rawValue = code }
+
+    /// 2yz: the action was completed.
+    public var isPositiveCompletion: Bool { (200..<300).contains(rawValue) }
+    /// 4yz: the attempt may succeed later (RFC 5321 §4.2.1).
+    public var isTransientNegative: Bool { (400..<500).contains(rawValue) }
+    /// 4yz or 5yz.
+    public var isNegative: Bool { (400..<600).contains(rawValue) }
+
+    /// The meaning of the code, or `nil` when no standard defines it.
+    public var meaning: String? {
+        switch rawValue {
         case 211: "System status, or system help reply"
         case 214: "Help message"
         case 220: "Service ready"
@@ -41,13 +53,4 @@ public enum ReplyCode {
         default: nil
         }
     }
-
-    /// Whether the code says the attempt may succeed later (4yz, RFC 5321 §4.2.1).
-    static func isTransient(_ code: Int) -> Bool { (400..<500).contains(code) }
-
-    /// Whether the code is a failure at all (4yz or 5yz).
-    static func isFailure(_ code: Int) -> Bool { (400..<600).contains(code) }
-
-    /// Whether the code is a positive completion (2yz).
-    static func isPositive(_ code: Int) -> Bool { (200..<300).contains(code) }
 }

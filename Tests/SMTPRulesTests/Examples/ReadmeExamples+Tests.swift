@@ -14,7 +14,7 @@ struct ReadmeExamplesTests {
     /// The table rows of the README: cells split on " | ", backticks kept.
     static func rows() throws -> [[String]] {
         var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(3)
+        parts.removeLast(4)
         let path = parts.joined(separator: "/") + "/rules/README.md"
         let text = try String(contentsOfFile: path, encoding: .utf8)
         return text.split(separator: "\n").filter { $0.hasPrefix("| `") }.map { line in

@@ -1,68 +1,46 @@
-/// Enhanced mail system status codes, `class.subject.detail` (RFC 3463 §2, §3), with the details of
-/// the IANA "SMTP Enhanced Status Codes" registry (RFC 3463, 3886, 4468, 4954, 5248, 6531, 6710, 7293,
-/// 7372, 7505, 8617, 8689) in words.
-public enum EnhancedStatusCode {
-    /// The registered meaning of the `subject.detail` part, e.g. "5.1.1" -> "Bad destination mailbox
-    /// address"; `nil` for a malformed or unregistered code.
-    public static func meaning(_ code: String) -> String? {
-        guard let parts = parse(code) else { return nil }
-        return detailMeaning(subject: parts.subject, detail: parts.detail)
+/// The IANA "SMTP Enhanced Status Codes" registry (RFC 3463, 3886, 4468, 4954, 5248, 6531, 6710,
+/// 7293, 7372, 7505, 8617, 8689) in words, for reports that explain a refusal.
+extension EnhancedStatusCode {
+    /// A whole string that is one code, e.g. "5.1.1"; `nil` for anything else.
+    public init?(_ text: String) {
+        let utf8 = Substring(text).utf8
+        guard let (code, length) = Self.parse(prefixOf: utf8), length == utf8.count else { return nil }
+        self = code
     }
 
-    /// The meaning of the class digit (RFC 3463 §3.1); `nil` for a malformed code.
-    public static func classMeaning(_ code: String) -> String? {
-        guard let parts = parse(code) else { return nil }
-        switch parts.statusClass {
-        case 2: return "success"
-        case 4: return "persistent transient failure"
-        default: return "permanent failure"
+    /// The registered meaning of `subject.detail`, e.g. 5.1.1 -> "Bad destination mailbox address";
+    /// `nil` for a code outside the registry.
+    public var meaning: String? { Self.detailMeaning(subject: subject, detail: detail) }
+
+    /// The meaning of the class digit (RFC 3463 §3.1).
+    public var classMeaning: String {
+        switch statusClass {
+        case 2: "success"
+        case 4: "persistent transient failure"
+        default: "permanent failure"
         }
     }
 
-    /// The meaning of the subject (RFC 3463 §3.2 ff.); `nil` for a malformed code or unknown subject.
-    public static func subjectMeaning(_ code: String) -> String? {
-        guard let parts = parse(code) else { return nil }
-        switch parts.subject {
-        case 0: return "other or undefined status"
-        case 1: return "addressing status"
-        case 2: return "mailbox status"
-        case 3: return "mail system status"
-        case 4: return "network and routing status"
-        case 5: return "mail delivery protocol status"
-        case 6: return "message content or media status"
-        case 7: return "security or policy status"
-        default: return nil
+    /// The meaning of the subject (RFC 3463 §3.2 ff.); `nil` for an unknown subject.
+    public var subjectMeaning: String? {
+        switch subject {
+        case 0: "other or undefined status"
+        case 1: "addressing status"
+        case 2: "mailbox status"
+        case 3: "mail system status"
+        case 4: "network and routing status"
+        case 5: "mail delivery protocol status"
+        case 6: "message content or media status"
+        case 7: "security or policy status"
+        default: nil
         }
     }
 
     /// One line for a report: "Bad destination mailbox address (permanent failure)", or for a code
     /// outside the registry "not in the IANA registry; security or policy status, permanent failure".
-    public static func describe(_ code: String) -> String? {
-        guard let classWords = classMeaning(code) else { return nil }
-        if let words = meaning(code) {
-            return "\(words) (\(classWords))"
-        }
-        let subject = subjectMeaning(code) ?? "unknown subject"
-        return "not in the IANA registry; \(subject), \(classWords)"
-    }
-
-    /// `class.subject.detail` with class 2, 4 or 5 and one to three digits for subject and detail
-    /// (RFC 3463 §2); anything else is `nil`.
-    static func parse(_ code: String) -> (statusClass: Int, subject: Int, detail: Int)? {
-        let fields = code.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard fields.count == 3 else { return nil }
-        var numbers: [Int] = []
-        for field in fields {
-            guard (1...3).contains(field.count) else { return nil }
-            var value = 0
-            for byte in field {
-                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-                value = value * 10 + Int(byte - UInt8(ascii: "0"))
-            }
-            numbers.append(value)
-        }
-        guard [2, 4, 5].contains(numbers[0]), fields[0].count == 1 else { return nil }
-        return (numbers[0], numbers[1], numbers[2])
+    public var explanation: String {
+        if let meaning { return "\(meaning) (\(classMeaning))" }
+        return "not in the IANA registry; \(subjectMeaning ?? "unknown subject"), \(classMeaning)"
     }
 
     private static func detailMeaning(subject: Int, detail: Int) -> String? {

@@ -4,9 +4,9 @@ import Testing
 /// The shipped `rules/` folder is valid: it checks without errors or warnings, and every example passes.
 struct ShippedRulesTests {
     static var directory: String {
-        // Tests/SMTPRulesTests/ShippedRules+Tests.swift -> the repository root -> rules/
+        // Tests/SMTPRulesTests/Examples/ShippedRules+Tests.swift -> the repository root -> rules/
         var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(3)
+        parts.removeLast(4)
         return parts.joined(separator: "/") + "/rules"
     }
 

@@ -1,0 +1,73 @@
+/// What a reply does to the rest of the conversation, by what it answers.
+///
+/// The turns are the protocol's, not any reader's: the relay's client leg, its upstream leg and a
+/// capture's reader all switch how they read the next octets on the same replies, and the report
+/// follows the same turns through a recorded dialogue.
+public enum ConversationTurn: Sendable, Hashable {
+    /// Nothing changes: the next client line is a command.
+    case none
+    /// 250 to EHLO, HELO or LHLO: the session starts over (RFC 5321 §4.1.4); `extensions` are the
+    /// EHLO keywords offered (empty after HELO).
+    case greeted(extensions: [String])
+    /// 354 to DATA: the client's next octets are message content, up to `<CRLF>.<CRLF>`
+    /// (RFC 5321 §4.1.1.4), and the end of data is owed a reply.
+    case messageContent
+    /// A refusal of DATA: no content follows, and octets already sent are commands again.
+    case dataRefused
+    /// 334 to AUTH or to a SASL response: the next client line is a SASL response (RFC 4954 §4).
+    case saslChallenge(String)
+    /// The SASL exchange ended: 235 (`succeeded`) or a failure.
+    case saslEnded(succeeded: Bool)
+    /// 220 to STARTTLS: the TLS handshake starts at once, and nothing sent before it in plaintext
+    /// counts (RFC 3207 §4.2).
+    case tlsHandshake
+    /// STARTTLS refused: the session goes on in plaintext.
+    case tlsRefused
+    /// A 5xx to a BDAT chunk: the whole message failed (RFC 3030 §2).
+    case messageFailed
+    /// 221 to QUIT, or 421 to anything: the server is closing the connection (RFC 5321 §3.8).
+    case closing
+
+    /// The turn a reply `code` (first line `firstLine`, EHLO keywords `extensions`) makes, answering `awaited`.
+    public init(code: Int, firstLine: String = "", extensions: @autoclosure () -> [String] = [], answering awaited: AwaitedReply) {
+        if code == 421 {
+            self = .closing
+            return
+        }
+        switch awaited {
+        case .command(_, let command):
+            switch command {
+            case .ehlo, .lhlo: self = code == 250 ? .greeted(extensions: extensions()) : .none
+            case .helo: self = code == 250 ? .greeted(extensions: []) : .none
+            case .data: self = code == 354 ? .messageContent : .dataRefused
+            case .starttls: self = code == 220 ? .tlsHandshake : .tlsRefused
+            case .auth: self = Self.sasl(code: code, firstLine: firstLine)
+            case .quit: self = code == 221 ? .closing : .none
+            case .bdat: self = code / 100 == 5 ? .messageFailed : .none
+            default: self = .none
+            }
+        case .saslResponse:
+            self = Self.sasl(code: code, firstLine: firstLine)
+        case .bdatChunk:
+            self = code / 100 == 5 ? .messageFailed : .none
+        case .greeting, .invalidCommand, .endOfData, .unknown:
+            self = .none
+        }
+    }
+
+    /// The turn a whole reply makes.
+    public init(_ reply: SMTPReply, answering awaited: AwaitedReply) {
+        self.init(code: reply.code, firstLine: reply.lines.first ?? "", extensions: reply.ehloExtensions, answering: awaited)
+    }
+
+    private static func sasl(code: Int, firstLine: String) -> ConversationTurn {
+        code == 334 ? .saslChallenge(firstLine) : .saslEnded(succeeded: code == 235)
+    }
+}
+
+extension ConversationTurn {
+    /// Whether EHLO offered `keyword` (case-insensitive, RFC 5321 §2.4).
+    public static func offers(_ keyword: String, in extensions: [String]) -> Bool {
+        extensions.contains { $0.split(separator: " ", maxSplits: 1).first?.uppercased() == keyword }
+    }
+}
