@@ -13,7 +13,7 @@ enum SessionStep: Sendable {
     case anomaly(FlowID, kind: String, detail: String, time: Timestamp)
     case markIncomplete(FlowID)
     /// The inspector's events, in order.
-    case events(FlowID, [SMTPInspector.Event])
+    case events(FlowID, [ConversationEvent])
     /// The flow ended: finish the record and hand it out.
     case finish(FlowID, time: Timestamp, close: SessionRecord.Close?)
 

@@ -110,7 +110,7 @@ public struct SessionRecorder: Sendable {
 
     // MARK: Events from the core
 
-    public mutating func record(_ event: SMTPInspector.Event) {
+    public mutating func record(_ event: ConversationEvent) {
         let t = relative(event.time)
         if case .messageContent = event.kind {} else { flushContentEvent(at: t) }
         switch event.kind {
@@ -236,7 +236,7 @@ public struct SessionRecorder: Sendable {
         }
     }
 
-    private mutating func handleReply(_ reply: SMTPReply, answering answered: SMTPInspector.Answered) {
+    private mutating func handleReply(_ reply: SMTPReply, answering answered: AwaitedReply) {
         let recorded = Self.reply(reply)
         switch answered {
         case .greeting:
@@ -485,7 +485,7 @@ public struct SessionRecorder: Sendable {
     }
 
     /// Reply lines as they appear on the wire; SASL challenges are never written out.
-    static func transcriptLines(of reply: SMTPReply, answering answered: SMTPInspector.Answered) -> [String] {
+    static func transcriptLines(of reply: SMTPReply, answering answered: AwaitedReply) -> [String] {
         if reply.code == 334 {
             switch answered {
             case .command(_, .auth), .saslResponse: return ["334 [redacted]"]

@@ -14,6 +14,7 @@ public struct SMTPInspector: Sendable {
         case server
     }
 
+    // The relay still names these through the inspector; they are the conversation layer's.
     public typealias Answered = AwaitedReply
     public typealias DataKind = ConversationEvent.ContentCommand
     public typealias EventKind = ConversationEvent.Kind
@@ -90,7 +91,7 @@ public struct SMTPInspector: Sendable {
     private var serverGapPending = false
     private var now = Timestamp(microsecondsSinceEpoch: 0)
 
-    private var events: [Event] = []
+    private var events: [ConversationEvent] = []
     /// While an alternative reading runs, events from this index on are not handed out yet.
     private var heldFrom: Int?
     /// The lenient reading of an ambiguous end of data, fed the same input as this one.
@@ -225,11 +226,11 @@ public struct SMTPInspector: Sendable {
     }
 
     /// Events ready to be handed out, in order.
-    public mutating func drainEvents() -> [Event] {
+    public mutating func drainEvents() -> [ConversationEvent] {
         if heldFrom == nil {
             // The common case: hand over the whole array instead of copying it out.
             guard !events.isEmpty else { return [] }
-            var ready: [Event] = []
+            var ready: [ConversationEvent] = []
             swap(&ready, &events)
             events.reserveCapacity(4)
             return ready
@@ -577,7 +578,7 @@ public struct SMTPInspector: Sendable {
         emit(.messageAbandoned(commandID: commandID, octets: messageOctets))
     }
 
-    private mutating func pushPending(_ answered: Answered) {
+    private mutating func pushPending(_ answered: AwaitedReply) {
         pending.append(answered, ())
     }
 
@@ -697,7 +698,7 @@ public struct SMTPInspector: Sendable {
 
     /// Pairs a reply with the oldest command awaiting one, realigning after a lost stretch of
     /// server bytes by skipping commands whose replies the capture lost.
-    private mutating func takeAnswered(for reply: SMTPReply) -> Answered {
+    private mutating func takeAnswered(for reply: SMTPReply) -> AwaitedReply {
         if pending.isEmpty {
             if case .dataContent(let id) = clientMode, serverSynchronized {
                 // The server ended the message here: after a gap in the content, at the end of data
@@ -724,7 +725,7 @@ public struct SMTPInspector: Sendable {
         return head
     }
 
-    private mutating func applyEffects(of reply: SMTPReply, answering answered: Answered) {
+    private mutating func applyEffects(of reply: SMTPReply, answering answered: AwaitedReply) {
         switch ConversationTurn(reply, answering: answered) {
         case .greeted(let extensions):
             sawEHLOReply = true
@@ -764,7 +765,7 @@ public struct SMTPInspector: Sendable {
 
     /// A reply that ends the wait of a DATA, STARTTLS or AUTH without the turn it could have made:
     /// what the client sent meanwhile is read as commands.
-    private mutating func stopAwaiting(_ answered: Answered, after reply: SMTPReply) {
+    private mutating func stopAwaiting(_ answered: AwaitedReply, after reply: SMTPReply) {
         switch answered {
         case .command(let id, .data):
             guard case .awaitingReply(id, .data) = clientMode else { return }
@@ -835,8 +836,8 @@ public struct SMTPInspector: Sendable {
 
     // MARK: Events
 
-    private mutating func emit(_ kind: EventKind) {
-        events.append(Event(time: now, kind: kind))
+    private mutating func emit(_ kind: ConversationEvent.Kind) {
+        events.append(ConversationEvent(time: now, kind: kind))
     }
 
     private mutating func emitOnce(_ kind: SMTPAnomalyKind, _ detail: String) {

@@ -13,9 +13,9 @@ import SMTPTranscript
 struct LoopRefusal: Sendable {
     enum Output: Sendable {
         /// A reply to send to the client and record.
-        case reply(SMTPReply, answering: SMTPInspector.Answered)
+        case reply(SMTPReply, answering: AwaitedReply)
         /// A client-leg fact for the transcript.
-        case record(SMTPInspector.EventKind)
+        case record(ConversationEvent.Kind)
         /// Close the connection once the replies are out.
         case close(by: SessionRecord.Party, reason: SessionRecord.Close.Reason)
     }
@@ -48,7 +48,7 @@ struct LoopRefusal: Sendable {
         let id = nextCommandID
         nextCommandID += 1
         var outputs: [Output] = []
-        let answering: SMTPInspector.Answered
+        let answering: AwaitedReply
         switch frame {
         case .overlong(_, let total):
             let error = SMTPCommandError(code: 500, enhanced: .init(statusClass: 5, subject: 5, detail: 2), text: "Error: line too long")

@@ -35,9 +35,9 @@ struct InspectorScenario: Sendable {
     }
 
     /// Replays the scenario, draining events after every input as a consumer would.
-    func run(_ feeding: Feeding) -> [SMTPInspector.Event] {
+    func run(_ feeding: Feeding) -> [ConversationEvent] {
         var inspector = SMTPInspector(limits: limits, startsAtBeginning: startsAtBeginning, implicitTLS: implicitTLS)
-        var events: [SMTPInspector.Event] = []
+        var events: [ConversationEvent] = []
         for step in steps {
             switch step {
             case .client(let text, let at):
@@ -63,7 +63,7 @@ struct InspectorScenario: Sendable {
         Self.render(run(feeding))
     }
 
-    static func render(_ events: [SMTPInspector.Event]) -> [String] {
+    static func render(_ events: [ConversationEvent]) -> [String] {
         var lines: [String] = []
         var content: [UInt8]?
         var contentTime: Int64 = 0
@@ -88,7 +88,7 @@ struct InspectorScenario: Sendable {
         return lines
     }
 
-    static func describe(_ kind: SMTPInspector.EventKind) -> String {
+    static func describe(_ kind: ConversationEvent.Kind) -> String {
         switch kind {
         case .command(let id, _, let line): "C#\(id) \(line)"
         case .invalidCommand(let id, let error, let line): "C#\(id) invalid \(error.code) \(line)"
@@ -105,7 +105,7 @@ struct InspectorScenario: Sendable {
         }
     }
 
-    static func describe(_ answered: SMTPInspector.Answered) -> String {
+    static func describe(_ answered: AwaitedReply) -> String {
         switch answered {
         case .greeting: "greeting"
         case .command(let id, let command): "#\(id) \(command.verb)"
@@ -118,7 +118,7 @@ struct InspectorScenario: Sendable {
     }
 
     /// The content of each message, in order, whatever the chunking.
-    static func messages(_ events: [SMTPInspector.Event]) -> [[UInt8]] {
+    static func messages(_ events: [ConversationEvent]) -> [[UInt8]] {
         var messages: [[UInt8]] = []
         var current: [UInt8]?
         for event in events {

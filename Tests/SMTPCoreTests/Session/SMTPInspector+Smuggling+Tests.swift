@@ -50,7 +50,7 @@ struct SMTPInspectorSmugglingTests {
         lines.filter { !$0.hasPrefix("t10 content") }.map { $0.hasPrefix("t10 end #4 ") ? "t10 end #4" : $0 }
     }
 
-    static func count(_ kind: SMTPAnomalyKind, in events: [SMTPInspector.Event]) -> Int {
+    static func count(_ kind: SMTPAnomalyKind, in events: [ConversationEvent]) -> Int {
         events.filter { if case .anomaly(let anomaly) = $0.kind { anomaly.kind == kind } else { false } }.count
     }
 
