@@ -56,8 +56,8 @@ public struct MessageSummary: Sendable, Equatable {
 }
 
 /// A leaf MIME part that is an attachment (RFC 2183 `Content-Disposition`, RFC 2046 §5.2.1 for
-/// `message/rfc822`).
-public struct Attachment: Sendable, Equatable {
+/// `message/rfc822`). The record, the rules and the reader of a message share this one shape.
+public struct Attachment: Sendable, Hashable {
     /// From the disposition's `filename` or the content type's `name` (RFC 2231 and RFC 2047 decoded).
     public var filename: String?
     /// Lowercased `type/subtype` (RFC 2045 §5.1).

@@ -192,6 +192,6 @@ extension RuleMessageFacts {
         from = message.from
         messageID = message.messageID
         size = message.size
-        attachments = message.attachments.map { RuleAttachment(filename: $0.filename, contentType: $0.contentType, size: $0.size) }
+        attachments = message.attachments
     }
 }

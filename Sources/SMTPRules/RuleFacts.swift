@@ -1,3 +1,5 @@
+import MailMessage
+
 /// What a session has revealed so far, as plain values: the facts the rule fields read.
 /// Addresses are RFC 5321 §4.1.2 mailboxes as sent, without angle brackets.
 public struct RuleFacts: Sendable {
@@ -117,14 +119,5 @@ public struct RuleMessageFacts: Sendable {
 }
 
 /// One attachment of a message: a MIME part with a filename or a non-text type (RFC 2183, RFC 2045).
-public struct RuleAttachment: Sendable, Hashable {
-    public var filename: String?
-    public var contentType: String
-    public var size: Int
-
-    public init(filename: String?, contentType: String, size: Int) {
-        self.filename = filename
-        self.contentType = contentType
-        self.size = size
-    }
-}
+/// An attachment as `attachment.filename`, `.type` and `.size` read it: the reader's own shape.
+public typealias RuleAttachment = Attachment

@@ -13,6 +13,6 @@ extension RuleMessageFacts {
         self.size = size ?? summary.size
         body = summary.bodyText
         bodyKnown = bodyKept
-        attachments = summary.attachments.map { RuleAttachment(filename: $0.filename, contentType: $0.contentType, size: $0.size) }
+        attachments = summary.attachments
     }
 }

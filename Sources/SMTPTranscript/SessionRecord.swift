@@ -1,3 +1,4 @@
+import MailMessage
 import SMTPCore
 
 /// One SMTP session as the proxy relayed it or a capture showed it: the `smtpscope.session/1`
@@ -339,18 +340,8 @@ extension SessionRecord {
         }
     }
 
-    public struct Attachment: Sendable, Equatable {
-        public var filename: String?
-        public var contentType: String
-        /// Decoded size in octets.
-        public var size: Int
-
-        public init(filename: String?, contentType: String, size: Int) {
-            self.filename = filename
-            self.contentType = contentType
-            self.size = size
-        }
-    }
+    /// A leaf MIME part that is an attachment, as the message reader found it; `size` is decoded octets.
+    public typealias Attachment = MailMessage.Attachment
 
     /// One action of one matching rule.
     public struct RuleVerdict: Sendable, Equatable {

@@ -511,9 +511,7 @@ public struct SessionRecorder: Sendable {
             date: summary.date,
             size: summary.size,
             sha256: summary.sha256,
-            attachments: summary.attachments.map {
-                SessionRecord.Attachment(filename: $0.filename, contentType: $0.contentType, size: $0.size)
-            }
+            attachments: summary.attachments
         )
     }
 }
