@@ -21,8 +21,8 @@ public struct RulesPolicy: SessionPolicy {
     public var readsMessageBody: Bool { rules.readsMessageBody }
 
     public func decide(at stage: PolicyStage, facts: PolicyFacts) -> PolicyDecision {
-        guard let ruleStage = RuleStage(rawValue: stage.rawValue), rules.stages.contains(ruleStage) else { return .continue }
-        let outcome = rules.evaluate(ruleStage, RuleFacts(facts, at: stage))
+        guard rules.stages.contains(stage) else { return .continue }
+        let outcome = rules.evaluate(stage, RuleFacts(facts, at: stage))
         var decision = PolicyDecision()
         var verdicts = outcome.verdicts
         if let terminal = outcome.terminal { decision.action = Self.action(for: terminal) }

@@ -1,5 +1,6 @@
 import MailMessage
 import SMTPCore
+import SMTPRules
 import SMTPTranscript
 
 /// The rules hook of the proxy: asked at every stage of a session, it decides whether the command
@@ -26,16 +27,9 @@ extension SessionPolicy {
     public var readsMessageBody: Bool { evaluatesMessages }
 }
 
-/// The rule stages (rules/README.md, "Stages"), in session order.
-public enum PolicyStage: String, Sendable, Hashable, CaseIterable {
-    case connect
-    case helo
-    case auth
-    case mail
-    case rcpt
-    case data
-    case message
-}
+/// The stage a policy is asked at: the rule language's stages (rules/README.md, "Stages"), so a
+/// policy other than the rules (a test's, a future policy service's) is asked at the same points.
+public typealias PolicyStage = RuleStage
 
 /// What is known of the session when a stage is decided.
 public struct PolicyFacts: Sendable {
