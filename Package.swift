@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "SMTPRules", dependencies: ["SMTPCore", "MailMessage", "CPCRE2"], swiftSettings: strictSettings),
         .target(
             name: "RuleSimulation",
-            dependencies: ["SMTPRules", "SMTPTranscript", "MailMessage"],
+            dependencies: ["SMTPCore", "SMTPRules", "SMTPTranscript", "MailMessage", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
         .target(

@@ -1,4 +1,6 @@
 import MailMessage
+import NIOCore
+import SMTPCore
 import SMTPRules
 import SMTPTranscript
 
@@ -60,12 +62,16 @@ public struct RuleSimulator: Sendable {
 
         replay: do {
             if let terminal = run(.connect, facts, transaction: nil), Self.endsSession(terminal) { break replay }
-            facts.tls = record.tls.established == true
-            facts.tlsVersion = facts.tls ? record.tls.version : nil
-            if let helo = record.helo {
-                facts.helo = helo.name
+            // The proxy asks `helo` rules at every HELO and EHLO, with TLS as it stood then: an EHLO
+            // before STARTTLS sees none, the one after it sees the handshake's version.
+            for greeting in Self.greetings(in: record) {
+                facts.helo = greeting.name
+                facts.tls = greeting.tls
+                facts.tlsVersion = greeting.tls ? record.tls.version : nil
                 if let terminal = run(.helo, facts, transaction: nil), Self.endsSession(terminal) { break replay }
             }
+            facts.tls = record.tls.established == true
+            facts.tlsVersion = facts.tls ? record.tls.version : nil
             // `auth` rules judge a successful AUTH only, as the proxy asks them after the 235.
             if let auth = record.auth, auth.result == .success {
                 facts.authMechanism = auth.mechanism
@@ -105,6 +111,73 @@ public struct RuleSimulator: Sendable {
             }
         }
         return SimulatedSession(record: simulated, decisions: decisions, unjudged: unjudged)
+    }
+
+    /// The HELO and EHLO names the client sent, in order, each with whether TLS was up when it
+    /// came. The client's side of the dialogue is read back through the conversation layer, so a
+    /// 220 counts as the start of TLS only when it answers STARTTLS. A record whose events do not
+    /// show the greeting (cut short) falls back on the HELO it kept.
+    static func greetings(in record: SessionRecord) -> [(name: String, tls: Bool)] {
+        var tls = record.tls.mode == .implicit && record.tls.established == true
+        var found: [(name: String, tls: Bool)] = []
+        var pending = PendingReplies<Void>()
+        var assembler = ReplyAssembler()
+        var nextID = 1
+        var awaitingSASL: Int?
+        /// DATA's 354 came (or may still come, for content sent without waiting), or BDAT was sent.
+        var contentFollows = false
+        var started = false
+        for event in record.events {
+            if event.from == .client {
+                started = true
+                if event.octets != nil {
+                    if contentFollows { pending.append(.endOfData(id: 0), ()) }
+                    contentFollows = false
+                    continue
+                }
+                if let authID = awaitingSASL {
+                    pending.append(.saslResponse(id: authID), ())
+                    awaitingSASL = nil
+                    continue
+                }
+                defer { nextID += 1 }
+                guard case .success(let command) = CommandParser.parse(event.text) else {
+                    pending.append(.invalidCommand(id: nextID, verb: nil), ())
+                    continue
+                }
+                switch command {
+                case .helo(let name), .ehlo(let name): found.append((name, tls))
+                default: break
+                }
+                // A BDAT is answered once its chunk is read: the chunk is an octets event.
+                switch command {
+                case .bdat: contentFollows = true
+                case .data:
+                    contentFollows = true
+                    pending.append(.command(id: nextID, command), ())
+                default: pending.append(.command(id: nextID, command), ())
+                }
+            } else if event.to == .client, event.octets == nil {
+                if !started {
+                    started = true
+                    pending.append(.greeting, ())
+                }
+                guard case .reply(let reply)? = assembler.receive(line: ByteBuffer(string: event.text)),
+                    let entry = pending.take()
+                else { continue }
+                switch ConversationTurn(reply, answering: entry.awaited) {
+                case .tlsHandshake: tls = true
+                case .dataRefused:
+                    // Content sent without waiting for the 354 awaits nothing.
+                    contentFollows = false
+                    pending.removeFirst { $0.awaited == .endOfData(id: 0) }
+                case .saslChallenge: awaitingSASL = entry.awaited.saslAuthID
+                default: break
+                }
+            }
+        }
+        if found.isEmpty, let helo = record.helo { return [(helo.name, record.tls.established == true)] }
+        return found
     }
 
     private static func endsSession(_ terminal: RuleTerminal) -> Bool {

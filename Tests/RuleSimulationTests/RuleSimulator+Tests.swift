@@ -49,6 +49,45 @@ import Testing
         #expect(result.verdicts.first?.mode == .enforce)
     }
 
+    @Test func heloRulesAreAskedAtEveryGreetingWithTLSAsItStoodThen() throws {
+        // As the proxy asks them: at the EHLO before STARTTLS without TLS, at the one after with it.
+        let simulator = RuleSimulator(rules: try Self.rules("""
+            rule "greeting" on helo
+              when tls
+              tag "over TLS"
+            rule "any greeting" on helo
+              tag "greeted"
+            """))
+        var record = Self.record([])
+        record.source = .proxy
+        record.tls = SessionRecord.TLS(mode: .starttls, established: true, version: "TLSv1.3")
+        func proxy(_ t: Int64, _ text: String) -> SessionRecord.Event { SessionRecord.Event(t: t, from: .proxy, to: .client, text: text) }
+        func client(_ t: Int64, _ text: String) -> SessionRecord.Event { SessionRecord.Event(t: t, from: .client, to: .proxy, text: text) }
+        record.events = [
+            proxy(0, "220 proxy ESMTP"), client(1, "EHLO first.example"), proxy(2, "250-proxy"), proxy(2, "250 STARTTLS"),
+            client(3, "STARTTLS"), proxy(4, "220 2.0.0 Ready to start TLS"),
+            client(5, "EHLO second.example"), proxy(6, "250 proxy"), client(7, "QUIT"), proxy(8, "221 Bye"),
+        ]
+        let greetings = RuleSimulator.greetings(in: record)
+        #expect(greetings.map(\.name) == ["first.example", "second.example"])
+        #expect(greetings.map(\.tls) == [false, true])
+        let result = simulator.simulate(record)
+        #expect(result.record.rules.map(\.rule) == ["any greeting", "greeting", "any greeting"])
+    }
+
+    @Test func a220ThatDoesNotAnswerSTARTTLSStartsNoTLS() throws {
+        // STARTTLS refused, then a pipelined group whose replies are read in order.
+        var record = Self.record([])
+        func server(_ t: Int64, _ text: String) -> SessionRecord.Event { SessionRecord.Event(t: t, from: .server, to: .client, text: text) }
+        func client(_ t: Int64, _ text: String) -> SessionRecord.Event { SessionRecord.Event(t: t, from: .client, to: .server, text: text) }
+        record.events = [
+            server(0, "220 mx ESMTP"), client(1, "EHLO a.example"), server(2, "250 mx"),
+            client(3, "STARTTLS"), server(4, "454 4.7.0 TLS not available"),
+            client(5, "HELO b.example"), server(6, "250 mx"),
+        ]
+        #expect(RuleSimulator.greetings(in: record).map(\.tls) == [false, false])
+    }
+
     @Test func monitorRulesSayMonitor() throws {
         let simulator = RuleSimulator(rules: try Self.rules("""
             rule "watch" on mail
