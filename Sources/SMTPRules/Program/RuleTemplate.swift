@@ -1,3 +1,5 @@
+import SMTPCore
+
 /// An action's string with its `${field}` and `${1}` interpolations bound. Rendering replaces CR, LF
 /// and NUL with spaces and caps the length, so no value from the envelope or a
 /// header can put a line break on the wire.
@@ -54,10 +56,6 @@ struct RuleTemplate: Sendable, Hashable {
 
     /// CR, LF and NUL become spaces; the text is cut at `maxLength` octets on a scalar boundary.
     static func sanitise(_ text: String, maxLength: Int) -> String {
-        var text = text
-        if text.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }) {
-            text = String(decoding: text.utf8.map { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 ? 0x20 : $0 }, as: UTF8.self)
-        }
-        return prefix(text, maxOctets: maxLength)
+        prefix(text.lineBreaksAndNULAsSpaces, maxOctets: maxLength)
     }
 }

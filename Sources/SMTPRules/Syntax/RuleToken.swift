@@ -1,3 +1,5 @@
+import SMTPCore
+
 /// A position in a rules file: 1-based line and column (columns count Unicode scalars).
 struct RulePosition: Sendable, Hashable {
     var line: Int
@@ -28,9 +30,7 @@ struct RuleStringLiteral: Sendable, Hashable {
     }
 
     /// CR, LF or NUL in the literal text: a check-time error in an action string.
-    var containsLineBreakOrNUL: Bool {
-        text.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
-    }
+    var containsLineBreakOrNUL: Bool { text.containsLineBreakOrNUL }
 }
 
 /// The comparison operators spelled with symbols.
