@@ -84,7 +84,7 @@ public enum RelayHarness {
         """
 
     struct Session {
-        var relay: RelayStateMachine
+        var relay: RelaySessionStateMachine
         var upstream = UpstreamModel()
         var clientClosed = false
         /// `--client-tls passthrough` started: the channel layer relays blind from here, so the
@@ -107,7 +107,7 @@ public enum RelayHarness {
             case upstreamConnected
             case clientTLS
             case upstreamTLS
-            case quarantineStored(RelayStateMachine.QuarantineRequest)
+            case quarantineStored(RelaySessionStateMachine.QuarantineRequest)
         }
 
         init(flags: UInt8) {
@@ -127,9 +127,9 @@ public enum RelayHarness {
             failQuarantine = flags & 0x20 != 0
             let facts = PolicyFacts(client: .init(ip: "192.0.2.1", port: 40000), server: .init(ip: "192.0.2.25", port: 25))
             if flags & 0x01 != 0, let rules = RelayHarness.rules {
-                relay = RelayStateMachine(configuration: configuration, policy: RulesPolicy(rules: rules), facts: facts)
+                relay = RelaySessionStateMachine(configuration: configuration, policy: RulesPolicy(rules: rules), facts: facts)
             } else {
-                relay = RelayStateMachine(configuration: configuration, facts: facts)
+                relay = RelaySessionStateMachine(configuration: configuration, facts: facts)
             }
         }
 
@@ -152,7 +152,7 @@ public enum RelayHarness {
             if upstream.connected { try perform(relay.receiveUpstreamClosed()) }
         }
 
-        mutating func perform(_ actions: [RelayStateMachine.Action]) throws(FuzzInvariantViolation) {
+        mutating func perform(_ actions: [RelaySessionStateMachine.Action]) throws(FuzzInvariantViolation) {
             var queue = actions[...]
             while true {
                 guard let action = queue.popFirst() else {
@@ -171,7 +171,7 @@ public enum RelayHarness {
             }
         }
 
-        mutating func act(_ action: RelayStateMachine.Action) throws(FuzzInvariantViolation) {
+        mutating func act(_ action: RelaySessionStateMachine.Action) throws(FuzzInvariantViolation) {
             let announced = announcedCommand
             announcedCommand = nil
             switch action {
@@ -231,7 +231,7 @@ public enum RelayHarness {
             }
         }
 
-        mutating func record(_ event: RelayStateMachine.RelayEvent) throws(FuzzInvariantViolation) {
+        mutating func record(_ event: RelaySessionStateMachine.RelayEvent) throws(FuzzInvariantViolation) {
             switch event {
             case .upstreamCommand(let line):
                 announcedCommand = line

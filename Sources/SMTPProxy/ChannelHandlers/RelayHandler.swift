@@ -15,7 +15,7 @@ import Musl
 import Darwin
 #endif
 
-/// The client leg of one proxied session: feeds `RelayStateMachine` and performs its actions.
+/// The client leg of one proxied session: feeds `RelaySessionStateMachine` and performs its actions.
 ///
 /// Back-pressure follows swift-nio-examples' GlueHandler: the client is read only while the
 /// upstream is writable and the state machine wants bytes, so a 50 MB message streams through
@@ -26,7 +26,7 @@ final class RelayHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private let session: RelaySessionContext
-    private var machine: RelayStateMachine
+    private var machine: RelaySessionStateMachine
     private var transcript: ProxyTranscript
     private var context: ChannelHandlerContext?
     private var upstream: Channel?
@@ -59,7 +59,7 @@ final class RelayHandler: ChannelDuplexHandler {
         self.session = session
         var facts = PolicyFacts(client: client, server: server)
         facts.tls = false
-        self.machine = RelayStateMachine(configuration: session.configuration, policy: session.policy, facts: facts)
+        self.machine = RelaySessionStateMachine(configuration: session.configuration, policy: session.policy, facts: facts)
         let start = Timestamp.now()
         self.transcript = ProxyTranscript(sessionID: session.sessionIDs.next(at: start), start: start, client: client, server: server)
     }
@@ -75,7 +75,7 @@ final class RelayHandler: ChannelDuplexHandler {
         // Implicit TLS (RFC 8314): the server put the TLS handlers in front of the relay.
         observer = try? context.pipeline.syncOperations.handler(type: TLSHandshakeObserverHandler.self)
         // A client's FIN ends only its sending side: it still reads the replies to what it sent
-        // (`ChannelEvent.inputClosed`, `RelayStateMachine.receiveClientInputClosed`).
+        // (`ChannelEvent.inputClosed`, `RelaySessionStateMachine.receiveClientInputClosed`).
         try? context.channel.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
         // Added after a PROXY protocol header was read: the channel is already active.
         if context.channel.isActive { startSession() }
@@ -255,7 +255,7 @@ final class RelayHandler: ChannelDuplexHandler {
 
     // MARK: Actions
 
-    private func perform(_ actions: [RelayStateMachine.Action]) {
+    private func perform(_ actions: [RelaySessionStateMachine.Action]) {
         guard let context else { return }
         for action in actions {
             switch action {
@@ -490,7 +490,7 @@ final class RelayHandler: ChannelDuplexHandler {
     /// message, its record and the folder (the client hears 250 only once they are on disk), which
     /// must not stall the other sessions of this loop. The spool goes with the job; the next
     /// message of the session gets a new one.
-    private func quarantine(_ request: RelayStateMachine.QuarantineRequest, on loop: any EventLoop) {
+    private func quarantine(_ request: RelaySessionStateMachine.QuarantineRequest, on loop: any EventLoop) {
         let held = spool
         spool = nil
         quarantined += 1
@@ -531,7 +531,7 @@ final class RelayHandler: ChannelDuplexHandler {
 
     private var quarantinesInFlight = 0
 
-    private func quarantineStored(_ request: RelayStateMachine.QuarantineRequest, failure: String?) {
+    private func quarantineStored(_ request: RelaySessionStateMachine.QuarantineRequest, failure: String?) {
         quarantinesInFlight -= 1
         let actions = machine.receiveQuarantineStored(request, failure: failure)
         guard finished else { return perform(actions) }
@@ -662,11 +662,11 @@ final class RelayHandler: ChannelDuplexHandler {
     /// Reads the machine where it lies. A plain get of a computed property of the machine (stored
     /// in this class) copies the whole struct first, and that copy, after every event, was measured
     /// at 2 % of the proxy's CPU.
-    private func inPlace<T>(_ body: (inout RelayStateMachine) -> T) -> T {
+    private func inPlace<T>(_ body: (inout RelaySessionStateMachine) -> T) -> T {
         body(&machine)
     }
 
-    private func deadlineFired(_ leg: RelayStateMachine.Leg) {
+    private func deadlineFired(_ leg: RelaySessionStateMachine.Leg) {
         guard let context, !finished else { return }
         let passed: Bool? = switch leg {
         case .client: clientTimer?.fired(now: .now(), on: context.eventLoop)

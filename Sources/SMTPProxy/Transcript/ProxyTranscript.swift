@@ -68,7 +68,7 @@ struct ProxyTranscript: Sendable {
         }
     }
 
-    mutating func record(_ event: RelayStateMachine.RelayEvent, at time: Timestamp) {
+    mutating func record(_ event: RelaySessionStateMachine.RelayEvent, at time: Timestamp) {
         let t = max(0, time.microseconds(since: start))
         if case .client(.messageContent) = event {} else { flushClientContent(at: t) }
         switch event {

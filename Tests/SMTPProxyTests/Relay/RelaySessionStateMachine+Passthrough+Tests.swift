@@ -5,7 +5,7 @@ import Testing
 
 /// `--client-tls passthrough`: the client's STARTTLS goes to the upstream, and after the upstream's 220
 /// the machine hands the session to the blind relay.
-@Suite struct RelayStateMachinePassthroughTests {
+@Suite struct RelaySessionStateMachinePassthroughTests {
     typealias H = RelayHarness
 
     static let ehloWithSTARTTLS = "250-upstream\r\n250-PIPELINING\r\n250-SIZE 20000000\r\n250 STARTTLS\r\n"

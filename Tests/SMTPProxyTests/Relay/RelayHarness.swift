@@ -4,10 +4,10 @@ import MailMessage
 import SMTPProxy
 import Testing
 
-/// Drives a `RelayStateMachine` with no channel: the test plays the client and a scripted upstream
+/// Drives a `RelaySessionStateMachine` with no channel: the test plays the client and a scripted upstream
 /// and reads what the machine sent each way.
 struct RelayHarness {
-    var machine: RelayStateMachine
+    var machine: RelaySessionStateMachine
     var toClient = ""
     var toUpstream = ""
     var connects = 0
@@ -16,15 +16,15 @@ struct RelayHarness {
     var clientTLSStarted = false
     var passthroughStarted = false
     var upstreamTLSStarted = false
-    var events: [RelayStateMachine.RelayEvent] = []
+    var events: [RelaySessionStateMachine.RelayEvent] = []
     /// What the machine asked the channel layer to spool, release, drop or quarantine.
     var spooled = ""
     var released: [[HeaderEdit]] = []
     var drops = 0
-    var quarantines: [RelayStateMachine.QuarantineRequest] = []
+    var quarantines: [RelaySessionStateMachine.QuarantineRequest] = []
 
     init(configuration: RelayConfiguration = RelayConfiguration(), policy: any SessionPolicy = AllowAllPolicy()) {
-        machine = RelayStateMachine(configuration: configuration, policy: policy)
+        machine = RelaySessionStateMachine(configuration: configuration, policy: policy)
         apply(machine.start())
     }
 
@@ -57,7 +57,7 @@ struct RelayHarness {
 
     static let plainEHLO = "250-upstream\r\n250-PIPELINING\r\n250-SIZE 20000000\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n"
 
-    mutating func apply(_ actions: [RelayStateMachine.Action]) {
+    mutating func apply(_ actions: [RelaySessionStateMachine.Action]) {
         for action in actions {
             switch action {
             case .sendToClient(let bytes): toClient += String(buffer: bytes)

@@ -3,7 +3,7 @@ import NIOCore
 import SMTPCore
 import SMTPTranscript
 
-extension RelayStateMachine {
+extension RelaySessionStateMachine {
     /// What the channel layer must do; the state machine itself does no I/O.
     public enum Action: Sendable {
         case sendToClient(ByteBuffer)

@@ -5,7 +5,7 @@ import Testing
 
 /// State-machine checks for the hostile-input cases (README, Security) the end-to-end suite
 /// (Tests/integration/security) found the proxy getting wrong.
-@Suite struct RelayStateMachineHostileTests {
+@Suite struct RelaySessionStateMachineHostileTests {
     typealias H = RelayHarness
 
     /// Row 24: 10 000 continuation lines are an upstream protocol error, not a reply cut short.

@@ -5,7 +5,7 @@ import Testing
 
 /// TLS on either leg and the EHLO that follows it (issue 14): the upstream never gets a second
 /// EHLO on a session it already identified, and only a failed handshake is a TLS failure.
-@Suite struct RelayStateMachineTLSTests {
+@Suite struct RelaySessionStateMachineTLSTests {
     typealias H = RelayHarness
 
     static let authEHLO = "250-upstream.example\r\n250-PIPELINING\r\n250-SIZE 20000000\r\n250-8BITMIME\r\n250 AUTH PLAIN LOGIN\r\n"

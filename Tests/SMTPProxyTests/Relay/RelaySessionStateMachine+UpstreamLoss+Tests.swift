@@ -6,7 +6,7 @@ import Testing
 /// The upstream going away at the awkward moments the soak (`tools/soak`) found: inside an AUTH
 /// exchange and inside a transaction. The client always gets an answer to what it sent, and never
 /// one that belongs to another connection's state.
-@Suite struct RelayStateMachineUpstreamLossTests {
+@Suite struct RelaySessionStateMachineUpstreamLossTests {
     typealias H = RelayHarness
 
     /// After the upstream's 334 the client is writing its response: the exchange cannot move to a

@@ -7,6 +7,11 @@ import SMTPTranscript
 ///
 /// A slot is opened when a command is read and filled when its reply is known; only a filled
 /// slot at the head is released, so a fast local reply never overtakes a slow upstream one.
+///
+/// This is the relay's one place that pairs replies with commands. Its interface: `open` a slot
+/// (or `answer` one the proxy fills at once), `fill` it when the reply is known, `popReady` what
+/// may go out, and `failRemaining`, `remove` or `removeAll` when the session cannot go on as it was.
+/// What happens on the client leg after a reply (`FollowUp`) travels with its slot.
 struct ReplyQueue: Sendable {
     /// What happens on the client leg once a slot's reply has been sent.
     enum FollowUp: Sendable {
@@ -38,7 +43,6 @@ struct ReplyQueue: Sendable {
     private var nextID = 1
 
     var isEmpty: Bool { slots.isEmpty }
-    var count: Int { slots.count }
 
     /// Opens a slot for a reply still to come; returns its identifier.
     mutating func open(answering: SMTPInspector.Answered) -> Int {
@@ -97,25 +101,4 @@ struct ReplyQueue: Sendable {
     }
 
     mutating func removeAll() { slots.removeAll() }
-}
-
-extension SMTPReply {
-    /// A reply the proxy makes itself: `code enhanced text` on one line.
-    static func proxy(_ code: Int, _ enhanced: String?, _ text: String) -> SMTPReply {
-        SMTPReply(code: code, lines: [enhanced.map { "\($0) \(text)" } ?? text])
-    }
-
-    /// A CR, LF or NUL in rule text becomes a space; it never reaches the wire.
-    init(_ reply: PolicyReply) {
-        let text = String(String.UnicodeScalarView(reply.text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
-        self.init(code: reply.code, lines: [reply.enhanced.map { "\($0) \(text)" } ?? text])
-    }
-
-    /// The reply as it goes on the wire, CRLF after each line.
-    func write(into buffer: inout ByteBuffer) {
-        for line in wireLines {
-            buffer.writeString(line)
-            buffer.writeStaticString("\r\n")
-        }
-    }
 }

@@ -6,7 +6,7 @@ import Testing
 
 /// How a session ends (issue 14): a client that half-closes still gets every reply it is owed,
 /// and QUIT reaches the upstream, whose 221 the client gets.
-@Suite struct RelayStateMachineClosingTests {
+@Suite struct RelaySessionStateMachineClosingTests {
     typealias H = RelayHarness
 
     static let chunkingEHLO = "250-upstream\r\n250-PIPELINING\r\n250-SIZE 20000000\r\n250-CHUNKING\r\n250 8BITMIME\r\n"

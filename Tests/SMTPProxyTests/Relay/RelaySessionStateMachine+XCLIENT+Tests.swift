@@ -8,7 +8,7 @@ extension RelayHarness {
     /// Started with the client's endpoint known, connected and greeted: the client has the 220.
     static func greeted(configuration: RelayConfiguration, client: SessionRecord.Endpoint) -> RelayHarness {
         var harness = RelayHarness(configuration: configuration)
-        harness.machine = RelayStateMachine(configuration: configuration, facts: PolicyFacts(client: client))
+        harness.machine = RelaySessionStateMachine(configuration: configuration, facts: PolicyFacts(client: client))
         harness.connects = 0
         harness.events = []
         harness.toClient = ""
@@ -21,7 +21,7 @@ extension RelayHarness {
 }
 
 /// `--xclient` (Postfix XCLIENT_README; README, "Command line").
-@Suite struct RelayStateMachineXCLIENTTests {
+@Suite struct RelaySessionStateMachineXCLIENTTests {
     typealias H = RelayHarness
 
     static let client = SessionRecord.Endpoint(ip: "192.0.2.7", port: 40123)

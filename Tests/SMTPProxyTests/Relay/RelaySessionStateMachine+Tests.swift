@@ -3,7 +3,7 @@ import SMTPCore
 import SMTPProxy
 import Testing
 
-@Suite struct RelayStateMachineTests {
+@Suite struct RelaySessionStateMachineTests {
     typealias H = RelayHarness
 
     @Test func relaysTheUpstreamGreetingOnceConnected() {

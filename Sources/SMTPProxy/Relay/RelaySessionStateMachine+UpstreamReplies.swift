@@ -1,0 +1,180 @@
+import MailMessage
+import NIOCore
+import SMTPCore
+import SMTPTranscript
+
+/// The upstream leg's replies, each paired with the command it answers, and the commands sent to it
+/// (one at a time when it does not offer PIPELINING).
+extension RelaySessionStateMachine {
+    mutating func handleUpstreamReply(_ reply: SMTPReply, _ actions: inout [Action]) {
+        actions.append(.record(.upstreamReply(reply)))
+        upstream.restartDeadline()
+        guard let expectation = upstream.expectations.popFirst() else {
+            if reply.code == 421 {
+                upstream.enter(.closed)
+                actions.append(.record(.close(by: .server, reason: .error)))
+                replies.failRemaining(with: .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream closed the connection"))
+            } else {
+                protocolError("reply without a command: \(reply.code)", kind: .replyWithoutCommand, &actions)
+            }
+            return
+        }
+        switch expectation {
+        case .greeting(let resuming):
+            if resuming {
+                guard reply.code == 220 else {
+                    replies.failRemaining(with: .proxy(421, "4.4.1", "\(configuration.hostname) Error: upstream refused the connection"))
+                    return
+                }
+                // Still not ready: nothing of the client's goes out before EHLO (and STARTTLS).
+                upstream.enter(.negotiating)
+                sendUpstream(.ehlo(domain: facts.helo ?? configuration.hostname), expecting: .resumeEHLO, &actions)
+            } else if let slot = upstream.greetingSlot {
+                upstream.greetingSlot = nil
+                upstream.enter(.ready)
+                replies.fill(slot, with: reply, origin: .server, followUp: reply.code == 220 ? .resumeCommands : .closeClient)
+            }
+        case .relay(let slot):
+            replies.fill(slot, with: reply, origin: .server)
+        case .ehlo(let slot, let verb, let name):
+            let purpose = EHLOPurpose.ehlo(slot: slot, verb: verb, name: name)
+            if verb == "EHLO" && reply.code == 250 {
+                upstream.extensions = EHLOReconciler.extensions(of: reply)
+                if startUpstreamTLSIfWanted(ehloReply: reply, then: purpose, &actions) { return }
+                if startXCLIENTIfWanted(after: purpose, ehloReply: reply, &actions) { return }
+            }
+            finishEHLO(purpose, reply: reply)
+        case .resumeEHLO:
+            guard reply.code == 250 else {
+                replies.failRemaining(with: .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost"))
+                return
+            }
+            upstream.extensions = EHLOReconciler.extensions(of: reply)
+            if startUpstreamTLSIfWanted(ehloReply: reply, then: .resumeEHLO, &actions) { return }
+            if startXCLIENTIfWanted(after: .resumeEHLO, ehloReply: reply, &actions) { return }
+            finishEHLO(.resumeEHLO, reply: reply)
+        case .passthroughSTARTTLS(let slot):
+            if reply.code == 220 {
+                // Stops reading replies at once: what follows the 220 is the upstream's TLS.
+                upstream.enter(.passthrough)
+                upstream.forgetCommands()
+                replies.fill(slot, with: reply, origin: .server, followUp: .startPassthrough)
+            } else {
+                note(.starttlsStripped, "upstream answered the client's STARTTLS with \(reply.code)", &actions)
+                replies.fill(slot, with: reply, origin: .server, followUp: .resumeCommands)
+            }
+        case .starttls(let ehloReply, let then):
+            if reply.code == 220 {
+                // RFC 3207 §4.2: the upstream forgets the EHLO; the proxy sends it again.
+                upstream.identified = nil
+                upstream.enter(.tlsHandshake(then: then))
+                actions.append(.startUpstreamTLS)
+                return
+            }
+            note(.starttlsStripped, "upstream answered STARTTLS with \(reply.code)", &actions)
+            if startXCLIENTIfWanted(after: then, ehloReply: ehloReply, &actions) { return }
+            finishEHLO(then, reply: ehloReply)
+        case .xclient(var remaining, let accepted, let then, let ehloReply):
+            handleXCLIENTReply(reply, remaining: &remaining, accepted: accepted, then: then, ehloReply: ehloReply, &actions)
+        case .mail(let slot):
+            if reply.isPositiveCompletion { transaction?.mailAccepted = true } else { transaction = nil }
+            replies.fill(slot, with: reply, origin: .server)
+        case .rcpt(let slot, let path):
+            if reply.isPositiveCompletion {
+                transaction?.accepted.append(path)
+                facts.recipients.append(path)
+            }
+            replies.fill(slot, with: reply, origin: .server)
+        case .data(let slot, let kind):
+            handleDataReply(reply, slot: slot, kind: kind, &actions)
+        case .endOfData(let slot), .lastChunk(let slot):
+            replies.fill(slot, with: reply, origin: .server)
+        case .chunk(let slot, let message, _, let ofLast):
+            handleChunkReply(reply, slot: slot, message: message, ofLast: ofLast)
+        case .spooledData(let slot, let edits, let octets):
+            upstream.spoolReleasePending = false
+            guard reply.code == 354 else {
+                // The upstream refused the message: the client gets its code for the end of data.
+                actions.append(.dropSpool)
+                replies.fill(slot, with: reply, origin: .server)
+                return
+            }
+            upstream.expectations.append(.endOfData(slot: slot))
+            actions.append(.record(.upstreamContent(octets: octets)))
+            actions.append(.record(.upstreamCommand(".")))
+            actions.append(.releaseSpool(edits))
+        case .auth(let slot):
+            if reply.code == 334 {
+                client.receiveChallenge(reply.lines.first ?? "")
+                replies.fill(slot, with: reply, origin: .server, followUp: .enterSASL)
+            } else if reply.isPositiveCompletion {
+                client.endSASL()
+                client.authenticated = true
+                authSucceeded(reply, slot: slot, &actions)
+            } else {
+                facts.authUser = nil
+                client.endSASL()
+                replies.fill(slot, with: reply, origin: .server, followUp: .resumeCommands)
+            }
+        case .quit(let slot):
+            quitAnswered(slot: slot, reply: reply, &actions)
+        case .internalOnly:
+            break
+        }
+    }
+
+    /// The upstream answered the QUIT (`reply`), closed without answering, or let its short deadline
+    /// pass (`nil`): both legs close, the client's QUIT answered with the upstream's 221 or, when
+    /// none came, the proxy's own.
+    mutating func quitAnswered(slot: Int?, reply: SMTPReply?, _ actions: inout [Action]) {
+        upstream.enter(.closed)
+        upstream.forgetCommands()
+        actions.append(.closeUpstream)
+        guard let slot else {
+            if client.kind != .closed { closeBothLegs(&actions) }
+            return
+        }
+        if let reply, reply.code == 221 {
+            replies.fill(slot, with: reply, origin: .server, followUp: .closeClient)
+        } else {
+            replies.fill(slot, with: .proxy(221, "2.0.0", "Bye"), origin: .proxy, followUp: .closeClient)
+        }
+    }
+
+    mutating func sendUpstream(_ command: SMTPCommand, expecting: Expectation, _ actions: inout [Action]) {
+        var out = ByteBuffer()
+        out.writeString(command.wireLine)
+        out.writeStaticString("\r\n")
+        sendBytes(out, line: command.redactedLine, expecting: expecting, &actions)
+    }
+
+    mutating func sendRaw(_ line: String, expecting: Expectation, redacted: Bool = false, _ actions: inout [Action]) {
+        var out = ByteBuffer()
+        out.writeString(line)
+        out.writeStaticString("\r\n")
+        sendBytes(out, line: redacted ? "[redacted]" : line, expecting: expecting, &actions)
+    }
+
+    mutating func sendBytes(_ bytes: ByteBuffer, line: String, expecting: Expectation, _ actions: inout [Action]) {
+        let command = UpstreamCommand(bytes: bytes, line: line, expecting: expecting)
+        if upstream.extensions["PIPELINING"] == nil && !(upstream.expectations.isEmpty && upstream.unpipelined.isEmpty) {
+            upstream.unpipelined.append(command)
+            return
+        }
+        transmit(command, &actions)
+    }
+
+    mutating func transmit(_ command: UpstreamCommand, _ actions: inout [Action]) {
+        if upstream.expectations.isEmpty { upstream.restartDeadline() }
+        upstream.expectations.append(command.expecting)
+        actions.append(.record(.upstreamCommand(command.line)))
+        actions.append(.sendUpstream(command.bytes))
+    }
+
+    /// The next held command goes once the upstream has answered every earlier one and nothing
+    /// (STARTTLS, XCLIENT, a reconnection) keeps the client's commands back.
+    mutating func sendNextUnpipelined(_ actions: inout [Action]) {
+        guard upstream.kind == .ready, upstream.expectations.isEmpty, let next = upstream.unpipelined.popFirst() else { return }
+        transmit(next, &actions)
+    }
+}
