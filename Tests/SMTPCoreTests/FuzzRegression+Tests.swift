@@ -9,7 +9,7 @@ struct FuzzRegressionTests {
     /// RelayFuzzer, regressions/bare-cr-in-upstream-reply: the upstream greeted with
     /// "220 up ESMTP\rBoo" and the relay passed the bare CR on to the client. The assembler keeps
     /// the reply (a capture follows its server) and marks it; the relay refuses it
-    /// (RelayStateMachineHostileTests).
+    /// (RelaySessionStateMachineHostileTests).
     @Test(arguments: ["220 up ESMTP\rBoo", "250 x\0y"])
     func replyLineWithCROrNULIsMarked(line: String) throws {
         var assembler = ReplyAssembler()
