@@ -6,7 +6,7 @@ import NIOCore
 ///
 /// Bounded: past `capacity` the oldest entry is forgotten, so a client that pipelines without end
 /// (or a capture that lost every reply) costs a fixed amount of memory.
-public struct PendingReplies<Context: Sendable>: Sendable {
+public struct PendingReplies<Context: Sendable>: Sendable, Sequence {
     public struct Entry: Sendable {
         public var awaited: AwaitedReply
         public var context: Context
@@ -66,8 +66,6 @@ public struct PendingReplies<Context: Sendable>: Sendable {
 
     public mutating func removeAll() { entries.removeAll() }
 
-    /// Whether any entry matches.
-    public func contains(where matches: (Entry) -> Bool) -> Bool {
-        entries.contains(where: matches)
-    }
+    /// The entries, oldest first.
+    public func makeIterator() -> CircularBuffer<Entry>.Iterator { entries.makeIterator() }
 }

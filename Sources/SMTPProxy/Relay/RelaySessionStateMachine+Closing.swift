@@ -59,7 +59,7 @@ extension RelaySessionStateMachine {
         case .connecting, .ready, .tlsHandshake:
             break
         }
-        if case .quit(let slot)? = upstream.expectations.first {
+        if case .quit(let slot)? = upstream.expectations.first?.context {
             quitAnswered(slot: slot, reply: nil, &actions)
             pump(&actions)
             return actions
@@ -106,7 +106,7 @@ extension RelaySessionStateMachine {
 
     /// A deadline of RFC 5321 §4.5.3.2 passed on one leg.
     public mutating func receiveTimeout(_ leg: Leg) -> [Action] {
-        if leg == .upstream, case .quit(let slot)? = upstream.expectations.first {
+        if leg == .upstream, case .quit(let slot)? = upstream.expectations.first?.context {
             var actions: [Action] = []
             quitAnswered(slot: slot, reply: nil, &actions)
             pump(&actions)

@@ -23,7 +23,7 @@ extension RelaySessionStateMachine {
             do {
                 try current.writer.finish(into: &out)
                 actions.append(.record(.upstreamContent(octets: current.octets)))
-                sendBytes(out, line: ".", expecting: .endOfData(slot: slot), &actions)
+                sendBytes(out, line: ".", awaiting: .endOfData(id: upstream.nextCommandID), expecting: .endOfData(slot: slot), &actions)
                 return
             } catch {
                 current.failure = .forbidden(error.octet)
@@ -132,7 +132,7 @@ extension RelaySessionStateMachine {
     /// reason the transfer failed.
     mutating func answerRelayedChunks() {
         let reading = client.kind == .content ? content?.chunkSlot : nil
-        for case .chunk(let slot, _, let octets, false) in upstream.expectations where slot != reading {
+        for case .chunk(let slot, _, let octets, false) in upstream.expectations.map(\.context) where slot != reading {
             replies.fill(slot, with: .proxy(250, "2.0.0", "\(octets) octets received"), origin: .proxy)
         }
     }

@@ -9,7 +9,7 @@ extension RelaySessionStateMachine {
     mutating func handleUpstreamReply(_ reply: SMTPReply, _ actions: inout [Action]) {
         actions.append(.record(.upstreamReply(reply)))
         upstream.restartDeadline()
-        guard let expectation = upstream.expectations.popFirst() else {
+        guard let entry = upstream.expectations.take() else {
             if reply.code == 421 {
                 upstream.enter(.closed)
                 actions.append(.record(.close(by: .server, reason: .error)))
@@ -19,7 +19,11 @@ extension RelaySessionStateMachine {
             }
             return
         }
-        switch expectation {
+        if !entry.awaited.accepts(reply.code) {
+            // Recorded as a capture's reader records it; what the proxy does next is the plan's.
+            note(.unexpectedReply, "upstream answered \(entry.awaited.description) with \(reply.code)", &actions)
+        }
+        switch entry.context {
         case .greeting(let resuming):
             if resuming {
                 guard reply.code == 220 else {
@@ -99,7 +103,7 @@ extension RelaySessionStateMachine {
                 replies.fill(slot, with: reply, origin: .server)
                 return
             }
-            upstream.expectations.append(.endOfData(slot: slot))
+            upstream.expectations.append(.endOfData(id: upstream.nextCommandID - 1), .endOfData(slot: slot))
             actions.append(.record(.upstreamContent(octets: octets)))
             actions.append(.record(.upstreamCommand(".")))
             actions.append(.releaseSpool(edits))
@@ -145,18 +149,28 @@ extension RelaySessionStateMachine {
         var out = ByteBuffer()
         out.writeString(command.wireLine)
         out.writeStaticString("\r\n")
-        sendBytes(out, line: command.redactedLine, expecting: expecting, &actions)
+        sendBytes(out, line: command.redactedLine, awaiting: .command(id: upstream.nextCommandID, command), expecting: expecting, &actions)
     }
 
+    /// A line the proxy writes itself rather than from a parsed command: a BDAT header, a SASL
+    /// response or its cancellation.
     mutating func sendRaw(_ line: String, expecting: Expectation, redacted: Bool = false, _ actions: inout [Action]) {
         var out = ByteBuffer()
         out.writeString(line)
         out.writeStaticString("\r\n")
-        sendBytes(out, line: redacted ? "[redacted]" : line, expecting: expecting, &actions)
+        let id = upstream.nextCommandID
+        let awaited: AwaitedReply = switch expecting {
+        case .chunk: .bdatChunk(id: id, last: false)
+        case .lastChunk: .bdatChunk(id: id, last: true)
+        case .auth, .internalOnly: .saslResponse(id: id)
+        default: .unknown
+        }
+        sendBytes(out, line: redacted ? "[redacted]" : line, awaiting: awaited, expecting: expecting, &actions)
     }
 
-    mutating func sendBytes(_ bytes: ByteBuffer, line: String, expecting: Expectation, _ actions: inout [Action]) {
-        let command = UpstreamCommand(bytes: bytes, line: line, expecting: expecting)
+    mutating func sendBytes(_ bytes: ByteBuffer, line: String, awaiting awaited: AwaitedReply, expecting: Expectation, _ actions: inout [Action]) {
+        upstream.nextCommandID += 1
+        let command = UpstreamCommand(bytes: bytes, line: line, awaited: awaited, expecting: expecting)
         if upstream.extensions["PIPELINING"] == nil && !(upstream.expectations.isEmpty && upstream.unpipelined.isEmpty) {
             upstream.unpipelined.append(command)
             return
@@ -166,7 +180,7 @@ extension RelaySessionStateMachine {
 
     mutating func transmit(_ command: UpstreamCommand, _ actions: inout [Action]) {
         if upstream.expectations.isEmpty { upstream.restartDeadline() }
-        upstream.expectations.append(command.expecting)
+        upstream.expectations.append(command.awaited, command.expecting)
         actions.append(.record(.upstreamCommand(command.line)))
         actions.append(.sendUpstream(command.bytes))
     }

@@ -89,7 +89,7 @@ public struct RelaySessionStateMachine: Sendable {
         guard upstream.kind == .connecting else { return [] }
         if upstream.phase == .connecting { upstream.enter(.greeting) }
         upstream.restartDeadline()
-        upstream.expectations.append(.greeting(resuming: upstream.greetingSlot == nil))
+        upstream.expectations.append(.greeting, .greeting(resuming: upstream.greetingSlot == nil))
         return []
     }
 
@@ -296,7 +296,7 @@ public struct RelaySessionStateMachine: Sendable {
 
     /// Seconds the upstream may take for the reply it owes, or `nil` when it owes none.
     public var upstreamTimeout: Int64? {
-        guard let head = upstream.expectations.first else { return nil }
+        guard let head = upstream.expectations.first?.context else { return nil }
         switch head {
         case .greeting: return configuration.timeouts.greeting
         case .data, .spooledData: return configuration.timeouts.dataInitiation

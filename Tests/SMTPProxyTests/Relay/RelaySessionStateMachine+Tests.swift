@@ -56,6 +56,19 @@ import Testing
         #expect(lines.contains("AUTH PLAIN") == (mode != .require))
     }
 
+    @Test func anUpstreamReplyThatCannotAnswerItsCommandIsRecordedAsACaptureReaderWould() {
+        // A 250 to DATA (only 354 or a refusal can answer it, RFC 5321 §4.3.2): relayed as it came,
+        // and the record says what pcap mode says of the same exchange.
+        var h = H.greeted(upstreamEHLO: H.plainEHLO)
+        h.client("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\n")
+        h.upstream("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n")
+        h.client("DATA\r\n")
+        _ = h.takeUpstream()
+        #expect(!h.anomalies.contains("unexpected_reply"))
+        h.upstream("250 2.0.0 Ok\r\n")
+        #expect(h.anomalies.contains("unexpected_reply"))
+    }
+
     @Test func keepsRepliesInCommandOrderWhateverTheirOrigin() {
         var h = H.greeted(upstreamEHLO: H.plainEHLO)
         h.client("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nNOOP\r\nRCPT TO:<c@example.org>\r\n")

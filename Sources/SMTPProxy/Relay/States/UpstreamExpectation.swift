@@ -7,6 +7,7 @@ extension RelaySessionStateMachine {
     struct UpstreamCommand: Sendable {
         var bytes: ByteBuffer
         var line: String
+        var awaited: AwaitedReply
         var expecting: Expectation
     }
 

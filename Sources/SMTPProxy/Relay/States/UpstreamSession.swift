@@ -41,7 +41,11 @@ extension RelaySessionStateMachine {
         var buffer = ByteBuffer()
         var framer = LineFramer(maxLineOctets: SMTPLimits().maxReplyLineOctets)
         var replyAssembler = ReplyAssembler()
-        var expectations = CircularBuffer<Expectation>(initialCapacity: 8)
+        /// Paired as every reader of SMTP pairs (SMTPCore's conversation layer), each entry with
+        /// the proxy's plan for its reply.
+        var expectations = PendingReplies<Expectation>()
+        /// Numbers the commands sent upstream, for `AwaitedReply`.
+        var nextCommandID = 1
         /// Commands waiting for the reply to the one before: an upstream that does not offer
         /// PIPELINING gets one command at a time (RFC 2920 §3.1: a client SHOULD NOT pipeline
         /// otherwise, and Postfix's `smtpd_forbid_unauth_pipelining` disconnects one that does).
