@@ -10,7 +10,7 @@ let strictSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
 ]
 
-// The message trace's database stack (GRDB.swift and the SQLite it links) is left out of the
+// The message trace's database stack (GRDB.swift with the SQLite it links, postgres-nio) is left out of the
 // package when SMTPSCOPE_WITHOUT_INDEX is set: tools/test sets it for the sanitizer builds, which
 // test the proxy and the parsers and would otherwise compile the database libraries twice more.
 // The targets left out are MessageTrace, its tests, and the smtpscope executable that wires it.
@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ] + (withIndex ? [
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ] : []),
     targets: [
         .systemLibrary(
@@ -191,13 +192,17 @@ let package = Package(
 var indexTargets: [Target] {
     [
         // The message trace: the index of session records, its schema and searches, and the
-        // batching writer the proxy feeds (SQLite through GRDB).
+        // batching writer the proxy feeds (SQLite through GRDB, PostgreSQL through postgres-nio).
         .target(
             name: "MessageTrace",
             dependencies: [
                 "SMTPTranscript",
                 "SMTPCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

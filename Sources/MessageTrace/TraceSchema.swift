@@ -33,10 +33,10 @@ public enum TraceSchema {
                     record TEXT NOT NULL
                 )
                 """,
-                "CREATE INDEX session_start ON session (start_us)",
-                "CREATE INDEX session_client ON session (client_addr, start_us)",
-                "CREATE INDEX session_user ON session (auth_user, start_us)",
-                "CREATE INDEX session_outcome ON session (outcome, start_us)",
+                "CREATE INDEX session_by_start ON session (start_us)",
+                "CREATE INDEX session_by_client ON session (client_addr, start_us)",
+                "CREATE INDEX session_by_user ON session (auth_user, start_us)",
+                "CREATE INDEX session_by_outcome ON session (outcome, start_us)",
                 """
                 CREATE TABLE message (
                     session_id TEXT NOT NULL REFERENCES session (id) ON DELETE CASCADE,
@@ -54,10 +54,10 @@ public enum TraceSchema {
                     PRIMARY KEY (session_id, txn)
                 )
                 """,
-                "CREATE INDEX message_sender ON message (sender_key, start_us)",
-                "CREATE INDEX message_sender_domain ON message (sender_domain, start_us)",
-                "CREATE INDEX message_outcome ON message (outcome, start_us)",
-                "CREATE INDEX message_message_id ON message (message_id)",
+                "CREATE INDEX message_by_sender ON message (sender_key, start_us)",
+                "CREATE INDEX message_by_sender_domain ON message (sender_domain, start_us)",
+                "CREATE INDEX message_by_outcome ON message (outcome, start_us)",
+                "CREATE INDEX message_by_message_id ON message (message_id)",
                 """
                 CREATE TABLE recipient (
                     session_id TEXT NOT NULL,
@@ -72,8 +72,8 @@ public enum TraceSchema {
                     FOREIGN KEY (session_id, txn) REFERENCES message (session_id, txn) ON DELETE CASCADE
                 )
                 """,
-                "CREATE INDEX recipient_address ON recipient (address_key, start_us)",
-                "CREATE INDEX recipient_domain ON recipient (domain, start_us)",
+                "CREATE INDEX recipient_by_address ON recipient (address_key, start_us)",
+                "CREATE INDEX recipient_by_domain ON recipient (domain, start_us)",
                 """
                 CREATE TABLE verdict (
                     session_id TEXT NOT NULL REFERENCES session (id) ON DELETE CASCADE,
@@ -81,7 +81,7 @@ public enum TraceSchema {
                     PRIMARY KEY (session_id, rule)
                 )
                 """,
-                "CREATE INDEX verdict_rule ON verdict (rule)",
+                "CREATE INDEX verdict_by_rule ON verdict (rule)",
                 """
                 CREATE TABLE transcript_file (
                     path TEXT PRIMARY KEY NOT NULL,

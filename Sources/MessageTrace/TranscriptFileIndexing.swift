@@ -34,7 +34,7 @@ public enum TranscriptFileIndexing {
         batchSize: Int = 1000,
         invalid: (SessionRecordDecodingError) -> Void = { _ in }
     ) throws -> Counts {
-        let key = canonicalPath(path)
+        let key = progressKey(path)
         let start = try resume ? index.indexedOctets(ofFile: key) : 0
         if resume, fileSize(path).map({ $0 <= start }) == true { return Counts() }
         var counts = Counts()
@@ -80,10 +80,15 @@ public enum TranscriptFileIndexing {
         return (String(parts.first ?? ""), parts.count > 1 ? Int(parts[1]) ?? 0 : 0)
     }
 
-    static func canonicalPath(_ path: String) -> String {
-        guard let resolved = realpath(path, nil) else { return path }
+    /// Under which name a file's progress is kept: the host name and the file's real path, since
+    /// proxies on several hosts may share one index (PostgreSQL) and write files of the same name.
+    public static func progressKey(_ path: String) -> String {
+        var host = [CChar](repeating: 0, count: 256)
+        let hostName = gethostname(&host, host.count - 1) == 0
+            ? String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "localhost"
+        guard let resolved = realpath(path, nil) else { return hostName + ":" + path }
         defer { free(resolved) }
-        return String(cString: resolved)
+        return hostName + ":" + String(cString: resolved)
     }
 
     static func fileSize(_ path: String) -> Int64? {

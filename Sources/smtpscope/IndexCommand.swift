@@ -24,7 +24,7 @@ struct IndexCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Transcript files (.jsonl) or captures.", valueName: "FILE"))
     var files: [String]
 
-    @Option(name: .long, help: ArgumentHelp("The index: a SQLite file (default: ./transcripts/index.sqlite).", valueName: "PATH"))
+    @Option(name: .long, help: ArgumentHelp("The index: a SQLite file or postgres://USER@HOST:PORT/DB (default: ./transcripts/index.sqlite).", valueName: "PATH|postgres://..."))
     var index: String?
 
     @Option(name: .long, help: ArgumentHelp("Then delete sessions older than this from the index (e.g. 90d, 24h).", valueName: "AGE"))

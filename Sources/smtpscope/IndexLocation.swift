@@ -1,9 +1,10 @@
 import MessageTrace
 
-/// Where the message trace's index is (`--index`): a SQLite file, or off. The default is
-/// `index.sqlite` in the transcripts directory (`./transcripts/index.sqlite`).
+/// Where the message trace's index is (`--index`): a SQLite file, a PostgreSQL database, or off.
+/// The default is `index.sqlite` in the transcripts directory (`./transcripts/index.sqlite`).
 enum IndexLocation: Equatable, Sendable {
     case sqlite(path: String)
+    case postgres(PostgresTarget)
     case off
 
     static let defaultDirectory = "./transcripts"
@@ -17,13 +18,16 @@ enum IndexLocation: Equatable, Sendable {
         var description: String
     }
 
-    /// `none`, or a file path; a postgres:// URL is refused with what to do instead.
+    /// `none`, `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, or a SQLite file path.
     static func parse(_ text: String) -> Result<IndexLocation, Problem> {
         if text == "none" { return .success(.off) }
         if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
-            return .failure(Problem(description: "PostgreSQL is not supported by this build yet; give a SQLite file path"))
+            guard let target = PostgresTarget(url: text) else {
+                return .failure(Problem(description: "expected postgres://USER@HOST:PORT/DATABASE, e.g. postgres://smtpscope@127.0.0.1:5432/trace"))
+            }
+            return .success(.postgres(target))
         }
-        if text.isEmpty { return .failure(Problem(description: "expected a file path or none")) }
+        if text.isEmpty { return .failure(Problem(description: "expected a file path, postgres://USER@HOST:PORT/DATABASE or none")) }
         return .success(.sqlite(path: text))
     }
 
@@ -33,9 +37,11 @@ enum IndexLocation: Equatable, Sendable {
         return location
     }
 
+    /// Never the password of a PostgreSQL URL.
     var description: String {
         switch self {
         case .sqlite(let path): return "\(path) (SQLite)"
+        case .postgres(let target): return "\(target) (PostgreSQL)"
         case .off: return "none"
         }
     }
@@ -44,6 +50,8 @@ enum IndexLocation: Equatable, Sendable {
         switch self {
         case .sqlite(let path):
             return try SQLiteTraceIndex(path: path)
+        case .postgres(let target):
+            return try PostgresTraceIndex(target: target)
         case .off:
             throw TraceIndexError("no index (--index none)")
         }

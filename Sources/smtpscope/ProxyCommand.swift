@@ -67,7 +67,7 @@ struct ProxyCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Where transcripts go: a directory (day- and size-rotated smtpscope-YYYYMMDD.jsonl), a .jsonl file, '-' for standard output, or syslog+tcp://HOST:PORT (one RFC 5424 message per session, RFC 6587 octet counting).", valueName: "DIR|FILE|-|syslog+tcp://HOST:PORT"))
     var transcripts = "./transcripts"
 
-    @Option(name: .long, help: ArgumentHelp("The message trace's index ('smtpscope trace'): a SQLite file, or none (default: index.sqlite in the --transcripts directory; none for other --transcripts).", valueName: "PATH|none"))
+    @Option(name: .long, help: ArgumentHelp("The message trace's index ('smtpscope trace'): a SQLite file, postgres://USER@HOST:PORT/DB (shared by several proxies), or none (default: index.sqlite in the --transcripts directory; none for other --transcripts).", valueName: "PATH|postgres://...|none"))
     var index: String?
 
     @Option(name: .long, help: ArgumentHelp("Delete index rows of sessions older than this, at start-up and hourly (e.g. 90d); the transcript files are not touched.", valueName: "AGE"))
@@ -537,7 +537,7 @@ struct ProxyCommand: ParsableCommand {
         switch location {
         case .off:
             return defaultIndex == .off ? "off (no transcript directory; give --index PATH)" : "off (--index none)"
-        case .sqlite:
+        case .sqlite, .postgres:
             let retention = retain.map { ", sessions older than \($0) deleted" } ?? ""
             return "\(location.description), kept up to date off the event loop\(retention); 'smtpscope trace' searches it"
         }

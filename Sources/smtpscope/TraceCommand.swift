@@ -59,7 +59,7 @@ struct TraceCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("table, or jsonl: the full records as the transcripts have them.", valueName: "table|jsonl"))
     var format: TraceFormat = .table
 
-    @Option(name: .long, help: ArgumentHelp("The index: a SQLite file (default: ./transcripts/index.sqlite).", valueName: "PATH"))
+    @Option(name: .long, help: ArgumentHelp("The index: a SQLite file or postgres://USER@HOST:PORT/DB (default: ./transcripts/index.sqlite).", valueName: "PATH|postgres://..."))
     var index: String?
 
     func validate() throws {

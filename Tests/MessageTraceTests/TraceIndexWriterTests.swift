@@ -117,7 +117,7 @@ import Glibc
         #expect(try index.sessionCount() == 50)
         // The unfinished last line is not read, and the next catch-up starts after the last whole line.
         let whole = records.map { SessionRecordEncoder.jsonLine($0).utf8.count + 1 }.reduce(0, +)
-        #expect(try index.indexedOctets(ofFile: transcript) == Int64(whole))
+        #expect(try index.indexedOctets(ofFile: TranscriptFileIndexing.progressKey(transcript)) == Int64(whole))
     }
 
     @Test func startUpReadsOnlyWhatTheFilesAdded() throws {

@@ -31,8 +31,6 @@ def start_traffic(proxy, upstreams, tmp_path):
     (rules / "10-test.rules").write_text(RULES)
     run = proxy((host, port), "--rules", rules, "--quarantine", tmp_path / "quarantine")
     index = run.transcripts / "index.sqlite"
-    said = run.output()
-    assert str(index) in said and "index:" in said, f"start-up does not say where the index is: {said!r}"
 
     swaks(run.host, run.port, "--from", "alice@example.org", "--to", "bob@example.net",
           "--header", "Subject: Quarterly report", "--header", "Message-Id: <q1@example.org>")
@@ -107,6 +105,9 @@ def test_proxy_keeps_the_index_and_every_filter_finds_its_session(proxy, upstrea
     mallory = [line for line in table.splitlines() if "mallory@spam.example" in line]
     assert len(mallory) == 1 and "rejected" in mallory[0] and "550 5.7.1" in mallory[0] and "no-spam-domain" in mallory[0], table
     assert "4 sessions" in table
+    assert run.stop() == 0
+    said = run.output()
+    assert f"index:        {index} (SQLite)" in said, f"start-up does not say where the index is: {said!r}"
 
 
 def test_hostile_values_are_stored_and_found_exactly(proxy, upstreams, tmp_path, smtpscope):

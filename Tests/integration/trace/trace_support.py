@@ -31,7 +31,7 @@ def wait_for_index(smtpscope, index, count, *args):
     deadline = time.monotonic() + INDEX_WAIT
     ids = []
     while time.monotonic() < deadline:
-        if pathlib.Path(index).exists():
+        if str(index).startswith("postgres://") or pathlib.Path(index).exists():
             result = trace(smtpscope, index, "--format", "jsonl", *args, check=False)
             if result.returncode == 0:
                 ids = [json.loads(line)["session_id"] for line in result.stdout.split("\n") if line]
