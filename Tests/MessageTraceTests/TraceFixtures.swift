@@ -59,6 +59,13 @@ enum TraceFixtures {
         return record
     }
 
+    /// Microseconds since the epoch, now.
+    static func now() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Int64(time.tv_sec) * 1_000_000 + Int64(time.tv_nsec) / 1000
+    }
+
     static func indexed(_ record: SessionRecord) -> IndexedSession {
         IndexedSession(record, line: SessionRecordEncoder.jsonLine(record))
     }

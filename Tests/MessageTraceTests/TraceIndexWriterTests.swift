@@ -1,5 +1,6 @@
 import Dispatch
 import MessageTrace
+import SMTPCore
 import SMTPTranscript
 import Synchronization
 import Testing
@@ -118,6 +119,25 @@ import Glibc
         // The unfinished last line is not read, and the next catch-up starts after the last whole line.
         let whole = records.map { SessionRecordEncoder.jsonLine($0).utf8.count + 1 }.reduce(0, +)
         #expect(try index.indexedOctets(ofFile: TranscriptFileIndexing.progressKey(transcript)) == Int64(whole))
+    }
+
+    /// `--retain`: sessions older than the age are deleted once the index is open, the rest kept.
+    @Test func retentionDeletesOldSessions() throws {
+        let directory = F.temporaryDirectory()
+        defer { F.remove(directory) }
+        let path = directory + "/index.sqlite"
+        let index = try SQLiteTraceIndex(path: path)
+        // The fixtures' sessions are from January 2026; one is made to have started just now.
+        var fresh = Self.records("N", 1)[0]
+        fresh.start = Timestamp(microsecondsSinceEpoch: TraceFixtures.now())
+        try index.add(Self.records("O", 3).map(F.indexed) + [F.indexed(fresh)])
+        let events = Events()
+        var configuration = TraceIndexWriter.Configuration()
+        configuration.retention = 86_400_000_000
+        let writer = TraceIndexWriter(configuration: configuration, open: { try SQLiteTraceIndex(path: path) }, onEvent: { events.note($0) })
+        #expect(writer.close(timeout: 120))
+        #expect(events.all.contains("retained 3"))
+        #expect(try index.search(TraceQuery()).map(\.sessionID) == ["N0"])
     }
 
     @Test func startUpReadsOnlyWhatTheFilesAdded() throws {
