@@ -10,23 +10,31 @@ let strictSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
 ]
 
+// The message trace's database stack (GRDB.swift with the SQLite it links, postgres-nio) is left out of the
+// package when SMTPSCOPE_WITHOUT_INDEX is set: tools/test sets it for the sanitizer builds, which
+// test the proxy and the parsers and would otherwise compile the database libraries twice more.
+// The targets left out are MessageTrace, its tests, and the smtpscope executable that wires it.
+let withIndex = Context.environment["SMTPSCOPE_WITHOUT_INDEX"] == nil
+
 let package = Package(
     name: "smtpscope",
     platforms: [.macOS(.v15)],
-    products: [
-        .executable(name: "smtpscope", targets: ["smtpscope"]),
-    ],
+    products: withIndex ? [.executable(name: "smtpscope", targets: ["smtpscope"])] : [],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
-        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-    ],
+    ] + (withIndex ? [
+        // Used only by the smtpscope executable, which goes with the index.
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+    ] : []),
     targets: [
         .systemLibrary(
             name: "CPcap",
@@ -119,27 +127,6 @@ let package = Package(
             path: "tools/bench/nio-relay",
             swiftSettings: strictSettings
         ),
-        .executableTarget(
-            name: "smtpscope",
-            dependencies: [
-                "SMTPCapture",
-                "SMTPTranscript",
-                "SMTPReport",
-                "SMTPProxy",
-                "SMTPRules",
-                "RuleSimulation",
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: strictSettings
-        ),
         .executableTarget(name: "RulesRegexBench", dependencies: ["CPCRE2"], swiftSettings: strictSettings),
         // Fuzzing (README, "Fuzzing and sanitizers"; tools/fuzz): each harness is a function in
         // FuzzHarness, so the unit tests replay the seeds and kept crashes through the very code the
@@ -199,5 +186,53 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
-    ]
+    ] + (withIndex ? indexTargets : [])
 )
+
+// Built only without SMTPSCOPE_WITHOUT_INDEX (see `withIndex`).
+var indexTargets: [Target] {
+    [
+        // The message trace: the index of session records, its schema and searches, and the
+        // batching writer the proxy feeds (SQLite through GRDB, PostgreSQL through postgres-nio).
+        .target(
+            name: "MessageTrace",
+            dependencies: [
+                "SMTPTranscript",
+                "SMTPCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MessageTraceTests",
+            dependencies: ["MessageTrace", "SMTPTranscript", "SMTPCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "smtpscope",
+            dependencies: [
+                "SMTPCapture",
+                "SMTPTranscript",
+                "SMTPReport",
+                "SMTPProxy",
+                "SMTPRules",
+                "RuleSimulation",
+                "MessageTrace",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+    ]
+}

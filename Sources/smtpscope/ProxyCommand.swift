@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Logging
+import MessageTrace
 import Metrics
 import NIOCore
 import NIOPosix
@@ -65,6 +66,12 @@ struct ProxyCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Where transcripts go: a directory (day- and size-rotated smtpscope-YYYYMMDD.jsonl), a .jsonl file, '-' for standard output, or syslog+tcp://HOST:PORT (one RFC 5424 message per session, RFC 6587 octet counting).", valueName: "DIR|FILE|-|syslog+tcp://HOST:PORT"))
     var transcripts = "./transcripts"
+
+    @Option(name: .long, help: ArgumentHelp("The message trace's index ('smtpscope trace'): a SQLite file, postgres://USER@HOST:PORT/DB (shared by several proxies), or none (default: index.sqlite in the --transcripts directory; none for other --transcripts).", valueName: "PATH|postgres://...|none"))
+    var index: String?
+
+    @Option(name: .long, help: ArgumentHelp("Delete index rows of sessions older than this, at start-up and hourly (e.g. 90d); the transcript files are not touched.", valueName: "AGE"))
+    var retain: String?
 
     @Option(name: .long, help: ArgumentHelp("Certificate chain (PEM) offered to clients, or 'auto' for an ephemeral self-signed one.", valueName: "PEM|auto"))
     var tlsCert: String?
@@ -154,6 +161,12 @@ struct ProxyCommand: ParsableCommand {
         }
         if SyslogTarget.looksLikeURL(transcripts), case .failure(let problem) = SyslogTarget.parse(transcripts) {
             throw ValidationError("--transcripts \(transcripts): \(problem); expected a directory, a file, '-' or syslog+tcp://HOST:PORT, e.g. syslog+tcp://127.0.0.1:514")
+        }
+        if let index, case .failure(let problem) = IndexLocation.parse(index) {
+            throw ValidationError("--index \(index): \(problem.description)")
+        }
+        if let retain, TraceTime.age(retain) == nil {
+            throw ValidationError("--retain \(retain): expected an age such as 90d, 24h or 2w")
         }
         if let upstream, HostPort(parsing: upstream) == nil {
             throw ValidationError("--upstream \(upstream): expected HOST:PORT, e.g. 127.0.0.1:25")
@@ -274,16 +287,25 @@ struct ProxyCommand: ParsableCommand {
 
         let sink: any TranscriptSink
         let transcriptsDescription: String
+        // The files the index catches up from, and where its default file goes.
+        let transcriptFiles: @Sendable () -> [String]
+        var defaultIndex = IndexLocation.off
         do {
             if SyslogTarget.looksLikeURL(transcripts), case .success(let target) = SyslogTarget.parse(transcripts) {
                 sink = SyslogTranscriptSink(target: target) { logger.warning("\($0)") }
                 transcriptsDescription = "\(target) (RFC 5424 over TCP, octet-counted; up to \(SyslogTranscriptSink.defaultBacklogLimit >> 20) MiB held while the collector is down)"
+                transcriptFiles = { [] }
             } else if transcripts == "-" || transcripts.hasSuffix(".jsonl") || isRegularFile(transcripts) {
                 sink = try FileTranscriptSink(path: transcripts)
                 transcriptsDescription = transcripts == "-" ? "standard output (JSON Lines)" : "\(transcripts) (JSON Lines, appended)"
+                let files = transcripts == "-" ? [] : [transcripts]
+                transcriptFiles = { files }
             } else {
                 sink = try RotatingTranscriptSink(directory: transcripts)
                 transcriptsDescription = "\(transcripts)/ (smtpscope-YYYYMMDD.jsonl, rotated by day and size)"
+                let directory = transcripts
+                transcriptFiles = { TranscriptFileIndexing.transcriptFiles(inDirectory: directory) }
+                defaultIndex = .sqlite(inDirectory: directory)
             }
         } catch {
             throw fail("cannot write transcripts: \(error)")
@@ -339,7 +361,11 @@ struct ProxyCommand: ParsableCommand {
         let observedMetrics = proxyMetrics
         var recordObserver: (@Sendable (SessionRecord) -> Void)?
         if let observedMetrics { recordObserver = { observedMetrics.observe($0) } }
-        let writer = TranscriptWriter(sink: sink, observer: recordObserver) { message in
+        let indexLocation = IndexLocation.given(index, default: defaultIndex)
+        let indexWriter = startIndexWriter(indexLocation, files: transcriptFiles, logger: logger)
+        var indexRecord: (@Sendable (SessionRecord) -> Void)?
+        if let indexWriter { indexRecord = { indexWriter.enqueue($0) } }
+        let writer = TranscriptWriter(sink: sink, observer: recordObserver, written: indexRecord) { message in
             FileHandleStandardError.write("smtpscope: transcript write failed: \(message)\n")
         }
         var builtInSink: SMTPSink?
@@ -396,6 +422,7 @@ struct ProxyCommand: ParsableCommand {
         say("  rules:        \(rulesDescription)")
         say("  quarantine:   \(quarantine)/ (created when a rule first quarantines)")
         say("  transcripts:  \(transcriptsDescription)")
+        say("  index:        \(Self.describe(indexLocation, retain: retain, defaultIndex: defaultIndex))")
         say("  client TLS:   \(tlsDescription)")
         say("  upstream TLS: \(relay.upstreamTLS.rawValue)\(upstreamCA.map { " (CA \($0))" } ?? "")")
         say("  limits:       line \(lineLengthLimit) octets, message \(messageSizeLimit) octets, \(recipientLimit) recipients, \(connectionLimit) connections (\(connectionsPerClient) per client)")
@@ -426,6 +453,11 @@ struct ProxyCommand: ParsableCommand {
         blocking {
             try? await startedSink?.stop()
             await writer.close()
+        }
+        // The index gets a few seconds for what is queued; what it misses is in the files, and
+        // the next start-up catches up with it.
+        if let indexWriter, !indexWriter.close(timeout: 10) {
+            logger.warning("index: records still queued at exit; the next start-up indexes them from the transcript files")
         }
         logger.info("transcripts flushed; exiting")
         try? group.syncShutdownGracefully()
@@ -462,6 +494,52 @@ struct ProxyCommand: ParsableCommand {
             let problems = RulesReport.check(result, directory: rulesDirectory).split(separator: "\n").joined(separator: "; ")
             logger.error("reload: rules not reloaded, keeping the previous ones: \(problems)")
             metrics?.reloaded("rules", succeeded: false)
+        }
+    }
+
+    /// The message trace's writer: records go to the index off the event loop, in batches; an index
+    /// that fails is logged once (and again when it is back) and counted in `/metrics`, and the
+    /// proxy goes on relaying and writing transcripts.
+    private func startIndexWriter(_ location: IndexLocation, files: @escaping @Sendable () -> [String], logger: Logger) -> TraceIndexWriter? {
+        guard location != .off else { return nil }
+        if case .sqlite(let path) = location { try? makeParentDirectory(of: path) }
+        var configuration = TraceIndexWriter.Configuration()
+        configuration.transcriptFiles = files
+        configuration.retention = retain.flatMap(TraceTime.age)
+        let failures = Counter(label: "smtpscope_index_failures_total")
+        let indexed = Counter(label: "smtpscope_index_records_total")
+        let dropped = Counter(label: "smtpscope_index_dropped_total")
+        let description = location.description
+        return TraceIndexWriter(configuration: configuration, open: { try location.open() }) { event in
+            switch event {
+            case .failed(let problem, let first):
+                failures.increment()
+                if first {
+                    logger.error("index: \(problem); relaying and transcripts go on, and the index catches up when it is back")
+                }
+            case .recovered:
+                logger.info("index: \(description) is back; catching up")
+            case .indexed(let count):
+                indexed.increment(by: count)
+            case .dropped(let count):
+                dropped.increment(by: count)
+            case .caughtUp(let counts, let fileCount):
+                if counts.added > 0 || counts.invalid > 0 {
+                    logger.info("index: caught up from \(fileCount) transcript files: \(counts.added) sessions added, \(counts.invalid) lines not valid records")
+                }
+            case .retained(let deleted):
+                if deleted > 0 { logger.info("index: \(deleted) sessions past --retain deleted") }
+            }
+        }
+    }
+
+    private static func describe(_ location: IndexLocation, retain: String?, defaultIndex: IndexLocation) -> String {
+        switch location {
+        case .off:
+            return defaultIndex == .off ? "off (no transcript directory; give --index PATH)" : "off (--index none)"
+        case .sqlite, .postgres:
+            let retention = retain.map { ", sessions older than \($0) deleted" } ?? ""
+            return "\(location.description), kept up to date off the event loop\(retention); 'smtpscope trace' searches it"
         }
     }
 

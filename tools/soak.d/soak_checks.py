@@ -23,7 +23,8 @@ def read_jsonl(path):
 
 def read_transcripts(directory):
     records, damaged = [], 0
-    for path in sorted(pathlib.Path(directory).rglob("*")):
+    # The record files only: the message trace's index.sqlite lives in the same directory.
+    for path in sorted(pathlib.Path(directory).rglob("*.jsonl")):
         if path.is_file():
             more, bad = read_jsonl(path)
             records += more

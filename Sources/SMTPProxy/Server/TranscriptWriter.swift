@@ -18,15 +18,24 @@ public final class TranscriptWriter: Sendable {
     private let failures = Atomic<Int>(0)
     private let onError: @Sendable (String) -> Void
     private let observer: (@Sendable (SessionRecord) -> Void)?
+    private let written: (@Sendable (SessionRecord) -> Void)?
 
     /// `sink` nil discards records (for tests that only count sessions). `observer` sees every
-    /// record on the writer's thread, before it is written (the `--metrics` counters).
-    public init(sink: sending (any TranscriptSink)?, observer: (@Sendable (SessionRecord) -> Void)? = nil, onError: @escaping @Sendable (String) -> Void) {
+    /// record on the writer's thread, before it is written (the `--metrics` counters). `written`
+    /// sees each record the sink took, on the same thread, after it was written and flushed (the
+    /// message trace's index writer, which must not block: it queues and returns).
+    public init(
+        sink: sending (any TranscriptSink)?,
+        observer: (@Sendable (SessionRecord) -> Void)? = nil,
+        written: (@Sendable (SessionRecord) -> Void)? = nil,
+        onError: @escaping @Sendable (String) -> Void
+    ) {
         self.pool = NIOThreadPool(numberOfThreads: 1)
         self.pool.start()
         self.sink = Mutex(sink)
         self.onError = onError
         self.observer = observer
+        self.written = written
     }
 
     public var failureCount: Int { failures.load(ordering: .relaxed) }
@@ -40,6 +49,7 @@ public final class TranscriptWriter: Sendable {
                 do {
                     try sink!.write(record)
                     try sink!.flush()
+                    written?(record)
                 } catch {
                     let first = failures.add(1, ordering: .relaxed).newValue == 1
                     if first { onError("\(error)") }

@@ -186,9 +186,9 @@ def counted(verbs, only=None):
 
 
 def read_records(directory):
-    """Every record the proxy wrote into its transcripts folder."""
+    """Every record the proxy wrote into its transcripts folder (not its index.sqlite)."""
     records = []
-    for path in sorted(pathlib.Path(directory).rglob("*")):
+    for path in sorted(pathlib.Path(directory).rglob("*.jsonl")):
         if path.is_file():
             records += integration.parse_jsonl(path.read_text(errors="replace"))
     return records

@@ -110,7 +110,8 @@ def read_records(directory):
     directory = pathlib.Path(directory)
     if not directory.exists():
         return records
-    paths = [directory] if directory.is_file() else sorted(directory.rglob("*"))
+    # The record files only: the message trace's index.sqlite lives in the same directory.
+    paths = [directory] if directory.is_file() else sorted(directory.rglob("*.jsonl"))
     for path in paths:
         if not path.is_file():
             continue

@@ -1,0 +1,282 @@
+import Dispatch
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import Synchronization
+
+/// The shared index: PostgreSQL (through postgres-nio), for several proxies behind a load balancer
+/// writing one trace. The same tables and searches as SQLite (`TraceSchema`, `TraceSQL`), `$n`
+/// placeholders. One connection; its calls block the calling thread, which is the index writer's
+/// own (or the command's), never an event loop of the proxy.
+public final class PostgresTraceIndex: TraceIndex {
+    public let target: PostgresTarget
+    private let connection: PostgresConnection
+    private let logger: Logger
+
+    /// Connects and brings the schema up to date; two proxies starting together take turns (an
+    /// advisory lock), so each migration runs once.
+    public init(target: PostgresTarget) throws(TraceIndexError) {
+        self.target = target
+        let configuration = PostgresConnection.Configuration(
+            host: target.host, port: target.port, username: target.user, password: target.password,
+            database: target.database, tls: .disable
+        )
+        let logger = Logger(label: "smtpscope.index.postgres")
+        self.logger = logger
+        do {
+            connection = try Self.blocking {
+                try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+            }
+        } catch {
+            throw TraceIndexError("cannot connect to \(target): \(Self.describe(error))")
+        }
+        do {
+            try migrate()
+        } catch {
+            try? Self.blocking { [connection] in try await connection.close() }
+            throw error
+        }
+    }
+
+    /// Closing never waits: a connection to a server that went away may not answer.
+    deinit {
+        let connection = self.connection
+        Task { try? await connection.close() }
+    }
+
+    private func migrate() throws(TraceIndexError) {
+        try run("prepare") {
+            try execute("BEGIN")
+            do {
+                // Any constant will do, as long as every smtpscope uses the same one.
+                try execute("SELECT pg_advisory_xact_lock(5370726770)")
+                try execute("CREATE TABLE IF NOT EXISTS trace_migrations (identifier TEXT PRIMARY KEY NOT NULL)")
+                let applied = Set(try rows(TraceStatement(sql: "SELECT identifier FROM trace_migrations", arguments: [])).map { try $0.decode(String.self) })
+                let known = TraceSchema.migrations(.postgres)
+                if !applied.isSubset(of: Set(known.map(\.identifier))) {
+                    throw TraceIndexError("the index at \(target) was made by a newer smtpscope (schema \(applied.sorted().joined(separator: ", ")))")
+                }
+                for migration in known where !applied.contains(migration.identifier) {
+                    for statement in migration.statements { try execute(statement) }
+                    try execute(TraceStatement(sql: "INSERT INTO trace_migrations (identifier) VALUES ($1)", arguments: [.text(migration.identifier)]))
+                }
+                try execute("COMMIT")
+            } catch {
+                try? execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    @discardableResult
+    public func add(_ sessions: [IndexedSession]) throws -> Int {
+        guard !sessions.isEmpty else { return 0 }
+        return try run("write to") {
+            try execute("BEGIN")
+            do {
+                var added = 0
+                for session in sessions {
+                    var insert = TraceSchema.insertSession(session, dialect: .postgres)
+                    insert.sql += " RETURNING id"
+                    // An id already present returns no row and leaves its rows as they are.
+                    guard try !rows(insert).isEmpty else { continue }
+                    added += 1
+                    for statement in TraceSchema.insertChildren(session, dialect: .postgres) { try execute(statement) }
+                }
+                try execute("COMMIT")
+                return added
+            } catch {
+                try? execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    public func search(_ query: TraceQuery) throws -> [TraceHit] {
+        try run("search") {
+            var hits = try rows(TraceSQL.search(query, dialect: .postgres)).map { row in
+                let (id, start, line) = try row.decode((String, Int64, String).self)
+                return TraceHit(sessionID: id, start: start, line: line, matchingPositions: nil)
+            }
+            for index in hits.indices {
+                guard let positions = TraceSQL.matchingPositions(query, session: hits[index].sessionID, dialect: .postgres) else { continue }
+                hits[index].matchingPositions = try rows(positions).map { Int(try $0.decode(Int64.self)) }
+            }
+            return hits
+        }
+    }
+
+    @discardableResult
+    public func deleteSessions(startedBefore cutoff: Int64, batch: Int) throws -> Int {
+        var deleted = 0
+        while true {
+            let count = try run("delete from") {
+                try rows(TraceStatement(
+                    sql: "DELETE FROM session WHERE id IN (SELECT id FROM session WHERE start_us < $1 LIMIT $2) RETURNING 1",
+                    arguments: [.integer(cutoff), .integer(Int64(batch))]
+                )).count
+            }
+            deleted += count
+            if count < batch { return deleted }
+        }
+    }
+
+    public func indexedOctets(ofFile path: String) throws -> Int64 {
+        try run("read") {
+            try rows(TraceStatement(sql: "SELECT indexed_octets FROM transcript_file WHERE path = $1", arguments: [.text(path)]))
+                .first.map { try $0.decode(Int64.self) } ?? 0
+        }
+    }
+
+    public func setIndexedOctets(_ octets: Int64, ofFile path: String) throws {
+        try run("write to") {
+            try execute(TraceStatement(
+                sql: "INSERT INTO transcript_file (path, indexed_octets) VALUES ($1, $2) ON CONFLICT (path) DO UPDATE SET indexed_octets = excluded.indexed_octets",
+                arguments: [.text(path), .integer(octets)]
+            ))
+        }
+    }
+
+    public func sessionCount() throws -> Int {
+        try run("read") {
+            Int(try rows(TraceStatement(sql: "SELECT count(*) FROM session", arguments: [])).first?.decode(Int64.self) ?? 0)
+        }
+    }
+
+    // MARK: - Statements
+
+    private func execute(_ sql: String) throws {
+        try execute(TraceStatement(sql: sql, arguments: []))
+    }
+
+    private func execute(_ statement: TraceStatement) throws {
+        _ = try rows(statement)
+    }
+
+    /// Runs one statement with its values bound, and collects its rows.
+    private func rows(_ statement: TraceStatement) throws -> [PostgresRow] {
+        var binds = PostgresBindings(capacity: statement.arguments.count)
+        for argument in statement.arguments {
+            switch argument {
+            case .text(let text): binds.append(text)
+            case .integer(let integer): binds.append(integer)
+            case .blob(let octets): binds.append(ByteBuffer(bytes: octets))
+            }
+        }
+        let query = PostgresQuery(unsafeSQL: statement.sql, binds: binds)
+        let connection = self.connection
+        let logger = self.logger
+        return try Self.blocking {
+            var collected: [PostgresRow] = []
+            for try await row in try await connection.query(query, logger: logger) { collected.append(row) }
+            return collected
+        }
+    }
+
+    private func run<T>(_ verb: String, _ body: () throws -> T) throws(TraceIndexError) -> T {
+        do {
+            return try body()
+        } catch let error as TraceIndexError {
+            throw error
+        } catch {
+            throw TraceIndexError("cannot \(verb) the index at \(target): \(Self.describe(error))")
+        }
+    }
+
+    /// Longest wait for one statement or the connection: a server stopped mid-query can leave a
+    /// query unanswered, and the index writer must go on to retry rather than wait for ever.
+    static let timeout: Double = 30
+
+    /// Waits for async work on a thread that is not the cooperative pool's, up to `timeout` seconds.
+    private static func blocking<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let result = ResultBox<T>()
+        let task = Task {
+            let outcome: Result<T, any Error>
+            do { outcome = .success(try await work()) } catch { outcome = .failure(error) }
+            result.set(outcome)
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + timeout) == .success, let outcome = result.get() else {
+            task.cancel()
+            throw NoAnswer()
+        }
+        return try outcome.get()
+    }
+
+    private struct NoAnswer: Error {}
+
+    /// PostgreSQL's own message (its `message` field) rather than postgres-nio's generic text.
+    static func describe(_ error: any Error) -> String {
+        if error is NoAnswer { return "no answer within \(Int(timeout)) s" }
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return message }
+            switch error.code {
+            case .connectionError, .serverClosedConnection, .clientClosedConnection: return "connection failed or lost"
+            default: return "\(error.code)"
+            }
+        }
+        return "\(error)"
+    }
+}
+
+/// Written by the task, read by the waiting thread (possibly after it gave up on the task).
+private final class ResultBox<T: Sendable>: Sendable {
+    private let value = Mutex<Result<T, any Error>?>(nil)
+
+    func set(_ outcome: Result<T, any Error>) { value.withLock { $0 = outcome } }
+    func get() -> Result<T, any Error>? { value.withLock { $0 } }
+}
+
+/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (`postgresql://` too; `[::1]` for IPv6).
+public struct PostgresTarget: Sendable, Equatable, CustomStringConvertible {
+    public var user: String
+    public var password: String?
+    public var host: String
+    public var port: Int
+    public var database: String
+
+    public init?(url text: String) {
+        var rest: Substring
+        if text.hasPrefix("postgres://") {
+            rest = text.dropFirst("postgres://".count)
+        } else if text.hasPrefix("postgresql://") {
+            rest = text.dropFirst("postgresql://".count)
+        } else {
+            return nil
+        }
+        guard let at = rest.lastIndex(of: "@"), let slash = rest[at...].firstIndex(of: "/") else { return nil }
+        let credentials = rest[..<at]
+        let userPart = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        user = String(userPart[0])
+        password = userPart.count > 1 ? String(userPart[1]) : nil
+        var hostPort = rest[rest.index(after: at)..<slash]
+        database = String(rest[rest.index(after: slash)...])
+        port = 5432
+        if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
+            host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+            hostPort = hostPort[hostPort.index(after: close)...]
+            if hostPort.hasPrefix(":") {
+                guard let number = Int(hostPort.dropFirst()), (1...65535).contains(number) else { return nil }
+                port = number
+            } else if !hostPort.isEmpty {
+                return nil
+            }
+        } else if let colon = hostPort.lastIndex(of: ":") {
+            host = String(hostPort[..<colon])
+            guard let number = Int(hostPort[hostPort.index(after: colon)...]), (1...65535).contains(number) else { return nil }
+            port = number
+        } else {
+            host = String(hostPort)
+        }
+        rest = ""
+        if user.isEmpty || host.isEmpty || database.isEmpty || database.contains("/") { return nil }
+    }
+
+    /// Without the password, which never reaches a log.
+    public var description: String {
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        return "postgres://\(user)@\(shownHost):\(port)/\(database)"
+    }
+}

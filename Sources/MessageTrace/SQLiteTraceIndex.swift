@@ -1,0 +1,162 @@
+import Foundation
+import GRDB
+
+/// The embedded index: one SQLite file (through GRDB), in WAL mode, so a `trace` in another process
+/// reads while the proxy writes, and retention's small deletes never lock a search out.
+public final class SQLiteTraceIndex: TraceIndex {
+    public let path: String
+    private let pool: DatabasePool
+
+    /// Opens or creates the file and brings its schema up to date.
+    public init(path: String, readOnly: Bool = false) throws(TraceIndexError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.readonly = readOnly
+        configuration.foreignKeysEnabled = true
+        // Another process (the proxy, `smtpscope index`) may hold the write lock for one batch.
+        configuration.busyMode = .timeout(10)
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw TraceIndexError("cannot open index \(path): \(Self.describe(error))")
+        }
+        let migrator = Self.migrator
+        do {
+            try pool.read { db in
+                let known = Set(TraceSchema.migrations(.sqlite).map(\.identifier))
+                if try db.tableExists("grdb_migrations") {
+                    let applied = try migrator.appliedIdentifiers(db)
+                    if !applied.isSubset(of: known) {
+                        throw TraceIndexError("index \(path) was made by a newer smtpscope (schema \(applied.sorted().joined(separator: ", "))); use that version, or rebuild it with 'smtpscope index'")
+                    }
+                }
+            }
+            if !readOnly { try migrator.migrate(pool) }
+        } catch let error as TraceIndexError {
+            throw error
+        } catch {
+            throw TraceIndexError("cannot prepare index \(path): \(Self.describe(error))")
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        for migration in TraceSchema.migrations(.sqlite) {
+            migrator.registerMigration(migration.identifier) { db in
+                for statement in migration.statements { try db.execute(sql: statement) }
+            }
+        }
+        return migrator
+    }
+
+    @discardableResult
+    public func add(_ sessions: [IndexedSession]) throws -> Int {
+        guard !sessions.isEmpty else { return 0 }
+        return try run("write to") {
+            try pool.write { db in
+                var added = 0
+                for session in sessions {
+                    try Self.execute(TraceSchema.insertSession(session, dialect: .sqlite), db)
+                    // An id already present leaves its rows as they are.
+                    guard db.changesCount > 0 else { continue }
+                    added += 1
+                    for statement in TraceSchema.insertChildren(session, dialect: .sqlite) {
+                        try Self.execute(statement, db)
+                    }
+                }
+                return added
+            }
+        }
+    }
+
+    public func search(_ query: TraceQuery) throws -> [TraceHit] {
+        try run("search") {
+            try pool.read { db in
+                let statement = TraceSQL.search(query, dialect: .sqlite)
+                var hits: [TraceHit] = []
+                let rows = try Row.fetchCursor(db, sql: statement.sql, arguments: Self.arguments(statement))
+                while let row = try rows.next() {
+                    hits.append(TraceHit(sessionID: row[0], start: row[1], line: row[2], matchingPositions: nil))
+                }
+                for index in hits.indices {
+                    guard let positions = TraceSQL.matchingPositions(query, session: hits[index].sessionID, dialect: .sqlite) else { continue }
+                    hits[index].matchingPositions = try Int.fetchAll(db, sql: positions.sql, arguments: Self.arguments(positions))
+                }
+                return hits
+            }
+        }
+    }
+
+    @discardableResult
+    public func deleteSessions(startedBefore cutoff: Int64, batch: Int) throws -> Int {
+        var deleted = 0
+        while true {
+            let count = try run("delete from") {
+                try pool.write { db in
+                    try db.execute(
+                        sql: "DELETE FROM session WHERE id IN (SELECT id FROM session WHERE start_us < ? LIMIT ?)",
+                        arguments: [cutoff, batch]
+                    )
+                    return db.changesCount
+                }
+            }
+            deleted += count
+            if count < batch { return deleted }
+        }
+    }
+
+    public func indexedOctets(ofFile path: String) throws -> Int64 {
+        try run("read") {
+            try pool.read { db in
+                try Int64.fetchOne(db, sql: "SELECT indexed_octets FROM transcript_file WHERE path = ?", arguments: [path]) ?? 0
+            }
+        }
+    }
+
+    public func setIndexedOctets(_ octets: Int64, ofFile path: String) throws {
+        try run("write to") {
+            try pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO transcript_file (path, indexed_octets) VALUES (?, ?) ON CONFLICT (path) DO UPDATE SET indexed_octets = excluded.indexed_octets",
+                    arguments: [path, octets]
+                )
+            }
+        }
+    }
+
+    public func sessionCount() throws -> Int {
+        try run("read") {
+            try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM session") ?? 0 }
+        }
+    }
+
+    private static func execute(_ statement: TraceStatement, _ db: Database) throws {
+        try db.cachedStatement(sql: statement.sql).execute(arguments: arguments(statement))
+    }
+
+    private static func arguments(_ statement: TraceStatement) -> StatementArguments {
+        StatementArguments(statement.arguments.map { value -> (any DatabaseValueConvertible)? in
+            switch value {
+            case .text(let text): return text
+            case .integer(let integer): return integer
+            case .blob(let octets): return Data(octets)
+            }
+        })
+    }
+
+    /// Runs a database operation, turning GRDB's errors into words that name the file.
+    private func run<T>(_ verb: String, _ body: () throws -> T) throws(TraceIndexError) -> T {
+        do {
+            return try body()
+        } catch let error as TraceIndexError {
+            throw error
+        } catch {
+            throw TraceIndexError("cannot \(verb) index \(path): \(Self.describe(error))")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DatabaseError else { return "\(error)" }
+        return error.message ?? "SQLite error \(error.resultCode.rawValue)"
+    }
+}
