@@ -15,6 +15,12 @@ public final class SQLiteTraceIndex: TraceIndex {
         configuration.foreignKeysEnabled = true
         // Another process (the proxy, `smtpscope index`) may hold the write lock for one batch.
         configuration.busyMode = .timeout(10)
+        if !readOnly {
+            // The index holds what the transcripts hold (addresses, subjects, the records whole),
+            // so it is created as they are, 0640; SQLite gives its -wal and -shm files the same.
+            let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o640)
+            if fd >= 0 { close(fd) }
+        }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {

@@ -56,6 +56,8 @@ def test_proxy_keeps_the_index_and_every_filter_finds_its_session(proxy, upstrea
     run, index, ids = start_traffic(proxy, upstreams, tmp_path)
     newest_first = wait_for_index(smtpscope, index, 4)
     assert sorted(newest_first) == sorted(ids.values())
+    # It holds what the transcripts hold: no wider permissions than theirs.
+    assert pathlib.Path(index).stat().st_mode & 0o777 == 0o640
 
     def found(*args):
         return sorted(trace_ids(smtpscope, index, *args))
