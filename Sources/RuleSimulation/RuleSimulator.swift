@@ -149,9 +149,11 @@ public struct RuleSimulator: Sendable {
                 case .helo(let name), .ehlo(let name): found.append((name, tls))
                 default: break
                 }
-                // A BDAT is answered once its chunk is read: the chunk is an octets event.
+                // A BDAT is answered once its chunk is read: the chunk is an octets event, and
+                // `BDAT 0` has none.
                 switch command {
-                case .bdat: contentFollows = true
+                case .bdat(let size, _):
+                    if size == 0 { pending.append(.bdatChunk(id: nextID, last: true), ()) } else { contentFollows = true }
                 case .data:
                     contentFollows = true
                     pending.append(.command(id: nextID, command), ())

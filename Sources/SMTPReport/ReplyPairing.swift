@@ -93,7 +93,7 @@ private struct RecordedConversation {
     private var all: [CommandReplyPair] = []
     /// Content pairs that turned out to await nothing.
     private var dropped = Set<Int>()
-    /// Context: the index of the pair in `pairs`.
+    /// Context: the index of the pair in `all`.
     private var pending = PendingReplies<Int>()
     private var assembler = ReplyAssembler(maxLines: ReplyPairing.maximumReplyLines)
     private var nextID = 1
