@@ -14,12 +14,6 @@ public struct SMTPInspector: Sendable {
         case server
     }
 
-    // The relay still names these through the inspector; they are the conversation layer's.
-    public typealias Answered = AwaitedReply
-    public typealias DataKind = ConversationEvent.ContentCommand
-    public typealias EventKind = ConversationEvent.Kind
-    public typealias Event = ConversationEvent
-
     public var limits: SMTPLimits
 
     // MARK: State

@@ -51,10 +51,10 @@ extension RelaySessionStateMachine {
     /// What the transcript needs to know, in order.
     public enum RelayEvent: Sendable {
         /// Client-leg facts in the SMTP core's vocabulary (commands, content, anomalies, TLS).
-        case client(SMTPInspector.EventKind)
+        case client(ConversationEvent.Kind)
         /// A reply sent to the client; `origin` is `.server` when relayed, `.proxy` when the
         /// proxy made it.
-        case clientReply(SMTPReply, answering: SMTPInspector.Answered, origin: SessionRecord.Party)
+        case clientReply(SMTPReply, answering: AwaitedReply, origin: SessionRecord.Party)
         /// A command line the proxy sent upstream (redacted).
         case upstreamCommand(String)
         /// Message content sent upstream, counted at the end of data.

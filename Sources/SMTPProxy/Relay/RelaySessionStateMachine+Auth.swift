@@ -5,7 +5,7 @@ import SMTPTranscript
 
 /// AUTH (RFC 4954): the exchange relayed to the upstream, the user read from it, `auth` rules.
 extension RelaySessionStateMachine {
-    mutating func executeAuth(_ mechanism: String, _ initial: SASLResponse?, id: Int, _ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
+    mutating func executeAuth(_ mechanism: String, _ initial: SASLResponse?, id: Int, _ answering: AwaitedReply, _ actions: inout [Action]) {
         func local(_ code: Int, _ enhanced: String, _ text: String, error: Bool = false) {
             replies.answer(answering, with: .proxy(code, enhanced, text), isError: error)
         }
@@ -36,7 +36,7 @@ extension RelaySessionStateMachine {
             preconditionFailure("a SASL response read outside an AUTH exchange")
         }
         actions.append(.record(.client(.saslResponse(authID: current.authID))))
-        let answering = SMTPInspector.Answered.saslResponse(id: current.authID)
+        let answering = AwaitedReply.saslResponse(id: current.authID)
         switch frame {
         case .overlong:
             // RFC 4954 §4: 12288 octets at most. The upstream exchange is cancelled.

@@ -138,7 +138,7 @@ extension RelaySessionStateMachine {
     }
 
     mutating func execute(_ command: SMTPCommand, id: Int, _ actions: inout [Action]) {
-        let answering = SMTPInspector.Answered.command(id: id, command)
+        let answering = AwaitedReply.command(id: id, command)
         func local(_ code: Int, _ enhanced: String?, _ text: String, error: Bool = false, followUp: ReplyQueue.FollowUp = .none) {
             replies.answer(answering, with: .proxy(code, enhanced, text), isError: error, followUp: followUp)
         }
@@ -242,7 +242,7 @@ extension RelaySessionStateMachine {
     }
 
     /// Applies a terminal policy action; true when the command was answered by the proxy.
-    mutating func refuse(_ decision: PolicyDecision, _ answering: SMTPInspector.Answered, _ actions: inout [Action]) -> Bool {
+    mutating func refuse(_ decision: PolicyDecision, _ answering: AwaitedReply, _ actions: inout [Action]) -> Bool {
         switch decision.action {
         case .continue, .discard, .quarantine:
             return false

@@ -6,7 +6,7 @@ import SMTPTranscript
 /// Message content (DATA, RFC 5321 §4.1.1.4; BDAT, RFC 3030): read from the client, checked, and
 /// written upstream in canonical form or relayed in chunks.
 extension RelaySessionStateMachine {
-    mutating func executeData(kind: SMTPInspector.DataKind, _ answering: SMTPInspector.Answered, id: Int, _ actions: inout [Action]) {
+    mutating func executeData(kind: ConversationEvent.ContentCommand, _ answering: AwaitedReply, id: Int, _ actions: inout [Action]) {
         if let refusal = refuseMessageStart(&actions) {
             replies.answer(answering, with: refusal, isError: (500...504).contains(refusal.code), followUp: refusal.code == 421 ? .closeClient : .none)
             return
@@ -19,7 +19,7 @@ extension RelaySessionStateMachine {
         startUpstreamData(expecting: .data(slot: slot, kind: kind), &actions)
     }
 
-    mutating func executeBDAT(size: UInt64, last: Bool, _ answering: SMTPInspector.Answered, id: Int, _ actions: inout [Action]) {
+    mutating func executeBDAT(size: UInt64, last: Bool, _ answering: AwaitedReply, id: Int, _ actions: inout [Action]) {
         if content != nil {
             // A further chunk of an open transfer.
             let slot = replies.open(answering: answering)

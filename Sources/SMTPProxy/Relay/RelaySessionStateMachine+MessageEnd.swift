@@ -71,7 +71,7 @@ extension RelaySessionStateMachine {
         return true
     }
 
-    mutating func handleDataReply(_ reply: SMTPReply, slot: Int, kind: SMTPInspector.DataKind, _ actions: inout [Action]) {
+    mutating func handleDataReply(_ reply: SMTPReply, slot: Int, kind: ConversationEvent.ContentCommand, _ actions: inout [Action]) {
         guard reply.code == 354 else {
             // The upstream refused the message: the client gets its code, and what it streams on is
             // never read as commands (hostile-input case 8).

@@ -6,7 +6,7 @@ import SMTPTranscript
 /// The mail transaction (RFC 5321 §3.3): MAIL, RCPT, the checks before a message, and what goes
 /// upstream ahead of it.
 extension RelaySessionStateMachine {
-    mutating func executeMail(_ path: SMTPPath, _ parameters: [ESMTPParameter], _ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
+    mutating func executeMail(_ path: SMTPPath, _ parameters: [ESMTPParameter], _ answering: AwaitedReply, _ actions: inout [Action]) {
         func local(_ code: Int, _ enhanced: String, _ text: String, error: Bool = false) {
             replies.answer(answering, with: .proxy(code, enhanced, text), isError: error)
         }
@@ -62,7 +62,7 @@ extension RelaySessionStateMachine {
         sendUpstream(.mail(from: upstreamPath, parameters: parameters), expecting: .mail(slot: slot), &actions)
     }
 
-    mutating func executeRcpt(_ path: SMTPPath, _ parameters: [ESMTPParameter], _ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
+    mutating func executeRcpt(_ path: SMTPPath, _ parameters: [ESMTPParameter], _ answering: AwaitedReply, _ actions: inout [Action]) {
         func local(_ code: Int, _ enhanced: String, _ text: String, error: Bool = false) {
             replies.answer(answering, with: .proxy(code, enhanced, text), isError: error)
         }

@@ -84,7 +84,7 @@ extension RelaySessionStateMachine {
     /// (after the client's STARTTLS: no STARTTLS, AUTH where `--client-tls require` held it back),
     /// and never sends the upstream a second EHLO. An EHLO resets the transaction (RFC 5321
     /// §4.1.4), so one open upstream gets RSET.
-    mutating func answerFromIdentifiedUpstream(_ identified: SMTPReply, verb: String, _ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
+    mutating func answerFromIdentifiedUpstream(_ identified: SMTPReply, verb: String, _ answering: AwaitedReply, _ actions: inout [Action]) {
         if transaction?.upstreamOpen == true {
             sendUpstream(.rset, expecting: .internalOnly, &actions)
         }
@@ -114,7 +114,7 @@ extension RelaySessionStateMachine {
     /// `--client-tls passthrough`: the client's STARTTLS goes to the upstream, whose reply decides.
     /// STARTTLS is offered only when the upstream offers it; a client that sends it anyway gets
     /// Postfix's `454 4.7.0`.
-    mutating func relaySTARTTLS(_ answering: SMTPInspector.Answered, _ actions: inout [Action]) {
+    mutating func relaySTARTTLS(_ answering: AwaitedReply, _ actions: inout [Action]) {
         guard facts.helo != nil else {
             replies.answer(answering, with: .proxy(503, "5.5.1", "Error: send EHLO first"), isError: true)
             return

@@ -31,7 +31,7 @@ struct ReplyQueue: Sendable {
 
     struct Slot: Sendable {
         var id: Int
-        var answering: SMTPInspector.Answered
+        var answering: AwaitedReply
         var reply: SMTPReply?
         var origin: SessionRecord.Party
         var followUp: FollowUp
@@ -45,14 +45,14 @@ struct ReplyQueue: Sendable {
     var isEmpty: Bool { slots.isEmpty }
 
     /// Opens a slot for a reply still to come; returns its identifier.
-    mutating func open(answering: SMTPInspector.Answered) -> Int {
+    mutating func open(answering: AwaitedReply) -> Int {
         defer { nextID += 1 }
         slots.append(Slot(id: nextID, answering: answering, reply: nil, origin: .server, followUp: .none, isError: false))
         return nextID
     }
 
     /// Opens a slot already answered by the proxy.
-    mutating func answer(_ answering: SMTPInspector.Answered, with reply: SMTPReply, isError: Bool = false, followUp: FollowUp = .none) {
+    mutating func answer(_ answering: AwaitedReply, with reply: SMTPReply, isError: Bool = false, followUp: FollowUp = .none) {
         let id = open(answering: answering)
         fill(id, with: reply, origin: .proxy, isError: isError, followUp: followUp)
     }

@@ -56,7 +56,7 @@ struct ProxyTranscript: Sendable {
     /// The client leg's TLS as NIOSSL negotiated it or, under passthrough, as the end-to-end
     /// handshake went by.
     mutating func noteClientTLS(_ summary: TLSSummary, at time: Timestamp) {
-        recorder.record(SMTPInspector.Event(time: time, kind: .tlsSummary(summary)))
+        recorder.record(ConversationEvent(time: time, kind: .tlsSummary(summary)))
     }
 
     /// The upstream leg's TLS as NIOSSL negotiated it (or failed to), for `upstream_tls`. A failed
@@ -86,10 +86,10 @@ struct ProxyTranscript: Sendable {
             case .authIdentity, .messageBegin, .messageEnd, .messageAbandoned, .tlsStarted, .tlsSummary, .anomaly, .reply:
                 break
             }
-            recorder.record(SMTPInspector.Event(time: time, kind: kind))
+            recorder.record(ConversationEvent(time: time, kind: kind))
         case .clientReply(let reply, let answering, _):
             for line in Self.lines(of: reply) { append(t, .proxy, .client, line) }
-            recorder.record(SMTPInspector.Event(time: time, kind: .reply(reply, answering: answering)))
+            recorder.record(ConversationEvent(time: time, kind: .reply(reply, answering: answering)))
         case .upstreamCommand(let line):
             append(t, .proxy, .server, line)
         case .upstreamContent(let octets):
@@ -101,7 +101,7 @@ struct ProxyTranscript: Sendable {
         case .passthroughStarted:
             passthrough = (0, 0)
             append(t, .proxy, .client, "[TLS passthrough: octets relayed blind between client and server from here]")
-            recorder.record(SMTPInspector.Event(time: time, kind: .tlsStarted(implicit: false)))
+            recorder.record(ConversationEvent(time: time, kind: .tlsStarted(implicit: false)))
         case .ruleVerdicts(let list):
             // connect, helo and auth rules belong to the session; the others to the transaction
             // the last MAIL opened.

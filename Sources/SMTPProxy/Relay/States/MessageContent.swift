@@ -15,7 +15,7 @@ extension RelaySessionStateMachine {
     /// Message content in flight from the client, inside its transaction (`TransactionState`).
     struct Content: Sendable {
         var commandID: Int
-        var kind: SMTPInspector.DataKind
+        var kind: ConversationEvent.ContentCommand
         var parser = DataContentParser(reportsLenientEndCandidates: false)
         var writer = DataContentWriter()
         var octets = 0

@@ -18,7 +18,7 @@ extension RelaySessionStateMachine {
         case ehlo(slot: Int, verb: String, name: String)
         case mail(slot: Int)
         case rcpt(slot: Int, path: SMTPPath)
-        case data(slot: Int, kind: SMTPInspector.DataKind)
+        case data(slot: Int, kind: ConversationEvent.ContentCommand)
         case endOfData(slot: Int)
         /// A client chunk relayed as `BDAT n` (`Content.relaysChunks`). Its 2xx fills the client's
         /// slot, except for the client's LAST chunk (`ofLast`), which waits for `lastChunk`.
