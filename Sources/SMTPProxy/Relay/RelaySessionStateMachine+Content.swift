@@ -168,28 +168,12 @@ extension RelaySessionStateMachine {
         }
         guard current.failure == nil else { return }
         if current.octets > contentLimit {
-            current.failure = .tooLarge
-            actions.append(.record(.messageTruncated))
-            note(.messageTruncated, "content over the \(contentLimit)-octet limit: refused with 552 5.3.4, read no further", &actions)
-            out.clear()
-            if current.spooled {
-                actions.append(.dropSpool)
-            } else {
-                abortUpstreamTransfer(&actions)
-            }
-            return
+            let detail = "content over the \(contentLimit)-octet limit: refused with 552 5.3.4, read no further"
+            return stopRelaying(.tooLarge, .messageTruncated, detail, &current, &out, &actions)
         }
         if !current.measureHeader(slice, limit: configuration.limits.maxHeaderSectionOctets) {
-            current.failure = .headerTooLarge
-            actions.append(.record(.messageTruncated))
-            note(.messageHeaderAnomaly, "header section over \(configuration.limits.maxHeaderSectionOctets) octets; transaction aborted", &actions)
-            out.clear()
-            if current.spooled {
-                actions.append(.dropSpool)
-            } else {
-                abortUpstreamTransfer(&actions)
-            }
-            return
+            let detail = "header section over \(configuration.limits.maxHeaderSectionOctets) octets; transaction aborted"
+            return stopRelaying(.headerTooLarge, .messageHeaderAnomaly, detail, &current, &out, &actions)
         }
         if current.spooled {
             spool(slice, &current, &actions)
@@ -228,6 +212,23 @@ extension RelaySessionStateMachine {
         let limit = configuration.limits.maxMessageOctets
         guard case .valid(let declared)? = transaction?.mailParameters.size, declared < UInt64(limit) else { return limit }
         return Int(declared)
+    }
+
+    /// A message over a limit is read no further: nothing more of it goes upstream (its spool is
+    /// dropped, or the upstream transfer aborted), and the client hears why at its end of data.
+    private mutating func stopRelaying(
+        _ failure: ContentFailure, _ kind: SMTPAnomalyKind, _ detail: String,
+        _ current: inout Content, _ out: inout ByteBuffer, _ actions: inout [Action]
+    ) {
+        current.failure = failure
+        actions.append(.record(.messageTruncated))
+        note(kind, detail, &actions)
+        out.clear()
+        if current.spooled {
+            actions.append(.dropSpool)
+        } else {
+            abortUpstreamTransfer(&actions)
+        }
     }
 
     /// The first octet DATA may not carry (bare CR, bare LF, NUL): the transaction fails, and the
