@@ -35,18 +35,15 @@ public struct RuleSimulator: Sendable {
         for index in simulated.transactions.indices { simulated.transactions[index].rules = [] }
         var decisions: [SimulatedDecision] = []
         var unjudged: [UnjudgedRule] = []
-        var facts = RuleFacts()
-        facts.clientIP = record.client?.ip
-        facts.clientPort = record.client?.port
-        facts.serverIP = record.server?.ip
-        facts.serverPort = record.server?.port
+        // The proxy's fact builder, moved along by the record's events as the relay moves it live.
+        var facts = SessionFacts(clientIP: record.client?.ip, clientPort: record.client?.port, serverIP: record.server?.ip, serverPort: record.server?.port)
         // As the proxy sees it: at `connect` only an implicit-TLS listener has TLS, and its version
         // is not known before the handshake ends; from `helo` on, what the session established.
-        facts.tls = record.tls.mode == .implicit && record.tls.established == true
+        if record.tls.mode == .implicit && record.tls.established == true { facts.becameEncrypted() }
 
-        func run(_ stage: RuleStage, _ facts: RuleFacts, transaction: Int?) -> RuleTerminal? {
+        func run(_ stage: RuleStage, _ facts: SessionFacts, transaction: Int?) -> RuleTerminal? {
             guard rules.stages.contains(stage) else { return nil }
-            let outcome = rules.evaluate(stage, facts)
+            let outcome = rules.evaluate(stage, RuleFacts(facts, at: stage))
             for rule in outcome.unjudged where !unjudged.contains(rule) { unjudged.append(rule) }
             let verdicts = outcome.verdicts.map(SessionRecord.RuleVerdict.simulated)
             if let transaction {
@@ -62,52 +59,60 @@ public struct RuleSimulator: Sendable {
 
         replay: do {
             if let terminal = run(.connect, facts, transaction: nil), Self.endsSession(terminal) { break replay }
+            if facts.tls { facts.negotiatedTLS(version: record.tls.version) }
             // The proxy asks `helo` rules at every HELO and EHLO, with TLS as it stood then: an EHLO
             // before STARTTLS sees none, the one after it sees the handshake's version.
             for greeting in Self.greetings(in: record) {
-                facts.helo = greeting.name
-                facts.tls = greeting.tls
-                facts.tlsVersion = greeting.tls ? record.tls.version : nil
-                if let terminal = run(.helo, facts, transaction: nil), Self.endsSession(terminal) { break replay }
-            }
-            facts.tls = record.tls.established == true
-            facts.tlsVersion = facts.tls ? record.tls.version : nil
-            // `auth` rules judge a successful AUTH only, as the proxy asks them after the 235.
-            if let auth = record.auth, auth.result == .success {
-                facts.authMechanism = auth.mechanism
-                facts.authUser = auth.user
-                if let terminal = run(.auth, facts, transaction: nil), Self.endsSession(terminal) { break replay }
-            }
-            for (index, transaction) in record.transactions.enumerated() {
-                var stageFacts = facts
-                stageFacts.mailFrom = transaction.mailFrom?.address
-                for parameter in transaction.mailFrom?.params ?? [] { stageFacts.mailParameters[parameter.keyword.uppercased()] = parameter.value }
-                if let terminal = run(.mail, stageFacts, transaction: index) {
+                if greeting.tls && !facts.tls {
+                    facts.startedTLS()
+                    facts.negotiatedTLS(version: record.tls.version)
+                }
+                if let terminal = run(.helo, facts.probing(helo: greeting.name), transaction: nil) {
                     if Self.endsSession(terminal) { break replay }
                     if Self.refuses(terminal) { continue }
                 }
-                var accepted: [String] = []
-                for (position, recipient) in transaction.rcptTo.enumerated() {
-                    stageFacts.recipient = recipient.address
-                    stageFacts.rcptCount = position
-                    let terminal = run(.rcpt, stageFacts, transaction: index)
+                facts.greeted(as: greeting.name)
+            }
+            if record.tls.established == true && !facts.tls {
+                // In a capture the EHLO after STARTTLS is encrypted: the name given before the
+                // handshake stands, as clients repeat it.
+                facts.becameEncrypted()
+            }
+            if facts.tls { facts.negotiatedTLS(version: record.tls.version) }
+            // `auth` rules judge a successful AUTH only, as the proxy asks them after the 235.
+            if let auth = record.auth, auth.result == .success {
+                facts.authenticating(mechanism: auth.mechanism, user: auth.user)
+                if let terminal = run(.auth, facts, transaction: nil) {
+                    if Self.endsSession(terminal) { break replay }
+                    if Self.refuses(terminal) { facts.unauthenticated() }
+                }
+            }
+            for (index, transaction) in record.transactions.enumerated() {
+                let mailFrom = transaction.mailFrom?.address.map { SMTPPath(address: $0) }
+                let parameters = (transaction.mailFrom?.params ?? []).map { ESMTPParameter(keyword: $0.keyword.uppercased(), value: $0.value) }
+                if let terminal = run(.mail, facts.probing(mailFrom: mailFrom, parameters: parameters), transaction: index) {
+                    if Self.endsSession(terminal) { break replay }
+                    if Self.refuses(terminal) { continue }
+                }
+                facts.beganTransaction(mailFrom: mailFrom, parameters: parameters)
+                for recipient in transaction.rcptTo {
+                    let path = recipient.address.map { SMTPPath(address: $0) }
+                    let terminal = run(.rcpt, facts.probing(recipient: path), transaction: index)
+                    facts.gaveRecipient()
                     if let terminal, Self.endsSession(terminal) { break replay }
                     if let terminal, Self.refuses(terminal) { continue }
                     // The server's own refusal drops the recipient as well; an unknown reply keeps it.
                     if let reply = recipient.reply, reply.code >= 400 { continue }
-                    if let address = recipient.address { accepted.append(address) }
+                    if let path { facts.acceptedRecipient(path) }
                 }
-                stageFacts.recipient = nil
-                stageFacts.recipients = accepted
-                stageFacts.rcptCount = accepted.count
-                guard transaction.data != nil, !accepted.isEmpty || transaction.rcptTo.isEmpty else { continue }
-                if let terminal = run(.data, stageFacts, transaction: index) {
+                guard transaction.data != nil, !facts.recipients.isEmpty || transaction.rcptTo.isEmpty else { continue }
+                if let terminal = run(.data, facts, transaction: index) {
                     if Self.endsSession(terminal) { break replay }
                     if Self.refuses(terminal) { continue }
                 }
                 guard let message = transaction.message else { continue }
-                stageFacts.message = messages[index].map { RuleMessageFacts($0, size: message.size) } ?? RuleMessageFacts(recorded: message)
-                if let terminal = run(.message, stageFacts, transaction: index), Self.endsSession(terminal) { break replay }
+                let read = messages[index].map { RuleMessageFacts($0, size: message.size) } ?? RuleMessageFacts(recorded: message)
+                if let terminal = run(.message, facts.probing(message: read), transaction: index), Self.endsSession(terminal) { break replay }
             }
         }
         return SimulatedSession(record: simulated, decisions: decisions, unjudged: unjudged)

@@ -6,9 +6,9 @@
 public enum ConversationTurn: Sendable, Hashable {
     /// Nothing changes: the next client line is a command.
     case none
-    /// 250 to EHLO, HELO or LHLO: the session starts over (RFC 5321 §4.1.4); `extensions` are the
-    /// EHLO keywords offered (empty after HELO).
-    case greeted(extensions: [String])
+    /// 250 to EHLO, HELO or LHLO: the session starts over (RFC 5321 §4.1.4) with the service
+    /// extensions offered (none after HELO).
+    case greeted(ServiceExtensions)
     /// 354 to DATA: the client's next octets are message content, up to `<CRLF>.<CRLF>`
     /// (RFC 5321 §4.1.1.4), and the end of data is owed a reply.
     case messageContent
@@ -29,7 +29,7 @@ public enum ConversationTurn: Sendable, Hashable {
     case closing
 
     /// The turn a reply `code` (first line `firstLine`, EHLO keywords `extensions`) makes, answering `awaited`.
-    public init(code: Int, firstLine: String = "", extensions: @autoclosure () -> [String] = [], answering awaited: AwaitedReply) {
+    public init(code: Int, firstLine: String = "", extensions: @autoclosure () -> ServiceExtensions = ServiceExtensions(), answering awaited: AwaitedReply) {
         if code == 421 {
             self = .closing
             return
@@ -37,8 +37,8 @@ public enum ConversationTurn: Sendable, Hashable {
         switch awaited {
         case .command(_, let command):
             switch command {
-            case .ehlo, .lhlo: self = code == 250 ? .greeted(extensions: extensions()) : .none
-            case .helo: self = code == 250 ? .greeted(extensions: []) : .none
+            case .ehlo, .lhlo: self = code == 250 ? .greeted(extensions()) : .none
+            case .helo: self = code == 250 ? .greeted(ServiceExtensions()) : .none
             case .data: self = code == 354 ? .messageContent : .dataRefused
             case .starttls: self = code == 220 ? .tlsHandshake : .tlsRefused
             case .auth: self = Self.sasl(code: code, firstLine: firstLine)
@@ -57,17 +57,10 @@ public enum ConversationTurn: Sendable, Hashable {
 
     /// The turn a whole reply makes.
     public init(_ reply: SMTPReply, answering awaited: AwaitedReply) {
-        self.init(code: reply.code, firstLine: reply.lines.first ?? "", extensions: reply.ehloExtensions, answering: awaited)
+        self.init(code: reply.code, firstLine: reply.lines.first ?? "", extensions: ServiceExtensions(reply), answering: awaited)
     }
 
     private static func sasl(code: Int, firstLine: String) -> ConversationTurn {
         code == 334 ? .saslChallenge(firstLine) : .saslEnded(succeeded: code == 235)
-    }
-}
-
-extension ConversationTurn {
-    /// Whether EHLO offered `keyword` (case-insensitive, RFC 5321 §2.4).
-    public static func offers(_ keyword: String, in extensions: [String]) -> Bool {
-        extensions.contains { $0.split(separator: " ", maxSplits: 1).first?.uppercased() == keyword }
     }
 }

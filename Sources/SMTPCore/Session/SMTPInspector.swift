@@ -723,7 +723,7 @@ public struct SMTPInspector: Sendable {
         switch ConversationTurn(reply, answering: answered) {
         case .greeted(let extensions):
             sawEHLOReply = true
-            pipeliningAdvertised = ConversationTurn.offers("PIPELINING", in: extensions)
+            pipeliningAdvertised = extensions.offers(.pipelining)
         case .messageContent:
             guard case .command(let id, _) = answered, case .awaitingReply(id, .data) = clientMode else { return }
             beginDataContent(commandID: id)

@@ -57,9 +57,7 @@ final class RelayHandler: ChannelDuplexHandler {
 
     init(session: RelaySessionContext, client: SessionRecord.Endpoint?, server: SessionRecord.Endpoint?) {
         self.session = session
-        var facts = PolicyFacts(client: client, server: server)
-        facts.tls = false
-        self.machine = RelaySessionStateMachine(configuration: session.configuration, policy: session.policy, facts: facts)
+        self.machine = RelaySessionStateMachine(configuration: session.configuration, policy: session.policy, facts: PolicyFacts(client: client, server: server))
         let start = Timestamp.now()
         self.transcript = ProxyTranscript(sessionID: session.sessionIDs.next(at: start), start: start, client: client, server: server)
     }

@@ -102,28 +102,3 @@ extension SessionRecord.RuleVerdict {
         )
     }
 }
-
-extension RuleFacts {
-    /// What the rules see at `stage`, from what the relay knows.
-    init(_ facts: PolicyFacts, at stage: PolicyStage) {
-        self.init()
-        clientIP = facts.client?.ip
-        clientPort = facts.client?.port
-        serverIP = facts.server?.ip
-        serverPort = facts.server?.port
-        helo = facts.helo
-        tls = facts.tls
-        tlsVersion = facts.tlsVersion
-        authUser = facts.authUser
-        authMechanism = facts.authMechanism
-        mailFrom = facts.mailFrom?.address
-        for parameter in facts.mailParameters { mailParameters[parameter.keyword.uppercased()] = parameter.value }
-        recipient = facts.recipient?.address
-        recipients = facts.recipients.map(\.address)
-        // At `rcpt` the recipients given before this one; later, the accepted ones (rules README).
-        rcptCount = stage == .rcpt ? facts.recipientCount : facts.recipients.count
-        if stage == .message, let summary = facts.message {
-            message = RuleMessageFacts(summary, size: facts.messageSize)
-        }
-    }
-}

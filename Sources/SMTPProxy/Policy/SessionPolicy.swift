@@ -31,59 +31,14 @@ extension SessionPolicy {
 /// policy other than the rules (a test's, a future policy service's) is asked at the same points.
 public typealias PolicyStage = RuleStage
 
-/// What is known of the session when a stage is decided.
-public struct PolicyFacts: Sendable {
-    public var client: SessionRecord.Endpoint?
-    public var server: SessionRecord.Endpoint?
-    /// The most recent HELO/EHLO name.
-    public var helo: String?
-    public var tls: Bool
-    public var tlsVersion: String?
-    public var authMechanism: String?
-    public var authUser: String?
-    public var mailFrom: SMTPPath?
-    public var mailParameters: [ESMTPParameter]
-    /// At `rcpt`: the recipient being decided.
-    public var recipient: SMTPPath?
-    /// Recipients accepted so far in this transaction.
-    public var recipients: [SMTPPath]
-    /// RCPT commands seen in this transaction.
-    public var recipientCount: Int
-    /// At `message`: octets of content.
-    public var messageSize: Int?
-    /// At `message`: what the MIME reading of the spooled message found.
-    public var message: MessageSummary?
+/// What is known of the session when a stage is decided: the rules' own fact builder, which the
+/// relay moves along through its transitions (`SessionFacts`), as the simulator does on records.
+public typealias PolicyFacts = SessionFacts
 
-    public init(
-        client: SessionRecord.Endpoint? = nil,
-        server: SessionRecord.Endpoint? = nil,
-        helo: String? = nil,
-        tls: Bool = false,
-        tlsVersion: String? = nil,
-        authMechanism: String? = nil,
-        authUser: String? = nil,
-        mailFrom: SMTPPath? = nil,
-        mailParameters: [ESMTPParameter] = [],
-        recipient: SMTPPath? = nil,
-        recipients: [SMTPPath] = [],
-        recipientCount: Int = 0,
-        messageSize: Int? = nil,
-        message: MessageSummary? = nil
-    ) {
-        self.client = client
-        self.server = server
-        self.helo = helo
-        self.tls = tls
-        self.tlsVersion = tlsVersion
-        self.authMechanism = authMechanism
-        self.authUser = authUser
-        self.mailFrom = mailFrom
-        self.mailParameters = mailParameters
-        self.recipient = recipient
-        self.recipients = recipients
-        self.recipientCount = recipientCount
-        self.messageSize = messageSize
-        self.message = message
+extension SessionFacts {
+    /// The facts of a new connection between `client` and `server`.
+    public init(client: SessionRecord.Endpoint?, server: SessionRecord.Endpoint? = nil) {
+        self.init(clientIP: client?.ip, clientPort: client?.port, serverIP: server?.ip, serverPort: server?.port)
     }
 }
 

@@ -14,15 +14,12 @@ extension RelaySessionStateMachine {
         if configuration.clientTLS == .require && !client.tlsActive {
             return local(530, "5.7.0", "Must issue a STARTTLS command first")
         }
-        guard case .some(.some(let offered)) = upstream.extensions["AUTH"],
-            offered.uppercased().split(separator: " ").contains(Substring(mechanism))
-        else { return local(504, "5.5.4", "Unsupported authentication mechanism", error: true) }
+        guard upstream.extensions.authMechanisms.contains(mechanism) else { return local(504, "5.5.4", "Unsupported authentication mechanism", error: true) }
         if initial?.isCancellation == true { return local(501, "5.7.0", "Authentication aborted") }
         var exchange = SASLExchange(mechanism: mechanism)
         if let initial { exchange.receiveResponse(initial) }
-        facts.authMechanism = mechanism
+        facts.authenticating(mechanism: mechanism, user: exchange.user)
         if let user = exchange.user {
-            facts.authUser = user
             actions.append(.record(.client(.authIdentity(authID: id, mechanism: mechanism, user: user))))
         }
         let slot = replies.open(answering: answering)
@@ -54,7 +51,7 @@ extension RelaySessionStateMachine {
             let hadUser = current.exchange.user != nil
             current.exchange.receiveResponse(response)
             if !hadUser, let user = current.exchange.user {
-                facts.authUser = user
+                facts.identified(user: user)
                 actions.append(.record(.client(.authIdentity(authID: current.authID, mechanism: current.exchange.mechanism, user: user))))
             }
             let slot = replies.open(answering: answering)
@@ -81,8 +78,7 @@ extension RelaySessionStateMachine {
             replies.fill(slot, with: refusal.map(SMTPReply.init) ?? .proxy(421, "4.7.0", "\(configuration.hostname) Service not available, closing transmission channel"), origin: .proxy, followUp: .closeClient)
         }
         client.authenticated = false
-        facts.authUser = nil
-        facts.authMechanism = nil
+        facts.unauthenticated()
         abortUpstreamTransfer(&actions)
     }
 }

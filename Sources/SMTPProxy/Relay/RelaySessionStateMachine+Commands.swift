@@ -162,13 +162,11 @@ extension RelaySessionStateMachine {
         }
         switch command {
         case .helo(let name), .ehlo(let name):
-            var probe = facts
-            probe.helo = name
-            let decision = policy.decide(at: .helo, facts: probe)
+            let decision = policy.decide(at: .helo, facts: facts.probing(helo: name))
             recordVerdicts(decision, &actions)
             if refuse(decision, answering, &actions) { return }
             if let settlement = Self.settlement(of: decision) { sessionSettlement = settlement }
-            facts.helo = name
+            facts.greeted(as: name)
             let verb = command.verb
             client.greetingProtocol = verb == "EHLO" ? .esmtp : .smtp
             if let identified = upstream.identified, upstream.kind == .ready {

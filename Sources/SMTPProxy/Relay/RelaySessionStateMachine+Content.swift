@@ -58,7 +58,7 @@ extension RelaySessionStateMachine {
             if size == 0 { finishChunk(&actions) }
             return
         }
-        if upstream.extensions["CHUNKING"] != nil && upstream.extensions["PIPELINING"] != nil {
+        if upstream.extensions.offers(.chunking) && upstream.extensions.offers(.pipelining) {
             // RFC 3030 on both legs: each chunk streams upstream as it arrives, without waiting
             // for the previous chunk's reply, which RFC 2920 allows only where PIPELINING is
             // offered (without it, the upstream gets DATA, below).

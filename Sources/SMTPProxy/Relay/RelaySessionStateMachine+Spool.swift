@@ -1,6 +1,7 @@
 import MailMessage
 import NIOCore
 import SMTPCore
+import SMTPRules
 import SMTPTranscript
 
 /// Messages held whole by the proxy before anything goes upstream, for `message` rules, discard and
@@ -91,10 +92,8 @@ extension RelaySessionStateMachine {
         var added = open?.addedRecipients ?? []
         var redirect = open?.redirect
         if settlement == nil, policy.evaluatesMessages {
-            var probe = facts
-            probe.messageSize = current.octets
-            probe.message = current.summary
-            let decision = policy.decide(at: .message, facts: probe)
+            let message = current.summary.map { RuleMessageFacts($0, size: current.octets) }
+            let decision = policy.decide(at: .message, facts: facts.probing(message: message))
             recordVerdicts(decision, &actions)
             switch decision.action {
             case .reject(let refusal), .tempfail(let refusal):

@@ -35,16 +35,10 @@ extension RelaySessionStateMachine {
         if configuration.upstreamTLS.requiresTLS && !upstream.tlsActive {
             return local(451, "4.7.5", "Error: TLS to the upstream is required but not available")
         }
-        var probe = facts
-        probe.mailFrom = path
-        probe.mailParameters = parameters
-        let decision = policy.decide(at: .mail, facts: probe)
+        let decision = policy.decide(at: .mail, facts: facts.probing(mailFrom: path, parameters: parameters))
         recordVerdicts(decision, &actions)
         if refuse(decision, answering, &actions) { return }
-        facts.mailFrom = path
-        facts.mailParameters = parameters
-        facts.recipients = []
-        facts.recipientCount = 0
+        facts.beganTransaction(mailFrom: path, parameters: parameters)
         let upstreamPath = decision.rewriteMailFrom ?? path
         if decision.rewriteMailFrom != nil { actions.append(.record(.mailFromRewritten(upstreamPath))) }
         var started = Transaction(smtpUTF8: smtpUTF8, mailFrom: upstreamPath, mailParameters: parameters, addedRecipients: decision.addRecipients)
@@ -73,21 +67,18 @@ extension RelaySessionStateMachine {
         if !path.isASCII && !current.smtpUTF8 {
             return local(553, "5.6.7", "Must declare SMTPUTF8 to send UTF8 address")
         }
-        var probe = facts
-        probe.recipient = path
-        // The recipients given before this one: pipelined RCPTs count before the upstream answers.
-        probe.recipientCount = current.recipientCommands
-        let decision = policy.decide(at: .rcpt, facts: probe)
+        // The recipients given before this one count, pipelined ones before the upstream answers.
+        let decision = policy.decide(at: .rcpt, facts: facts.probing(recipient: path))
         recordVerdicts(decision, &actions)
         transaction?.recipientCommands += 1
-        facts.recipientCount += 1
+        facts.gaveRecipient()
         if refuse(decision, answering, &actions) { return }
         transaction?.addedRecipients += decision.addRecipients
         if let settlement = Self.settlement(of: decision), transaction?.settlement == nil { transaction?.settlement = settlement }
         if transaction?.settlement != nil {
             // Answered as if accepted: the transaction will never reach the upstream.
             transaction?.accepted.append(path)
-            facts.recipients.append(path)
+            facts.acceptedRecipient(path)
             return local(250, "2.1.5", "Ok")
         }
         if let redirect = decision.redirect {

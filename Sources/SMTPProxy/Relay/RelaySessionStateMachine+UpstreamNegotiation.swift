@@ -45,8 +45,8 @@ extension RelaySessionStateMachine {
     /// an upstream that offers XCLIENT who the client is. True when XCLIENT is under way; nothing of
     /// the client's goes upstream until it is over.
     mutating func startXCLIENTIfWanted(after purpose: EHLOPurpose, ehloReply: SMTPReply, _ actions: inout [Action]) -> Bool {
-        guard configuration.xclient, !upstream.xclientTried, case .some(.some(let offered)) = upstream.extensions["XCLIENT"] else { return false }
-        let client = XCLIENTCommand.Client(address: facts.client?.ip, port: facts.client?.port, helo: facts.helo, proto: client.greetingProtocol)
+        guard configuration.xclient, !upstream.xclientTried, let offered = upstream.extensions.parameters(of: .xclient) else { return false }
+        let client = XCLIENTCommand.Client(address: facts.clientIP, port: facts.clientPort, helo: facts.helo, proto: client.greetingProtocol)
         var commands = XCLIENTCommand.arguments(for: client, offered: offered)
         guard !commands.isEmpty else { return false }
         upstream.xclientTried = true
@@ -119,7 +119,7 @@ extension RelaySessionStateMachine {
             replies.answer(answering, with: .proxy(503, "5.5.1", "Error: send EHLO first"), isError: true)
             return
         }
-        guard upstream.kind == .ready, upstream.extensions["STARTTLS"] != nil, !upstream.tlsActive else {
+        guard upstream.kind == .ready, upstream.extensions.offers(.startTLS), !upstream.tlsActive else {
             replies.answer(answering, with: .proxy(454, "4.7.0", "TLS not available"))
             return
         }
@@ -133,7 +133,7 @@ extension RelaySessionStateMachine {
     mutating func startUpstreamTLSIfWanted(ehloReply: SMTPReply, then: EHLOPurpose, _ actions: inout [Action]) -> Bool {
         guard proxyStartsUpstreamTLS, !upstream.tlsActive, !upstream.tlsTried else { return false }
         upstream.tlsTried = true
-        guard upstream.extensions["STARTTLS"] != nil else {
+        guard upstream.extensions.offers(.startTLS) else {
             // Opportunistic TLS without an offer is plain SMTP, not a downgrade.
             if configuration.upstreamTLS.requiresTLS { note(.starttlsStripped, "the upstream does not offer STARTTLS", &actions) }
             return false

@@ -43,7 +43,7 @@ extension RelaySessionStateMachine {
         case .ehlo(let slot, let verb, let name):
             let purpose = EHLOPurpose.ehlo(slot: slot, verb: verb, name: name)
             if verb == "EHLO" && reply.code == 250 {
-                upstream.extensions = EHLOReconciler.extensions(of: reply)
+                upstream.extensions = ServiceExtensions(reply)
                 if startUpstreamTLSIfWanted(ehloReply: reply, then: purpose, &actions) { return }
                 if startXCLIENTIfWanted(after: purpose, ehloReply: reply, &actions) { return }
             }
@@ -53,7 +53,7 @@ extension RelaySessionStateMachine {
                 replies.failRemaining(with: .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost"))
                 return
             }
-            upstream.extensions = EHLOReconciler.extensions(of: reply)
+            upstream.extensions = ServiceExtensions(reply)
             if startUpstreamTLSIfWanted(ehloReply: reply, then: .resumeEHLO, &actions) { return }
             if startXCLIENTIfWanted(after: .resumeEHLO, ehloReply: reply, &actions) { return }
             finishEHLO(.resumeEHLO, reply: reply)
@@ -86,7 +86,7 @@ extension RelaySessionStateMachine {
         case .rcpt(let slot, let path):
             if reply.isPositiveCompletion {
                 transaction?.accepted.append(path)
-                facts.recipients.append(path)
+                facts.acceptedRecipient(path)
             }
             replies.fill(slot, with: reply, origin: .server)
         case .data(let slot, let kind):
@@ -116,7 +116,7 @@ extension RelaySessionStateMachine {
                 client.authenticated = true
                 authSucceeded(reply, slot: slot, &actions)
             } else {
-                facts.authUser = nil
+                facts.unauthenticated()
                 client.endSASL()
                 replies.fill(slot, with: reply, origin: .server, followUp: .resumeCommands)
             }
@@ -171,7 +171,7 @@ extension RelaySessionStateMachine {
     mutating func sendBytes(_ bytes: ByteBuffer, line: String, awaiting awaited: AwaitedReply, expecting: Expectation, _ actions: inout [Action]) {
         upstream.nextCommandID += 1
         let command = UpstreamCommand(bytes: bytes, line: line, awaited: awaited, expecting: expecting)
-        if upstream.extensions["PIPELINING"] == nil && !(upstream.expectations.isEmpty && upstream.unpipelined.isEmpty) {
+        if !upstream.extensions.offers(.pipelining) && !(upstream.expectations.isEmpty && upstream.unpipelined.isEmpty) {
             upstream.unpipelined.append(command)
             return
         }

@@ -1,6 +1,7 @@
 import MailMessage
 import NIOCore
 import SMTPCore
+import SMTPRules
 import SMTPTranscript
 
 /// The relay between one SMTP client and its upstream server (RFC 5321, RFC 2920 pipelining,
@@ -55,7 +56,7 @@ public struct RelaySessionStateMachine: Sendable {
         if configuration.clientLegImplicitTLS {
             // RFC 8314 §3.3: the channel layer completes the handshake before any SMTP octet.
             self.client.tlsActive = true
-            self.facts.tls = true
+            self.facts.becameEncrypted()
         }
     }
 
@@ -206,15 +207,12 @@ public struct RelaySessionStateMachine: Sendable {
     /// `version` is the protocol version it agreed, which `tls.version` rules read.
     public mutating func receiveClientTLSEstablished(version: String? = nil) -> [Action] {
         var actions: [Action] = []
-        if client.tlsActive || client.kind == .tlsHandshake { facts.tlsVersion = version }
+        if client.tlsActive || client.kind == .tlsHandshake { facts.negotiatedTLS(version: version) }
         guard client.kind == .tlsHandshake else { return actions }
         // RFC 3207 §4.2: forget everything learnt before the handshake.
         client.tlsActive = true
         client.enter(.commands)
-        facts.helo = nil
-        facts.tls = true
-        facts.authUser = nil
-        facts.authMechanism = nil
+        facts.startedTLS()
         if transaction?.upstreamOpen == true, upstream.kind == .ready {
             // The client's transaction is forgotten; the upstream's must be too.
             sendUpstream(.rset, expecting: .internalOnly, &actions)

@@ -1,3 +1,5 @@
+import SMTPCore
+
 /// Runs an `example` block: builds the session it describes, drives the stages connect → helo → auth →
 /// mail → rcpt (each) → data → message through the rule set, stopping at the first enforced terminal
 /// action other than `accept`, and compares what happened with its `expect` clauses.
@@ -24,32 +26,25 @@ enum RuleExampleRunner {
     }
 
     static func simulate(_ session: [ExampleSyntax.SessionItem], ruleSet: RuleSet) -> Trace {
-        var facts = RuleFacts()
+        var client: (ip: String, port: Int?)?
+        var server: (ip: String, port: Int?)?
+        var helo: String?
+        var tlsVersion: String??
+        var auth: (user: String, mechanism: String)?
+        var mailFrom: String?
+        var mailParameters: [ESMTPParameter] = []
         var recipients: [String] = []
-        var hasHelo = false
-        var hasAuth = false
         var message = RuleMessageFacts()
         var explicitSize: Int?
         for item in session {
             switch item {
-            case .client(let ip, _, let port):
-                facts.clientIP = ip
-                facts.clientPort = port
-            case .server(let ip, _, let port):
-                facts.serverIP = ip
-                facts.serverPort = port
-            case .helo(let name):
-                facts.helo = name
-                hasHelo = true
-            case .tls(let version):
-                facts.tls = true
-                facts.tlsVersion = version
-            case .auth(let user, let mechanism):
-                facts.authUser = user
-                facts.authMechanism = mechanism ?? "PLAIN"
-                hasAuth = true
-            case .mailFrom(let address): facts.mailFrom = address
-            case .mailParameter(let keyword, let value): facts.mailParameters[keyword.uppercased()] = .some(value)
+            case .client(let ip, _, let port): client = (ip, port)
+            case .server(let ip, _, let port): server = (ip, port)
+            case .helo(let name): helo = name
+            case .tls(let version): tlsVersion = .some(version)
+            case .auth(let user, let mechanism): auth = (user, mechanism ?? "PLAIN")
+            case .mailFrom(let address): mailFrom = address
+            case .mailParameter(let keyword, let value): mailParameters.append(ESMTPParameter(keyword: keyword.uppercased(), value: value))
             case .rcpt(let address): recipients.append(address)
             case .subject(let subject):
                 message.subject = subject
@@ -76,44 +71,48 @@ enum RuleExampleRunner {
         message.size = explicitSize ?? (message.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } + 2
             + message.body.utf8.count + message.attachments.reduce(0) { $0 + $1.size })
 
+        // The session's facts move along exactly as in the proxy (`SessionFacts`): an example that
+        // passes here is what the proxy does with the same session. A rewrite changes what goes
+        // upstream, not the facts later rules read.
+        var facts = SessionFacts(clientIP: client?.ip, clientPort: client?.port, serverIP: server?.ip, serverPort: server?.port)
         var trace = Trace()
-        func stage(_ stage: RuleStage) -> Bool {
+        func stage(_ stage: RuleStage, _ facts: SessionFacts) -> Bool {
             trace.stagesRun.append(stage)
-            let outcome = ruleSet.evaluate(stage, facts)
+            let outcome = ruleSet.evaluate(stage, RuleFacts(facts, at: stage))
             trace.verdicts += outcome.verdicts
             trace.effects += outcome.effects
-            for effect in outcome.effects {
-                switch effect {
-                case .setMailFrom(let address): facts.mailFrom = address
-                case .setRcpt(let address): facts.recipient = address
-                default: break
-                }
-            }
             if let terminal = outcome.terminal, let verdict = outcome.terminalVerdict, terminal != .accept {
                 trace.terminal = (terminal, verdict)
                 return false
             }
             return true
         }
-        guard stage(.connect) else { return trace }
-        if hasHelo { guard stage(.helo) else { return trace } }
-        if hasAuth { guard stage(.auth) else { return trace } }
-        guard facts.mailFrom != nil else { return trace }
-        guard stage(.mail) else { return trace }
-        var accepted: [String] = []
-        for recipient in recipients {
-            facts.recipient = recipient
-            facts.rcptCount = accepted.count
-            guard stage(.rcpt) else { return trace }
-            accepted.append(facts.recipient ?? recipient)
+        // An example's `tls` is a session under TLS from its first octet, as on an implicit-TLS
+        // listener: `connect` rules see TLS, and its version once the handshake is over.
+        if tlsVersion != nil { facts.becameEncrypted() }
+        guard stage(.connect, facts) else { return trace }
+        if let version = tlsVersion { facts.negotiatedTLS(version: version) }
+        if let helo {
+            guard stage(.helo, facts.probing(helo: helo)) else { return trace }
+            facts.greeted(as: helo)
         }
-        facts.recipient = nil
-        guard !accepted.isEmpty else { return trace }
-        facts.recipients = accepted
-        facts.rcptCount = accepted.count
-        guard stage(.data) else { return trace }
-        facts.message = message
-        _ = stage(.message)
+        if let auth {
+            facts.authenticating(mechanism: auth.mechanism, user: auth.user)
+            guard stage(.auth, facts) else { return trace }
+        }
+        guard let mailFrom else { return trace }
+        let reversePath = SMTPPath(address: mailFrom)
+        guard stage(.mail, facts.probing(mailFrom: reversePath, parameters: mailParameters)) else { return trace }
+        facts.beganTransaction(mailFrom: reversePath, parameters: mailParameters)
+        for recipient in recipients {
+            let path = SMTPPath(address: recipient)
+            guard stage(.rcpt, facts.probing(recipient: path)) else { return trace }
+            facts.gaveRecipient()
+            facts.acceptedRecipient(path)
+        }
+        guard !facts.recipients.isEmpty else { return trace }
+        guard stage(.data, facts) else { return trace }
+        _ = stage(.message, facts.probing(message: message))
         return trace
     }
 

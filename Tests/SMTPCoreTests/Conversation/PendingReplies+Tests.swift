@@ -50,7 +50,7 @@ import Testing
         let data = AwaitedReply.command(id: 2, .data)
         let auth = AwaitedReply.command(id: 3, .auth(mechanism: "LOGIN", initialResponse: nil))
         let starttls = AwaitedReply.command(id: 4, .starttls)
-        #expect(ConversationTurn(code: 250, extensions: ["PIPELINING", "SIZE 10"], answering: ehlo) == .greeted(extensions: ["PIPELINING", "SIZE 10"]))
+        #expect(ConversationTurn(code: 250, extensions: ServiceExtensions(ehloLines: ["PIPELINING", "SIZE 10"]), answering: ehlo) == .greeted(ServiceExtensions(ehloLines: ["pipelining", "SIZE 10"])))
         #expect(ConversationTurn(code: 354, answering: data) == .messageContent)
         #expect(ConversationTurn(code: 554, answering: data) == .dataRefused)
         #expect(ConversationTurn(code: 421, answering: data) == .closing)
@@ -62,8 +62,8 @@ import Testing
         #expect(ConversationTurn(code: 552, answering: .bdatChunk(id: 5, last: true)) == .messageFailed)
         #expect(ConversationTurn(code: 221, answering: .command(id: 6, .quit)) == .closing)
         #expect(ConversationTurn(code: 250, answering: .endOfData(id: 2)) == ConversationTurn.none)
-        #expect(ConversationTurn.offers("PIPELINING", in: ["pipelining", "SIZE 10"]))
-        #expect(!ConversationTurn.offers("SIZE", in: ["SIZES"]))
+        #expect(ServiceExtensions(ehloLines: ["pipelining", "SIZE 10"]).offers(.pipelining))
+        #expect(!ServiceExtensions(ehloLines: ["SIZES"]).offers(.size))
     }
 
     @Test func accepts() {

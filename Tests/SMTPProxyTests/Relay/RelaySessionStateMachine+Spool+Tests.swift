@@ -194,7 +194,7 @@ import Testing
             var evaluatesMessages: Bool { true }
             func decide(at stage: PolicyStage, facts: PolicyFacts) -> PolicyDecision {
                 guard stage == .message else { return .continue }
-                let ok = facts.message?.subject == "hello" && facts.messageSize == 30
+                let ok = facts.message?.subject == "hello" && facts.message?.size == 30
                 return ok ? .continue : PolicyDecision(action: .reject(PolicyReply(code: 550, enhanced: nil, text: "facts missing")))
             }
         }
@@ -214,7 +214,7 @@ import Testing
             var evaluatesMessages: Bool { true }
             func decide(at stage: PolicyStage, facts: PolicyFacts) -> PolicyDecision {
                 guard stage == .message else { return .continue }
-                let text = facts.message?.bodyText.contains("body") == true ? "read" : "not read"
+                let text = facts.message?.body.contains("body") == true ? "read" : "not read"
                 return PolicyDecision(action: .reject(PolicyReply(code: 550, enhanced: nil, text: "body \(text)")))
             }
         }

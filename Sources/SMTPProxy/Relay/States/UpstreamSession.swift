@@ -52,9 +52,9 @@ extension RelaySessionStateMachine {
         var unpipelined = CircularBuffer<UpstreamCommand>(initialCapacity: 4)
         var tlsActive = false
         var tlsTried = false
-        /// The EHLO keywords of the last EHLO reply, kept across a reconnection until the new
-        /// connection's EHLO replaces them.
-        var extensions: [String: String?] = [:]
+        /// What the last EHLO reply offered, kept across a reconnection until the new connection's
+        /// EHLO replaces it.
+        var extensions = ServiceExtensions()
         /// The upstream's 250 to the EHLO that ended the last EHLO exchange on this connection: the
         /// upstream session is identified, and a strict server refuses a second EHLO on it (RFC 5321
         /// §4.1.4 allows that; OpenSMTPD: `503 5.5.1 Already identified`). A client's later EHLO or
