@@ -23,33 +23,35 @@ public enum ConversationTurn: Sendable, Hashable {
     case tlsHandshake
     /// STARTTLS refused: the session goes on in plaintext.
     case tlsRefused
-    /// A 5xx to a BDAT chunk: the whole message failed (RFC 3030 §2).
+    /// A 4xx or 5xx to a BDAT chunk: the whole transaction failed, and no later chunk of it
+    /// counts (RFC 3030 §2).
     case messageFailed
     /// 221 to QUIT, or 421 to anything: the server is closing the connection (RFC 5321 §3.8).
     case closing
 
     /// The turn a reply `code` (first line `firstLine`, EHLO keywords `extensions`) makes, answering `awaited`.
     public init(code: Int, firstLine: String = "", extensions: @autoclosure () -> ServiceExtensions = ServiceExtensions(), answering awaited: AwaitedReply) {
-        if code == 421 {
+        let reply = ReplyCode(code)
+        if reply == .serviceNotAvailable {
             self = .closing
             return
         }
         switch awaited {
         case .command(_, let command):
             switch command {
-            case .ehlo, .lhlo: self = code == 250 ? .greeted(extensions()) : .none
-            case .helo: self = code == 250 ? .greeted(ServiceExtensions()) : .none
-            case .data: self = code == 354 ? .messageContent : .dataRefused
-            case .starttls: self = code == 220 ? .tlsHandshake : .tlsRefused
-            case .auth: self = Self.sasl(code: code, firstLine: firstLine)
-            case .quit: self = code == 221 ? .closing : .none
-            case .bdat: self = code / 100 == 5 ? .messageFailed : .none
+            case .ehlo, .lhlo: self = reply == .ok ? .greeted(extensions()) : .none
+            case .helo: self = reply == .ok ? .greeted(ServiceExtensions()) : .none
+            case .data: self = reply == .startMailInput ? .messageContent : .dataRefused
+            case .starttls: self = reply == .serviceReady ? .tlsHandshake : .tlsRefused
+            case .auth: self = Self.sasl(reply, firstLine: firstLine)
+            case .quit: self = reply == .closing ? .closing : .none
+            case .bdat: self = reply.isNegative ? .messageFailed : .none
             default: self = .none
             }
         case .saslResponse:
-            self = Self.sasl(code: code, firstLine: firstLine)
+            self = Self.sasl(reply, firstLine: firstLine)
         case .bdatChunk:
-            self = code / 100 == 5 ? .messageFailed : .none
+            self = reply.isNegative ? .messageFailed : .none
         case .greeting, .invalidCommand, .endOfData, .unknown:
             self = .none
         }
@@ -60,7 +62,7 @@ public enum ConversationTurn: Sendable, Hashable {
         self.init(code: reply.code, firstLine: reply.lines.first ?? "", extensions: ServiceExtensions(reply), answering: awaited)
     }
 
-    private static func sasl(code: Int, firstLine: String) -> ConversationTurn {
-        code == 334 ? .saslChallenge(firstLine) : .saslEnded(succeeded: code == 235)
+    private static func sasl(_ reply: ReplyCode, firstLine: String) -> ConversationTurn {
+        reply == .authenticationChallenge ? .saslChallenge(firstLine) : .saslEnded(succeeded: reply == .authenticationSucceeded)
     }
 }

@@ -6,6 +6,21 @@ public struct ReplyCode: Sendable, Hashable, RawRepresentable {
     public init(rawValue: Int) { self.rawValue = rawValue }
     public init(_ code: Int) { self.rawValue = code }
 
+    /// 220 (RFC 5321 §4.2.3): the greeting, and the go-ahead for TLS after STARTTLS (RFC 3207 §4).
+    public static let serviceReady = ReplyCode(220)
+    /// 221: the answer to QUIT.
+    public static let closing = ReplyCode(221)
+    /// 235: AUTH succeeded (RFC 4954 §6).
+    public static let authenticationSucceeded = ReplyCode(235)
+    /// 250: the action was completed.
+    public static let ok = ReplyCode(250)
+    /// 334: a SASL challenge follows (RFC 4954 §4).
+    public static let authenticationChallenge = ReplyCode(334)
+    /// 354: message content follows, up to `<CRLF>.<CRLF>`.
+    public static let startMailInput = ReplyCode(354)
+    /// 421: the server is closing the connection, in answer to any command (RFC 5321 §3.8).
+    public static let serviceNotAvailable = ReplyCode(421)
+
     /// 2yz: the action was completed.
     public var isPositiveCompletion: Bool { (200..<300).contains(rawValue) }
     /// 4yz: the attempt may succeed later (RFC 5321 §4.2.1).
@@ -53,4 +68,9 @@ public struct ReplyCode: Sendable, Hashable, RawRepresentable {
         default: nil
         }
     }
+}
+
+extension SMTPReply {
+    /// The reply's code as a `ReplyCode`, to compare with the named ones.
+    public var replyCode: ReplyCode { ReplyCode(code) }
 }

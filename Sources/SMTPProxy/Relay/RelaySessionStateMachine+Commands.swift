@@ -49,7 +49,7 @@ extension RelaySessionStateMachine {
                     client.enter(.discardingChunk(current))
                     continue
                 }
-                replies.fill(current.slot, with: current.reply, origin: current.reply.code == 250 ? .proxy : .server)
+                replies.fill(current.slot, with: current.reply, origin: current.reply.replyCode == .ok ? .proxy : .server)
                 client.enter(.commands)
                 return true
             case .beforeGreeting, .awaitingReply, .tlsHandshake, .passthrough, .closed:

@@ -8,7 +8,7 @@ import SMTPTranscript
 extension RelaySessionStateMachine {
     mutating func executeData(kind: ConversationEvent.ContentCommand, _ answering: AwaitedReply, id: Int, _ actions: inout [Action]) {
         if let refusal = refuseMessageStart(&actions) {
-            replies.answer(answering, with: refusal, isError: (500...504).contains(refusal.code), followUp: refusal.code == 421 ? .closeClient : .none)
+            replies.answer(answering, with: refusal, isError: (500...504).contains(refusal.code), followUp: refusal.replyCode == .serviceNotAvailable ? .closeClient : .none)
             return
         }
         let slot = replies.open(answering: answering)

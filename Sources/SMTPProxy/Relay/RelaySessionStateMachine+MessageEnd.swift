@@ -71,8 +71,8 @@ extension RelaySessionStateMachine {
         return true
     }
 
-    mutating func handleDataReply(_ reply: SMTPReply, slot: Int, kind: ConversationEvent.ContentCommand, _ actions: inout [Action]) {
-        guard reply.code == 354 else {
+    mutating func handleDataReply(_ reply: SMTPReply, turn: ConversationTurn, slot: Int, kind: ConversationEvent.ContentCommand, _ actions: inout [Action]) {
+        guard turn == .messageContent else {
             // The upstream refused the message: the client gets its code, and what it streams on is
             // never read as commands (hostile-input case 8).
             let remaining = content?.chunkRemaining ?? 0

@@ -42,7 +42,7 @@ extension RelaySessionStateMachine {
                 // Nothing the client sent after this reply is acted on or answered.
                 client.deferred = nil
                 client.buffer.clear()
-                actions.append(.record(.close(by: .proxy, reason: reply.code == 221 ? .quit : .error)))
+                actions.append(.record(.close(by: .proxy, reason: reply.replyCode == .closing ? .quit : .error)))
                 actions.append(.closeClient)
                 if upstream.kind != .closed {
                     upstream.enter(.closed)

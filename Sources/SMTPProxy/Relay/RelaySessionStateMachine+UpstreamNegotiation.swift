@@ -13,7 +13,7 @@ extension RelaySessionStateMachine {
         case .ehlo(let slot, let verb, _):
             // Held while STARTTLS or XCLIENT might follow (`holdUntilEHLOSettles`).
             if upstream.kind == .connecting { upstream.enter(.ready) }
-            if verb == "EHLO", reply.code == 250 { upstream.identified = reply }
+            if verb == "EHLO", reply.replyCode == .ok { upstream.identified = reply }
             answerEHLO(slot: slot, verb: verb, reply: reply)
         case .resumeEHLO:
             upstream.enter(.ready)
@@ -98,7 +98,7 @@ extension RelaySessionStateMachine {
     }
 
     mutating func answerEHLO(slot: Int, verb: String, reply: SMTPReply) {
-        guard verb == "EHLO", reply.code == 250 else {
+        guard verb == "EHLO", reply.replyCode == .ok else {
             replies.fill(slot, with: reply, origin: .server)
             return
         }

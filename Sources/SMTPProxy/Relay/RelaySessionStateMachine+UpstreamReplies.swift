@@ -10,7 +10,7 @@ extension RelaySessionStateMachine {
         actions.append(.record(.upstreamReply(reply)))
         upstream.restartDeadline()
         guard let entry = upstream.expectations.take() else {
-            if reply.code == 421 {
+            if reply.replyCode == .serviceNotAvailable {
                 upstream.enter(.closed)
                 actions.append(.record(.close(by: .server, reason: .error)))
                 replies.failRemaining(with: .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream closed the connection"))
@@ -23,10 +23,14 @@ extension RelaySessionStateMachine {
             // Recorded as a capture's reader records it; what the proxy does next is the plan's.
             note(.unexpectedReply, "upstream answered \(entry.awaited.description) with \(reply.code)", &actions)
         }
+        // What the reply does next is the protocol's (the conversation layer's, as for a capture);
+        // what the proxy does about it is the plan the command was sent with.
+        let turn = ConversationTurn(reply, answering: entry.awaited)
         switch entry.context {
         case .greeting(let resuming):
+            let ready = reply.replyCode == .serviceReady
             if resuming {
-                guard reply.code == 220 else {
+                guard ready else {
                     replies.failRemaining(with: .proxy(421, "4.4.1", "\(configuration.hostname) Error: upstream refused the connection"))
                     return
                 }
@@ -36,29 +40,29 @@ extension RelaySessionStateMachine {
             } else if let slot = upstream.greetingSlot {
                 upstream.greetingSlot = nil
                 upstream.enter(.ready)
-                replies.fill(slot, with: reply, origin: .server, followUp: reply.code == 220 ? .resumeCommands : .closeClient)
+                replies.fill(slot, with: reply, origin: .server, followUp: ready ? .resumeCommands : .closeClient)
             }
         case .relay(let slot):
             replies.fill(slot, with: reply, origin: .server)
         case .ehlo(let slot, let verb, let name):
             let purpose = EHLOPurpose.ehlo(slot: slot, verb: verb, name: name)
-            if verb == "EHLO" && reply.code == 250 {
-                upstream.extensions = ServiceExtensions(reply)
+            if verb == "EHLO", case .greeted(let offered) = turn {
+                upstream.extensions = offered
                 if startUpstreamTLSIfWanted(ehloReply: reply, then: purpose, &actions) { return }
                 if startXCLIENTIfWanted(after: purpose, ehloReply: reply, &actions) { return }
             }
             finishEHLO(purpose, reply: reply)
         case .resumeEHLO:
-            guard reply.code == 250 else {
+            guard case .greeted(let offered) = turn else {
                 replies.failRemaining(with: .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost"))
                 return
             }
-            upstream.extensions = ServiceExtensions(reply)
+            upstream.extensions = offered
             if startUpstreamTLSIfWanted(ehloReply: reply, then: .resumeEHLO, &actions) { return }
             if startXCLIENTIfWanted(after: .resumeEHLO, ehloReply: reply, &actions) { return }
             finishEHLO(.resumeEHLO, reply: reply)
         case .passthroughSTARTTLS(let slot):
-            if reply.code == 220 {
+            if turn == .tlsHandshake {
                 // Stops reading replies at once: what follows the 220 is the upstream's TLS.
                 upstream.enter(.passthrough)
                 upstream.forgetCommands()
@@ -68,7 +72,7 @@ extension RelaySessionStateMachine {
                 replies.fill(slot, with: reply, origin: .server, followUp: .resumeCommands)
             }
         case .starttls(let ehloReply, let then):
-            if reply.code == 220 {
+            if turn == .tlsHandshake {
                 // RFC 3207 §4.2: the upstream forgets the EHLO; the proxy sends it again.
                 upstream.identified = nil
                 upstream.enter(.tlsHandshake(then: then))
@@ -90,14 +94,14 @@ extension RelaySessionStateMachine {
             }
             replies.fill(slot, with: reply, origin: .server)
         case .data(let slot, let kind):
-            handleDataReply(reply, slot: slot, kind: kind, &actions)
+            handleDataReply(reply, turn: turn, slot: slot, kind: kind, &actions)
         case .endOfData(let slot), .lastChunk(let slot):
             replies.fill(slot, with: reply, origin: .server)
         case .chunk(let slot, let message, _, let ofLast):
             handleChunkReply(reply, slot: slot, message: message, ofLast: ofLast)
         case .spooledData(let slot, let edits, let octets):
             upstream.spoolReleasePending = false
-            guard reply.code == 354 else {
+            guard turn == .messageContent else {
                 // The upstream refused the message: the client gets its code for the end of data.
                 actions.append(.dropSpool)
                 replies.fill(slot, with: reply, origin: .server)
@@ -108,14 +112,15 @@ extension RelaySessionStateMachine {
             actions.append(.record(.upstreamCommand(".")))
             actions.append(.releaseSpool(edits))
         case .auth(let slot):
-            if reply.code == 334 {
-                client.receiveChallenge(reply.lines.first ?? "")
+            switch turn {
+            case .saslChallenge(let challenge):
+                client.receiveChallenge(challenge)
                 replies.fill(slot, with: reply, origin: .server, followUp: .enterSASL)
-            } else if reply.isPositiveCompletion {
+            case .saslEnded(succeeded: true):
                 client.endSASL()
                 client.authenticated = true
                 authSucceeded(reply, slot: slot, &actions)
-            } else {
+            default:
                 facts.unauthenticated()
                 client.endSASL()
                 replies.fill(slot, with: reply, origin: .server, followUp: .resumeCommands)
@@ -138,7 +143,7 @@ extension RelaySessionStateMachine {
             if client.kind != .closed { closeBothLegs(&actions) }
             return
         }
-        if let reply, reply.code == 221 {
+        if let reply, reply.replyCode == .closing {
             replies.fill(slot, with: reply, origin: .server, followUp: .closeClient)
         } else {
             replies.fill(slot, with: .proxy(221, "2.0.0", "Bye"), origin: .proxy, followUp: .closeClient)

@@ -60,6 +60,10 @@ import Testing
         #expect(ConversationTurn(code: 220, answering: starttls) == .tlsHandshake)
         #expect(ConversationTurn(code: 454, answering: starttls) == .tlsRefused)
         #expect(ConversationTurn(code: 552, answering: .bdatChunk(id: 5, last: true)) == .messageFailed)
+        // RFC 3030 §2: a 4xx to a chunk fails the transaction as a 5xx does; a 2xx does not.
+        #expect(ConversationTurn(code: 452, answering: .bdatChunk(id: 5, last: false)) == .messageFailed)
+        #expect(ConversationTurn(code: 451, answering: .command(id: 5, .bdat(size: 10, last: false))) == .messageFailed)
+        #expect(ConversationTurn(code: 250, answering: .bdatChunk(id: 5, last: false)) == ConversationTurn.none)
         #expect(ConversationTurn(code: 221, answering: .command(id: 6, .quit)) == .closing)
         #expect(ConversationTurn(code: 250, answering: .endOfData(id: 2)) == ConversationTurn.none)
         #expect(ServiceExtensions(ehloLines: ["pipelining", "SIZE 10"]).offers(.pipelining))
