@@ -20,6 +20,9 @@ public struct SessionRecorder: Sendable {
         /// Octets of header fields and text kept that way per session; a message past it keeps
         /// only what its record says, and rules that read more are not judged on it.
         public var maxKeptMessageOctets = 16 * 1024 * 1024
+        /// False when the caller writes the events itself (`appendEvent`): the proxy has four legs
+        /// to show, where a capture has two. The cap and its anomaly stay the recorder's.
+        public var keepsDialogue = true
 
         public init() {}
     }
@@ -47,6 +50,18 @@ public struct SessionRecorder: Sendable {
     private var abandoned = Set<Int>()
     /// The current message's content stopped reaching the recorder part way (`messageTruncated`).
     private var truncatedMessage = false
+    /// The code of the last reply to the client, and whether any was a 421: how the server ended
+    /// the session, whatever the events keep.
+    private var lastReplyCode: Int?
+    private var sent421 = false
+    /// Rule verdicts by the command they decided (`nil`: the session's), and the proxy's own
+    /// settlements and rewrites by command: placed at `finish`, when every command's transaction is
+    /// known (the commands after a refused MAIL belong to the transaction still open).
+    private var verdicts: [(command: Int?, list: [SessionRecord.RuleVerdict])] = []
+    private var settlements: [Int: SessionRecord.TransactionOutcome] = [:]
+    private var rewrittenMailFrom: [Int: String] = [:]
+    /// Stages whose verdicts go in the record's top-level `rules`; the others are a transaction's.
+    static let sessionStages: Set<String> = ["connect", "helo", "auth"]
     /// Whole messages' readings by transaction index (`Options.keepsMessageSummaries`).
     public private(set) var messageSummaries: [Int: MessageSummary] = [:]
     private var keptMessageOctets = 0
@@ -130,6 +145,8 @@ public struct SessionRecorder: Sendable {
             for line in Self.transcriptLines(of: reply, answering: answered) {
                 appendEvent(t, .server, .client, line)
             }
+            lastReplyCode = reply.code
+            if reply.replyCode == .serviceNotAvailable { sent421 = true }
             handleReply(reply, answering: answered)
         case .messageBegin(let commandID, let kind):
             message = MessageInspector(limits: options.messageLimits)
@@ -375,7 +392,7 @@ public struct SessionRecorder: Sendable {
             close = SessionRecord.Close(by: .client, reason: .quit)
         }
         record.close = close
-        let serverSaidGoodbye = record.events.last { $0.from == .server }.map { $0.text.hasPrefix("421") || $0.text.hasPrefix("221") } ?? false
+        let serverSaidGoodbye = lastReplyCode.map { ReplyCode($0) == .serviceNotAvailable || ReplyCode($0) == .closing } ?? false
         if close == nil && !quitSeen && !serverSaidGoodbye {
             // The capture ended before the session did.
             incomplete = true
@@ -388,11 +405,53 @@ public struct SessionRecorder: Sendable {
                 record.transactions[index].outcome = Self.outcome(of: transaction, sessionClose: close)
             }
         }
+        placeAnnotations()
         if droppedEvents > 0 {
             record.anomalies.append(SessionRecord.Anomaly(kind: "events_truncated", t: relative(time), detail: "\(droppedEvents) events beyond \(options.maxEvents) not kept"))
         }
         record.outcome = sessionOutcome()
         return record
+    }
+
+    // MARK: What the proxy adds
+
+    /// What the rules decided about command `command` (`nil` at `connect`).
+    public mutating func attach(_ verdicts: [SessionRecord.RuleVerdict], decidingCommand command: Int?) {
+        self.verdicts.append((command, verdicts))
+    }
+
+    /// A rule settled (discarded, quarantined) the transaction of command `command` instead of
+    /// delivery: its outcome says so, whatever the replies were.
+    public mutating func settleTransaction(ofCommand command: Int, as outcome: SessionRecord.TransactionOutcome) {
+        settlements[command] = outcome
+    }
+
+    /// A rule rewrote the reverse-path of MAIL command `command` upstream (`rewritten_to`).
+    public mutating func noteMailFromRewritten(_ address: String, command: Int) {
+        rewrittenMailFrom[command] = address
+    }
+
+    /// An event the caller saw (`Options.keepsDialogue` false), under the recorder's cap.
+    public mutating func appendEvent(at time: Timestamp, from: SessionRecord.Party, to: SessionRecord.Party, text: String, octets: Int? = nil) {
+        appendEvent(relative(time), from, to, text, octets: octets, own: false)
+    }
+
+    private mutating func placeAnnotations() {
+        for (command, list) in verdicts {
+            for verdict in list {
+                if !Self.sessionStages.contains(verdict.stage), let index = command.flatMap({ transactionForCommand[$0] }) {
+                    record.transactions[index].rules.append(verdict)
+                } else {
+                    record.rules.append(verdict)
+                }
+            }
+        }
+        for (command, outcome) in settlements {
+            if let index = transactionForCommand[command] { record.transactions[index].outcome = outcome }
+        }
+        for (command, address) in rewrittenMailFrom {
+            if let index = transactionForCommand[command] { record.transactions[index].mailFrom?.rewrittenTo = address }
+        }
     }
 
     static func outcome(of transaction: SessionRecord.Transaction, sessionClose: SessionRecord.Close?) -> SessionRecord.TransactionOutcome {
@@ -441,7 +500,7 @@ public struct SessionRecorder: Sendable {
         if record.tls.mode != .none, record.tls.established == true, record.close != nil {
             return .completed
         }
-        let serverSent421 = record.events.contains { $0.from == .server && $0.text.hasPrefix("421") }
+        let serverSent421 = sent421
         // An RST after the server's 421 tears down a session the server had already ended.
         if record.close?.reason == .rst, !serverSent421 { return .reset }
         if serverSent421 || (record.close?.by == .server && record.close?.reason != .quit && !quitSeen) {
@@ -466,7 +525,9 @@ public struct SessionRecorder: Sendable {
         max(0, time.microseconds(since: record.start))
     }
 
-    private mutating func appendEvent(_ t: Int64, _ from: SessionRecord.Party, _ to: SessionRecord.Party, _ text: String, octets: Int? = nil) {
+    /// `own`: an event of the recorder's own two-party dialogue, kept unless the caller writes them.
+    private mutating func appendEvent(_ t: Int64, _ from: SessionRecord.Party, _ to: SessionRecord.Party, _ text: String, octets: Int? = nil, own: Bool = true) {
+        if own && !options.keepsDialogue { return }
         guard record.events.count < options.maxEvents else {
             droppedEvents += 1
             return

@@ -48,6 +48,15 @@ extension AwaitedReply {
         }
     }
 
+    /// The id of the command (or of the DATA, BDAT or AUTH that led to this line) the reply answers;
+    /// `nil` for the greeting and for what the reader could not place.
+    public var commandID: Int? {
+        switch self {
+        case .command(let id, _), .invalidCommand(let id, _), .endOfData(let id), .bdatChunk(let id, _), .saslResponse(let id): id
+        case .greeting, .unknown: nil
+        }
+    }
+
     /// The AUTH command's id, for the AUTH command itself and each SASL response it led to.
     public var saslAuthID: Int? {
         switch self {

@@ -300,7 +300,7 @@ final class RelayHandler: ChannelDuplexHandler {
                 quarantine(request, on: context.eventLoop)
             case .record(let event):
                 switch event {
-                case .ruleVerdicts(let verdicts): log(verdicts)
+                case .ruleVerdicts(let verdicts, _): log(verdicts)
                 case .xclientRefused(let reply): logXCLIENTRefusal(reply)
                 case .client(.anomaly(let anomaly)): logUpstreamFailure(anomaly)
                 case .client(.messageAbandoned(_, let octets)): logAbandonedMessage(octets: octets)

@@ -46,6 +46,8 @@ extension RelaySessionStateMachine {
         public var recipients: [SMTPPath]
         /// The reply slot of the end of data.
         var slot: Int
+        /// The DATA or first BDAT command of the message.
+        var commandID: Int
     }
 
     /// What the transcript needs to know, in order.
@@ -77,11 +79,13 @@ extension RelaySessionStateMachine {
         /// rest of its content is read but not recorded, so the record must not describe the part
         /// as the message (`SessionRecorder.messageTruncated`).
         case messageTruncated
-        case ruleVerdicts([SessionRecord.RuleVerdict])
-        /// A rule changed the reverse-path sent upstream.
-        case mailFromRewritten(SMTPPath)
-        /// A rule settled the transaction instead of delivery.
-        case transactionSettled(SessionRecord.TransactionOutcome)
+        /// What the rules decided about the command `command` (nil at `connect`): the record puts
+        /// them with the session or with the transaction that command belongs to.
+        case ruleVerdicts([SessionRecord.RuleVerdict], command: Int?)
+        /// A rule changed the reverse-path of the MAIL command `command` sent upstream.
+        case mailFromRewritten(SMTPPath, command: Int?)
+        /// A rule settled, instead of delivery, the transaction whose message began with `command`.
+        case transactionSettled(SessionRecord.TransactionOutcome, command: Int)
         case close(by: SessionRecord.Party, reason: SessionRecord.Close.Reason)
     }
 

@@ -66,7 +66,8 @@ extension RelaySessionStateMachine {
     /// connection is dropped, so nothing is ever relayed under an identity the rules refused.
     mutating func authSucceeded(_ reply: SMTPReply, slot: Int, _ actions: inout [Action]) {
         let decision = policy.decide(at: .auth, facts: facts)
-        recordVerdicts(decision, &actions)
+        // `auth` verdicts belong to the session, whichever command they answer.
+        recordVerdicts(decision, deciding: nil, &actions)
         if let settlement = Self.settlement(of: decision) { sessionSettlement = settlement }
         switch decision.action {
         case .continue, .discard, .quarantine:

@@ -163,7 +163,7 @@ extension RelaySessionStateMachine {
         switch command {
         case .helo(let name), .ehlo(let name):
             let decision = policy.decide(at: .helo, facts: facts.probing(helo: name))
-            recordVerdicts(decision, &actions)
+            recordVerdicts(decision, deciding: answering.commandID, &actions)
             if refuse(decision, answering, &actions) { return }
             if let settlement = Self.settlement(of: decision) { sessionSettlement = settlement }
             facts.greeted(as: name)

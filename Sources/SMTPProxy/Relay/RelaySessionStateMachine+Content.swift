@@ -7,7 +7,7 @@ import SMTPTranscript
 /// written upstream in canonical form or relayed in chunks.
 extension RelaySessionStateMachine {
     mutating func executeData(kind: ConversationEvent.ContentCommand, _ answering: AwaitedReply, id: Int, _ actions: inout [Action]) {
-        if let refusal = refuseMessageStart(&actions) {
+        if let refusal = refuseMessageStart(id: id, &actions) {
             replies.answer(answering, with: refusal, isError: (500...504).contains(refusal.code), followUp: refusal.replyCode == .serviceNotAvailable ? .closeClient : .none)
             return
         }
@@ -33,7 +33,7 @@ extension RelaySessionStateMachine {
             return
         }
         let slot = replies.open(answering: answering)
-        if let refusal = refuseMessageStart(&actions) {
+        if let refusal = refuseMessageStart(id: id, &actions) {
             // RFC 3030 §3: the chunk is read all the same, then refused.
             client.enter(.discardingChunk(ChunkDiscard(remaining: size, slot: slot, reply: refusal)))
             if size == 0 {

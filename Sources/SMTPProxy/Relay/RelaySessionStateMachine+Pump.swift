@@ -99,8 +99,9 @@ extension RelaySessionStateMachine {
         actions.append(.record(.client(.anomaly(SMTPAnomaly(kind, detail)))))
     }
 
-    func recordVerdicts(_ decision: PolicyDecision, _ actions: inout [Action]) {
-        if !decision.verdicts.isEmpty { actions.append(.record(.ruleVerdicts(decision.verdicts))) }
+    /// The decision's verdicts, for the record, with the command they decided (`nil` at `connect`).
+    func recordVerdicts(_ decision: PolicyDecision, deciding command: Int?, _ actions: inout [Action]) {
+        if !decision.verdicts.isEmpty { actions.append(.record(.ruleVerdicts(decision.verdicts, command: command))) }
     }
 
     func tlsFailure(_ reason: String) -> TLSSummary {

@@ -94,7 +94,7 @@ extension RelaySessionStateMachine {
         if settlement == nil, policy.evaluatesMessages {
             let message = current.summary.map { RuleMessageFacts($0, size: current.octets) }
             let decision = policy.decide(at: .message, facts: facts.probing(message: message))
-            recordVerdicts(decision, &actions)
+            recordVerdicts(decision, deciding: current.commandID, &actions)
             switch decision.action {
             case .reject(let refusal), .tempfail(let refusal):
                 actions.append(.dropSpool)
@@ -118,11 +118,11 @@ extension RelaySessionStateMachine {
             switch settlement {
             case .discard:
                 actions.append(.dropSpool)
-                actions.append(.record(.transactionSettled(settlement.outcome)))
+                actions.append(.record(.transactionSettled(settlement.outcome, command: current.commandID)))
                 replies.fill(slot, with: .proxy(250, "2.0.0", "Ok"), origin: .proxy)
             case .quarantine(let reason):
                 // Answered once the quarantine holds the message (receiveQuarantineStored).
-                let request = QuarantineRequest(reason: reason, rules: settlingRules, helo: facts.helo, authUser: facts.authUser, mailFrom: facts.mailFrom, recipients: facts.recipients, slot: slot)
+                let request = QuarantineRequest(reason: reason, rules: settlingRules, helo: facts.helo, authUser: facts.authUser, mailFrom: facts.mailFrom, recipients: facts.recipients, slot: slot, commandID: current.commandID)
                 actions.append(.quarantineSpool(request))
             }
             return
@@ -162,7 +162,7 @@ extension RelaySessionStateMachine {
             note(.quarantineFailed, failure, &actions)
             replies.fill(request.slot, with: .proxy(451, "4.3.0", "Error: message not stored, try again later"), origin: .proxy)
         } else {
-            actions.append(.record(.transactionSettled(.quarantined)))
+            actions.append(.record(.transactionSettled(.quarantined, command: request.commandID)))
             replies.fill(request.slot, with: .proxy(250, "2.0.0", "Ok"), origin: .proxy)
         }
         pump(&actions)

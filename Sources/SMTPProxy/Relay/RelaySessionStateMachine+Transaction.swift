@@ -36,11 +36,11 @@ extension RelaySessionStateMachine {
             return local(451, "4.7.5", "Error: TLS to the upstream is required but not available")
         }
         let decision = policy.decide(at: .mail, facts: facts.probing(mailFrom: path, parameters: parameters))
-        recordVerdicts(decision, &actions)
+        recordVerdicts(decision, deciding: answering.commandID, &actions)
         if refuse(decision, answering, &actions) { return }
         facts.beganTransaction(mailFrom: path, parameters: parameters)
         let upstreamPath = decision.rewriteMailFrom ?? path
-        if decision.rewriteMailFrom != nil { actions.append(.record(.mailFromRewritten(upstreamPath))) }
+        if decision.rewriteMailFrom != nil { actions.append(.record(.mailFromRewritten(upstreamPath, command: answering.commandID))) }
         var started = Transaction(smtpUTF8: smtpUTF8, mailFrom: upstreamPath, mailParameters: parameters, addedRecipients: decision.addRecipients)
         started.redirect = decision.redirect
         if let settlement = Self.settlement(of: decision) ?? sessionSettlement {
@@ -69,7 +69,7 @@ extension RelaySessionStateMachine {
         }
         // The recipients given before this one count, pipelined ones before the upstream answers.
         let decision = policy.decide(at: .rcpt, facts: facts.probing(recipient: path))
-        recordVerdicts(decision, &actions)
+        recordVerdicts(decision, deciding: answering.commandID, &actions)
         transaction?.recipientCommands += 1
         facts.gaveRecipient()
         if refuse(decision, answering, &actions) { return }
@@ -91,13 +91,13 @@ extension RelaySessionStateMachine {
         sendUpstream(.rcpt(to: decision.rewriteRecipient ?? path, parameters: parameters), expecting: .rcpt(slot: slot, path: path), &actions)
     }
 
-    /// Checks shared by DATA and the first BDAT; returns the refusal, if any.
-    mutating func refuseMessageStart(_ actions: inout [Action]) -> SMTPReply? {
+    /// Checks shared by DATA and the first BDAT (command `id`); returns the refusal, if any.
+    mutating func refuseMessageStart(id: Int, _ actions: inout [Action]) -> SMTPReply? {
         guard let current = transaction, current.mailAccepted else { return .proxy(503, "5.5.1", "Error: need MAIL command") }
         guard current.recipientCommands > 0 else { return .proxy(503, "5.5.1", "Error: need RCPT command") }
         guard !current.accepted.isEmpty else { return .proxy(554, "5.5.1", "Error: no valid recipients") }
         let decision = policy.decide(at: .data, facts: facts)
-        recordVerdicts(decision, &actions)
+        recordVerdicts(decision, deciding: id, &actions)
         switch decision.action {
         case .continue, .discard, .quarantine:
             transaction?.addedRecipients += decision.addRecipients

@@ -67,7 +67,7 @@ public struct RelaySessionStateMachine: Sendable {
         var actions: [Action] = []
         let slot = replies.open(answering: .greeting)
         let decision = policy.decide(at: .connect, facts: facts)
-        recordVerdicts(decision, &actions)
+        recordVerdicts(decision, deciding: nil, &actions)
         switch decision.action {
         case .continue, .discard, .quarantine:
             sessionSettlement = Self.settlement(of: decision)

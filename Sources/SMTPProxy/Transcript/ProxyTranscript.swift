@@ -5,27 +5,15 @@ import SMTPTranscript
 /// Builds the `smtpscope.session/1` record of one proxied session from the relay's events.
 ///
 /// `SessionRecorder` settles the facts both modes share (greeting, HELO, transactions, message
-/// summaries, AUTH, outcomes). The `events` list is kept here, because in proxy mode it holds both
-/// legs: `client → proxy` commands, `proxy → client` replies, `proxy → server` commands and
+/// summaries, AUTH, outcomes) and places the rules' verdicts by the command they decided. The
+/// events are written here, into the recorder, because in proxy mode they show both legs:
+/// `client → proxy` commands, `proxy → client` replies, `proxy → server` commands and
 /// `server → proxy` replies, in the order they happened.
 struct ProxyTranscript: Sendable {
-    /// Events kept per session; later ones are counted in an anomaly, not kept.
-    static let maxEvents = 10_000
-    /// Stages whose rule verdicts go in the record's top-level `rules`.
-    static let sessionStages: Set<String> = ["connect", "helo", "auth"]
-
     private var recorder: SessionRecorder
     private let start: Timestamp
-    private var events: [SessionRecord.Event] = []
-    private var droppedEvents = 0
     private var clientContentOctets = 0
     private var close: SessionRecord.Close?
-    private var verdicts: [SessionRecord.RuleVerdict] = []
-    private var transactionOrdinal = -1
-    private var verdictsByTransaction: [Int: [SessionRecord.RuleVerdict]] = [:]
-    private var sessionVerdicts: [SessionRecord.RuleVerdict] = []
-    private var settlements: [Int: SessionRecord.TransactionOutcome] = [:]
-    private var rewrittenMailFrom: [Int: String] = [:]
     let sessionID: String
     let client: SessionRecord.Endpoint?
     private var upstreamTLS: SessionRecord.UpstreamTLS?
@@ -37,6 +25,7 @@ struct ProxyTranscript: Sendable {
         var options = options
         // Records never carry body text; only `message` rules read it, from the relay's own reading.
         options.messageLimits.maxBodyTextOctets = 0
+        options.keepsDialogue = false
         self.recorder = SessionRecorder(sessionID: sessionID, source: .proxy, start: start, client: client, server: server, options: options)
         self.start = start
         self.sessionID = sessionID
@@ -64,23 +53,22 @@ struct ProxyTranscript: Sendable {
     mutating func noteUpstreamTLS(_ tls: SessionRecord.UpstreamTLS, at time: Timestamp) {
         upstreamTLS = tls
         if let failure = tls.failure {
-            append(max(0, time.microseconds(since: start)), .proxy, .server, "[TLS handshake failed: \(failure)]")
+            recorder.appendEvent(at: time, from: .proxy, to: .server, text: "[TLS handshake failed: \(failure)]")
         }
     }
 
     mutating func record(_ event: RelaySessionStateMachine.RelayEvent, at time: Timestamp) {
-        let t = max(0, time.microseconds(since: start))
-        if case .client(.messageContent) = event {} else { flushClientContent(at: t) }
+        if case .client(.messageContent) = event {} else { flushClientContent(at: time) }
+        func append(_ from: SessionRecord.Party, _ to: SessionRecord.Party, _ text: String, octets: Int? = nil) {
+            recorder.appendEvent(at: time, from: from, to: to, text: text, octets: octets)
+        }
         switch event {
         case .client(let kind):
             switch kind {
-            case .command(_, let command, let line):
-                append(t, .client, .proxy, line)
-                if case .mail = command { transactionOrdinal += 1 }
-            case .invalidCommand(_, _, let line):
-                append(t, .client, .proxy, line)
+            case .command(_, _, let line), .invalidCommand(_, _, let line):
+                append(.client, .proxy, line)
             case .saslResponse:
-                append(t, .client, .proxy, "[redacted]")
+                append(.client, .proxy, "[redacted]")
             case .messageContent(let content):
                 clientContentOctets += content.readableBytes
             case .authIdentity, .messageBegin, .messageEnd, .messageAbandoned, .tlsStarted, .tlsSummary, .anomaly, .reply:
@@ -88,30 +76,26 @@ struct ProxyTranscript: Sendable {
             }
             recorder.record(ConversationEvent(time: time, kind: kind))
         case .clientReply(let reply, let answering, _):
-            for line in Self.lines(of: reply) { append(t, .proxy, .client, line) }
+            for line in Self.lines(of: reply) { append(.proxy, .client, line) }
             recorder.record(ConversationEvent(time: time, kind: .reply(reply, answering: answering)))
         case .upstreamCommand(let line):
-            append(t, .proxy, .server, line)
+            append(.proxy, .server, line)
         case .upstreamContent(let octets):
-            append(t, .proxy, .server, "[message content: \(octets) octets]", octets: octets)
+            append(.proxy, .server, "[message content: \(octets) octets]", octets: octets)
         case .upstreamReply(let reply):
-            for line in Self.lines(of: reply) { append(t, .server, .proxy, line) }
+            for line in Self.lines(of: reply) { append(.server, .proxy, line) }
         case .upstreamTLSStarted:
-            append(t, .proxy, .server, "[TLS established]")
+            append(.proxy, .server, "[TLS established]")
         case .passthroughStarted:
             passthrough = (0, 0)
-            append(t, .proxy, .client, "[TLS passthrough: octets relayed blind between client and server from here]")
+            append(.proxy, .client, "[TLS passthrough: octets relayed blind between client and server from here]")
             recorder.record(ConversationEvent(time: time, kind: .tlsStarted(implicit: false)))
-        case .ruleVerdicts(let list):
-            // connect, helo and auth rules belong to the session; the others to the transaction
-            // the last MAIL opened.
-            sessionVerdicts += list.filter { Self.sessionStages.contains($0.stage) }
-            let transactional = list.filter { !Self.sessionStages.contains($0.stage) }
-            if !transactional.isEmpty { verdictsByTransaction[transactionOrdinal, default: []] += transactional }
-        case .mailFromRewritten(let path):
-            rewrittenMailFrom[transactionOrdinal] = path.address
-        case .transactionSettled(let outcome):
-            settlements[transactionOrdinal] = outcome
+        case .ruleVerdicts(let list, let command):
+            recorder.attach(list, decidingCommand: command)
+        case .mailFromRewritten(let path, let command):
+            if let command { recorder.noteMailFromRewritten(path.address, command: command) }
+        case .transactionSettled(let outcome, let command):
+            recorder.settleTransaction(ofCommand: command, as: outcome)
         case .close(let by, let reason):
             if close == nil { close = SessionRecord.Close(by: by, reason: reason) }
         case .xclientRefused:
@@ -127,30 +111,15 @@ struct ProxyTranscript: Sendable {
     }
 
     mutating func finish(at time: Timestamp) -> SessionRecord {
-        flushClientContent(at: max(0, time.microseconds(since: start)))
+        flushClientContent(at: time)
         if let passthrough {
-            let t = max(0, time.microseconds(since: start))
-            append(t, .client, .server, "[TLS passthrough: \(passthrough.client) octets relayed]")
-            append(t, .server, .client, "[TLS passthrough: \(passthrough.server) octets relayed]")
+            recorder.appendEvent(at: time, from: .client, to: .server, text: "[TLS passthrough: \(passthrough.client) octets relayed]")
+            recorder.appendEvent(at: time, from: .server, to: .client, text: "[TLS passthrough: \(passthrough.server) octets relayed]")
         }
         var record = recorder.finish(at: time, close: close ?? SessionRecord.Close(by: nil, reason: .error))
-        record.events = events
         if passthrough != nil { record.tls.mode = .passthrough }
         record.upstream = upstream
         record.upstreamTLS = upstreamTLS
-        record.rules = sessionVerdicts
-        for (index, list) in verdictsByTransaction where index >= 0 && index < record.transactions.count {
-            record.transactions[index].rules = list
-        }
-        for (index, outcome) in settlements where index >= 0 && index < record.transactions.count {
-            record.transactions[index].outcome = outcome
-        }
-        for (index, address) in rewrittenMailFrom where index >= 0 && index < record.transactions.count {
-            record.transactions[index].mailFrom?.rewrittenTo = address
-        }
-        if droppedEvents > 0 {
-            record.anomalies.append(SessionRecord.Anomaly(kind: "events_truncated", t: max(0, time.microseconds(since: start)), detail: "\(droppedEvents) events beyond \(Self.maxEvents) not kept"))
-        }
         return record
     }
 
@@ -162,17 +131,9 @@ struct ProxyTranscript: Sendable {
         return lines
     }
 
-    private mutating func flushClientContent(at t: Int64) {
+    private mutating func flushClientContent(at time: Timestamp) {
         guard clientContentOctets > 0 else { return }
-        append(t, .client, .proxy, "[message content: \(clientContentOctets) octets]", octets: clientContentOctets)
+        recorder.appendEvent(at: time, from: .client, to: .proxy, text: "[message content: \(clientContentOctets) octets]", octets: clientContentOctets)
         clientContentOctets = 0
-    }
-
-    private mutating func append(_ t: Int64, _ from: SessionRecord.Party, _ to: SessionRecord.Party, _ text: String, octets: Int? = nil) {
-        guard events.count < Self.maxEvents else {
-            droppedEvents += 1
-            return
-        }
-        events.append(SessionRecord.Event(t: t, from: from, to: to, text: text, octets: octets))
     }
 }

@@ -120,7 +120,7 @@ import Testing
         #expect(h.takeClient() == "250 2.0.0 Ok\r\n")
         #expect(h.takeUpstream() == "RSET\r\n")
         #expect(h.drops == 1)
-        #expect(h.events.contains { if case .transactionSettled(.discarded) = $0 { true } else { false } })
+        #expect(h.events.contains { if case .transactionSettled(.discarded, _) = $0 { true } else { false } })
     }
 
     @Test func quarantineIsAnsweredOnlyOnceStored() throws {
