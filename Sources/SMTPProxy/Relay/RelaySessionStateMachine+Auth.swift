@@ -76,7 +76,7 @@ extension RelaySessionStateMachine {
         case .reject(let refusal), .tempfail(let refusal):
             replies.fill(slot, with: SMTPReply(refusal), origin: .proxy, followUp: .resumeCommands)
         case .disconnect(let refusal):
-            replies.fill(slot, with: refusal.map(SMTPReply.init) ?? .proxy(421, "4.7.0", "\(configuration.hostname) Service not available, closing transmission channel"), origin: .proxy, followUp: .closeClient)
+            replies.fill(slot, with: disconnectReply(refusal), origin: .proxy, followUp: .closeClient)
         }
         client.authenticated = false
         facts.unauthenticated()

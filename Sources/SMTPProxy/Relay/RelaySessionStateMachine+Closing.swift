@@ -72,7 +72,7 @@ extension RelaySessionStateMachine {
             upstream.enter(.closed)
             upstream.forgetCommands()
             actions.append(.record(.close(by: .server, reason: .fin)))
-            failSession(.proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost"), &actions)
+            failSession(.upstreamConnectionLost(configuration.hostname), &actions)
             return actions
         }
         if content != nil, client.kind == .content || client.kind == .awaitingReply(.bdat) || content?.relaysChunks == true {
@@ -91,7 +91,7 @@ extension RelaySessionStateMachine {
             upstream.enter(.closed)
             actions.append(.record(.close(by: .server, reason: .fin)))
             let reply: SMTPReply = hadGreeting
-                ? .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost")
+                ? .upstreamConnectionLost(configuration.hostname)
                 : .proxy(421, "4.4.1", "\(configuration.hostname) Service not available: upstream closed the connection")
             if let slot = upstream.greetingSlot {
                 upstream.greetingSlot = nil

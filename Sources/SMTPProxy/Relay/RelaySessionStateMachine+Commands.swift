@@ -130,7 +130,7 @@ extension RelaySessionStateMachine {
             // by the upstream that is gone, so a new one would answer its next command 503.
             client.deferred = nil
             client.buffer.clear()
-            replies.failRemaining(with: .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost"))
+            replies.failRemaining(with: .upstreamConnectionLost(configuration.hostname))
             return
         }
         upstream.reconnect()
@@ -146,7 +146,7 @@ extension RelaySessionStateMachine {
             if transactionRefusedSession {
                 local(503, "5.5.1", "Error: session refused", error: true)
             } else {
-                local(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost", followUp: .closeClient)
+                replies.answer(answering, with: .upstreamConnectionLost(configuration.hostname), followUp: .closeClient)
             }
             return
         }
@@ -248,7 +248,7 @@ extension RelaySessionStateMachine {
             replies.answer(answering, with: SMTPReply(reply))
             return true
         case .disconnect(let reply):
-            replies.answer(answering, with: reply.map(SMTPReply.init) ?? .proxy(421, "4.7.0", "\(configuration.hostname) Service not available, closing transmission channel"), followUp: .closeClient)
+            replies.answer(answering, with: disconnectReply(reply), followUp: .closeClient)
             return true
         }
     }

@@ -252,7 +252,7 @@ extension RelaySessionStateMachine {
         case .tooLarge: .proxy(552, "5.3.4", "Error: message file too big")
         case .headerTooLarge: .proxy(552, "5.3.4", "Error: message header section too big")
         case .upstreamLost: .proxy(451, "4.4.2", "Error: upstream connection lost, message not delivered")
-        case .spoolFailed: .proxy(451, "4.3.0", "Error: message not stored, try again later")
+        case .spoolFailed: .messageNotStored
         case .rejected(let reply): SMTPReply(reply)
         }
     }

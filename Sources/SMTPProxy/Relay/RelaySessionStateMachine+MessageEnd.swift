@@ -104,7 +104,7 @@ extension RelaySessionStateMachine {
                 abortUpstreamTransfer(&actions)
                 content = nil
                 client.buffer.clear()
-                replies.fill(slot, with: .proxy(554, "5.5.0", "Error: SMTP protocol synchronization"), origin: .proxy, followUp: .closeClient)
+                replies.fill(slot, with: .synchronizationError, origin: .proxy, followUp: .closeClient)
                 return
             }
             if let id = content?.commandID { actions.append(.record(.client(.messageBegin(commandID: id, .data)))) }

@@ -26,7 +26,7 @@ extension RelaySessionStateMachine {
             // Hostile-input case 7: content pipelined after DATA, before any 354.
             note(.unparsedBytes, "message content sent before 354", &actions)
             client.buffer.clear()
-            replies.fill(slot, with: .proxy(554, "5.5.0", "Error: SMTP protocol synchronization"), origin: .proxy, followUp: .closeClient)
+            replies.fill(slot, with: .synchronizationError, origin: .proxy, followUp: .closeClient)
             return
         }
         var started = Content(commandID: id, kind: .data)
@@ -103,7 +103,7 @@ extension RelaySessionStateMachine {
                 return
             case .disconnect(let refusal):
                 actions.append(.dropSpool)
-                replies.fill(slot, with: refusal.map(SMTPReply.init) ?? .proxy(421, "4.7.0", "\(configuration.hostname) Service not available, closing transmission channel"), origin: .proxy, followUp: .closeClient)
+                replies.fill(slot, with: disconnectReply(refusal), origin: .proxy, followUp: .closeClient)
                 return
             case .discard, .quarantine, .continue:
                 settlement = Self.settlement(of: decision)
@@ -160,7 +160,7 @@ extension RelaySessionStateMachine {
         if let failure {
             // Nothing is lost: the client keeps the message and may try again.
             note(.quarantineFailed, failure, &actions)
-            replies.fill(request.slot, with: .proxy(451, "4.3.0", "Error: message not stored, try again later"), origin: .proxy)
+            replies.fill(request.slot, with: .messageNotStored, origin: .proxy)
         } else {
             actions.append(.record(.transactionSettled(.quarantined, command: request.commandID)))
             replies.fill(request.slot, with: .proxy(250, "2.0.0", "Ok"), origin: .proxy)

@@ -107,7 +107,7 @@ extension RelaySessionStateMachine {
         case .reject(let reply), .tempfail(let reply):
             return SMTPReply(reply)
         case .disconnect(let reply):
-            return reply.map(SMTPReply.init) ?? .proxy(421, "4.7.0", "\(configuration.hostname) Service not available, closing transmission channel")
+            return disconnectReply(reply)
         }
     }
 

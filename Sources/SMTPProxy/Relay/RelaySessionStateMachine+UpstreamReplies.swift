@@ -54,7 +54,7 @@ extension RelaySessionStateMachine {
             finishEHLO(purpose, reply: reply)
         case .resumeEHLO:
             guard case .greeted(let offered) = turn else {
-                replies.failRemaining(with: .proxy(421, "4.4.2", "\(configuration.hostname) Error: upstream connection lost"))
+                replies.failRemaining(with: .upstreamConnectionLost(configuration.hostname))
                 return
             }
             upstream.extensions = offered

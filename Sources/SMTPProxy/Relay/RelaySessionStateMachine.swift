@@ -80,7 +80,7 @@ public struct RelaySessionStateMachine: Sendable {
             transactionRefusedSession = true
         case .disconnect(let reply):
             upstream.enter(.closed)
-            replies.fill(slot, with: reply.map(SMTPReply.init) ?? .proxy(421, "4.7.0", "\(configuration.hostname) Service not available, closing transmission channel"), origin: .proxy, followUp: .closeClient)
+            replies.fill(slot, with: disconnectReply(reply), origin: .proxy, followUp: .closeClient)
         }
         pump(&actions)
         return actions
@@ -122,7 +122,7 @@ public struct RelaySessionStateMachine: Sendable {
             // synchronisation error.
             note(.commandBeforeGreeting, "\(bytes.readableBytes) octets before the greeting", &actions)
             client.enter(.closed)
-            let refusal = SMTPReply.proxy(554, "5.5.0", "Error: SMTP protocol synchronization")
+            let refusal = SMTPReply.synchronizationError
             var out = ByteBuffer()
             refusal.write(into: &out)
             actions.append(.sendToClient(out))
