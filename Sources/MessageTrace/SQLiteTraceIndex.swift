@@ -78,14 +78,16 @@ public final class SQLiteTraceIndex: TraceIndex {
     public func search(_ query: TraceQuery) throws -> [TraceHit] {
         try run("search") {
             try pool.read { db in
-                let statement = TraceSQL.search(query, dialect: .sqlite)
+                // An index made before schema v2 and opened read-only has no trigram table.
+                let trigrams = try db.tableExists("message_subject")
+                let statement = TraceSQL.search(query, dialect: .sqlite, subjectTrigrams: trigrams)
                 var hits: [TraceHit] = []
                 let rows = try Row.fetchCursor(db, sql: statement.sql, arguments: Self.arguments(statement))
                 while let row = try rows.next() {
                     hits.append(TraceHit(sessionID: row[0], start: row[1], line: row[2], matchingPositions: nil))
                 }
                 for index in hits.indices {
-                    guard let positions = TraceSQL.matchingPositions(query, session: hits[index].sessionID, dialect: .sqlite) else { continue }
+                    guard let positions = TraceSQL.matchingPositions(query, session: hits[index].sessionID, dialect: .sqlite, subjectTrigrams: trigrams) else { continue }
                     hits[index].matchingPositions = try Int.fetchAll(db, sql: positions.sql, arguments: Self.arguments(positions))
                 }
                 return hits

@@ -22,9 +22,10 @@ public enum TraceSQL {
         case postgres
     }
 
-    /// Session ids, start times and records, newest first.
-    public static func search(_ query: TraceQuery, dialect: Dialect) -> TraceStatement {
-        var builder = Builder(dialect: dialect)
+    /// Session ids, start times and records, newest first. `subjectTrigrams`: the SQLite index has
+    /// the trigram table of subjects (`message_subject`, schema v2) to narrow `--subject` with.
+    public static func search(_ query: TraceQuery, dialect: Dialect, subjectTrigrams: Bool = false) -> TraceStatement {
+        var builder = Builder(dialect: dialect, subjectTrigrams: subjectTrigrams)
         var conditions: [String] = []
         if let session = query.session {
             conditions.append("s.id = \(builder.bind(.text(session)))")
@@ -66,9 +67,9 @@ public enum TraceSQL {
 
     /// The positions of one session's transactions that match the query's transaction filters
     /// (the rows a table shows); nil when the query has none, and every transaction is shown.
-    public static func matchingPositions(_ query: TraceQuery, session: String, dialect: Dialect) -> TraceStatement? {
+    public static func matchingPositions(_ query: TraceQuery, session: String, dialect: Dialect, subjectTrigrams: Bool = false) -> TraceStatement? {
         guard query.filtersTransactions else { return nil }
-        var builder = Builder(dialect: dialect)
+        var builder = Builder(dialect: dialect, subjectTrigrams: subjectTrigrams)
         var sql = matchingTransactions(query, &builder, select: "DISTINCT m.txn")
         sql += " AND m.session_id = \(builder.bind(.text(session))) ORDER BY m.txn"
         return TraceStatement(sql: sql, arguments: builder.arguments)
@@ -100,7 +101,12 @@ public enum TraceSQL {
             conditions.append("m.outcome = \(builder.bind(.text(outcome)))")
         }
         if let subject = query.subject {
-            let needle = builder.bind(.text(AddressKey.fold(subject)))
+            let folded = AddressKey.fold(subject)
+            if builder.subjectTrigrams, let phrase = SubjectTrigrams.phrase(folded) {
+                // The trigram index finds the candidates; the substring test below decides.
+                conditions.append("m.rowid IN (SELECT rowid FROM message_subject WHERE message_subject MATCH \(builder.bind(.text(phrase))))")
+            }
+            let needle = builder.bind(.text(folded))
             switch builder.dialect {
             case .sqlite: conditions.append("instr(m.subject_key, \(needle)) > 0")
             case .postgres: conditions.append("strpos(m.subject_key, \(needle)) > 0")
@@ -116,6 +122,7 @@ public enum TraceSQL {
     /// Numbers placeholders as the dialect writes them and keeps the values in order.
     struct Builder {
         let dialect: Dialect
+        var subjectTrigrams = false
         var arguments: [TraceValue] = []
 
         mutating func bind(_ value: TraceValue) -> String {
@@ -125,5 +132,17 @@ public enum TraceSQL {
             case .postgres: return "$\(arguments.count)"
             }
         }
+    }
+}
+
+/// SQLite's FTS5 trigram tokenizer (SQLite 3.34) indexes every three characters of a subject, so a
+/// substring of three characters or more is found through the index rather than by reading every
+/// subject. A shorter one cannot be: it is found by the scan alone.
+enum SubjectTrigrams {
+    /// The needle as an FTS5 string (`"..."`, an inner quote doubled), so no character of it is
+    /// read as query syntax; nil when it is too short for trigrams.
+    static func phrase(_ needle: String) -> String? {
+        guard needle.count >= 3 else { return nil }
+        return "\"" + needle.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
     }
 }

@@ -89,8 +89,26 @@ public enum TraceSchema {
                 )
                 """,
             ]),
-        ]
+        ] + (dialect == .sqlite ? [subjectTrigrams] : [])
     }
+
+    /// SQLite v2: the folded subjects in an FTS5 trigram table over `message` (external content,
+    /// kept in step by triggers, deletions by retention included), so `--subject` reads the index
+    /// instead of every subject. An index made before it is filled from `message` in place.
+    static let subjectTrigrams = Migration(identifier: "v2-subject-trigrams", statements: [
+        "CREATE VIRTUAL TABLE message_subject USING fts5(subject_key, content='message', content_rowid='rowid', tokenize='trigram')",
+        "INSERT INTO message_subject (message_subject) VALUES ('rebuild')",
+        """
+        CREATE TRIGGER message_subject_insert AFTER INSERT ON message WHEN new.subject_key IS NOT NULL BEGIN
+            INSERT INTO message_subject (rowid, subject_key) VALUES (new.rowid, new.subject_key);
+        END
+        """,
+        """
+        CREATE TRIGGER message_subject_delete AFTER DELETE ON message WHEN old.subject_key IS NOT NULL BEGIN
+            INSERT INTO message_subject (message_subject, rowid, subject_key) VALUES ('delete', old.rowid, old.subject_key);
+        END
+        """,
+    ])
 
     /// The rows of one session, as statements with bound values (the session row first; the
     /// others only when it was new). `?` placeholders for SQLite, `$n` for PostgreSQL.

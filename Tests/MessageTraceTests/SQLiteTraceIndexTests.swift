@@ -1,3 +1,4 @@
+import Foundation
 import MessageTrace
 import SMTPTranscript
 import Testing
@@ -174,6 +175,49 @@ import Glibc
         try withIndex { (_, directory) throws in
             let again = try SQLiteTraceIndex(path: directory + "/index.sqlite")
             #expect(try again.sessionCount() == 4)
+        }
+    }
+
+    /// `--subject` of three characters or more reads the trigram index (schema v2), and finds the
+    /// same as the substring scan: a short needle, which trigrams cannot serve, still works.
+    @Test func subjectSearchUsesTheTrigramIndexAndStaysExact() throws {
+        try withIndex { (index, directory) throws in
+            let path = directory + "/index.sqlite"
+            let statement = TraceSQL.search({ var q = TraceQuery(); q.subject = "report"; return q }(), dialect: .sqlite, subjectTrigrams: true)
+            let plan = try TraceTestDatabase.strings("EXPLAIN QUERY PLAN " + statement.sql.replacingOccurrences(of: "?", with: "'x'"), path: path).joined(separator: "\n")
+            #expect(plan.contains("message_subject"), "\(plan)")
+            #expect(try ids(index) { $0.subject = "report" } == ["S1"])
+            #expect(try ids(index) { $0.subject = "rt" } == ["S1"])
+            #expect(try ids(index) { $0.subject = "QUARTERLY REPORT" } == ["S1"])
+            #expect(try ids(index) { $0.subject = "quarterly  report" } == [])
+        }
+    }
+
+    /// Retention's deletions reach the trigram table through its trigger, and FTS5's own check
+    /// finds it consistent with the messages.
+    @Test func retentionKeepsTheTrigramIndexConsistent() throws {
+        try withIndex { (index, directory) throws in
+            #expect(try index.deleteSessions(startedBefore: F.time(15).microsecondsSinceEpoch, batch: 1) == 2)
+            try TraceTestDatabase.execute("INSERT INTO message_subject (message_subject) VALUES ('integrity-check')", path: directory + "/index.sqlite")
+            #expect(try ids(index) { $0.subject = "report" } == [])
+            #expect(try ids(index) { $0.subject = "lunch" } == ["S3"])
+        }
+    }
+
+    /// An index made before the trigram table (schema v1 only) is searched by scan when opened
+    /// read-only, and brought up to date, its subjects filled in, when opened for writing.
+    @Test func aVersionOneIndexGetsItsTrigramTableInPlace() throws {
+        try withIndex { (_, directory) throws in
+            let path = directory + "/index.sqlite"
+            for sql in ["DROP TABLE message_subject", "DROP TRIGGER IF EXISTS message_subject_insert", "DROP TRIGGER IF EXISTS message_subject_delete",
+                        "DELETE FROM grdb_migrations WHERE identifier = 'v2-subject-trigrams'"] {
+                try TraceTestDatabase.execute(sql, path: path)
+            }
+            let reader = try SQLiteTraceIndex(path: path, readOnly: true)
+            #expect(try ids(reader) { $0.subject = "report" } == ["S1"])
+            let writer = try SQLiteTraceIndex(path: path)
+            #expect(try ids(writer) { $0.subject = "report" } == ["S1"])
+            #expect(try TraceTestDatabase.strings("SELECT count(*) FROM message_subject WHERE message_subject MATCH '\"report\"'", path: path) == ["[count(*):1]"])
         }
     }
 
