@@ -2,6 +2,7 @@ import Dispatch
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PostgresNIO
 import Synchronization
 
@@ -20,7 +21,7 @@ public final class PostgresTraceIndex: TraceIndex {
         self.target = target
         let configuration = PostgresConnection.Configuration(
             host: target.host, port: target.port, username: target.user, password: target.password,
-            database: target.database, tls: .disable
+            database: target.database, tls: try Self.tls(target.tls)
         )
         let logger = Logger(label: "smtpscope.index.postgres")
         self.logger = logger
@@ -36,6 +37,29 @@ public final class PostgresTraceIndex: TraceIndex {
         } catch {
             try? Self.blocking { [connection] in try await connection.close() }
             throw error
+        }
+    }
+
+    /// The connection's TLS as libpq's `sslmode` says (www.postgresql.org/docs/15/libpq-ssl.html):
+    /// `prefer` and `require` encrypt without checking the server's certificate; `verify-ca` checks
+    /// its chain, `verify-full` its chain and name, against `sslrootcert` or the system's roots.
+    private static func tls(_ mode: PostgresTarget.TLS) throws(TraceIndexError) -> PostgresConnection.Configuration.TLS {
+        func context(_ verification: CertificateVerification, rootCertificate: String?) throws(TraceIndexError) -> NIOSSLContext {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.certificateVerification = verification
+            do {
+                if let rootCertificate { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(rootCertificate)) }
+                return try NIOSSLContext(configuration: tls)
+            } catch {
+                throw TraceIndexError("cannot set up TLS to PostgreSQL\(rootCertificate.map { " with sslrootcert \($0)" } ?? ""): \(error)")
+            }
+        }
+        switch mode {
+        case .disable: return .disable
+        case .prefer: return .prefer(try context(.none, rootCertificate: nil))
+        case .require: return .require(try context(.none, rootCertificate: nil))
+        case .verifyCA(let root): return .require(try context(.noHostnameVerification, rootCertificate: root))
+        case .verifyFull(let root): return .require(try context(.fullVerification, rootCertificate: root))
         }
     }
 
@@ -227,56 +251,4 @@ private final class ResultBox<T: Sendable>: Sendable {
 
     func set(_ outcome: Result<T, any Error>) { value.withLock { $0 = outcome } }
     func get() -> Result<T, any Error>? { value.withLock { $0 } }
-}
-
-/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (`postgresql://` too; `[::1]` for IPv6).
-public struct PostgresTarget: Sendable, Equatable, CustomStringConvertible {
-    public var user: String
-    public var password: String?
-    public var host: String
-    public var port: Int
-    public var database: String
-
-    public init?(url text: String) {
-        var rest: Substring
-        if text.hasPrefix("postgres://") {
-            rest = text.dropFirst("postgres://".count)
-        } else if text.hasPrefix("postgresql://") {
-            rest = text.dropFirst("postgresql://".count)
-        } else {
-            return nil
-        }
-        guard let at = rest.lastIndex(of: "@"), let slash = rest[at...].firstIndex(of: "/") else { return nil }
-        let credentials = rest[..<at]
-        let userPart = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        user = String(userPart[0])
-        password = userPart.count > 1 ? String(userPart[1]) : nil
-        var hostPort = rest[rest.index(after: at)..<slash]
-        database = String(rest[rest.index(after: slash)...])
-        port = 5432
-        if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
-            host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
-            hostPort = hostPort[hostPort.index(after: close)...]
-            if hostPort.hasPrefix(":") {
-                guard let number = Int(hostPort.dropFirst()), (1...65535).contains(number) else { return nil }
-                port = number
-            } else if !hostPort.isEmpty {
-                return nil
-            }
-        } else if let colon = hostPort.lastIndex(of: ":") {
-            host = String(hostPort[..<colon])
-            guard let number = Int(hostPort[hostPort.index(after: colon)...]), (1...65535).contains(number) else { return nil }
-            port = number
-        } else {
-            host = String(hostPort)
-        }
-        rest = ""
-        if user.isEmpty || host.isEmpty || database.isEmpty || database.contains("/") { return nil }
-    }
-
-    /// Without the password, which never reaches a log.
-    public var description: String {
-        let shownHost = host.contains(":") ? "[\(host)]" : host
-        return "postgres://\(user)@\(shownHost):\(port)/\(database)"
-    }
 }

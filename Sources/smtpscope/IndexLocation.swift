@@ -18,12 +18,12 @@ enum IndexLocation: Equatable, Sendable {
         var description: String
     }
 
-    /// `none`, `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, or a SQLite file path.
+    /// `none`, `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=...]`, or a SQLite file path.
     static func parse(_ text: String) -> Result<IndexLocation, Problem> {
         if text == "none" { return .success(.off) }
         if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
             guard let target = PostgresTarget(url: text) else {
-                return .failure(Problem(description: "expected postgres://USER@HOST:PORT/DATABASE, e.g. postgres://smtpscope@127.0.0.1:5432/trace"))
+                return .failure(Problem(description: "expected postgres://USER@HOST:PORT/DATABASE[?sslmode=disable|prefer|require|verify-ca|verify-full[&sslrootcert=FILE]], e.g. postgres://smtpscope@127.0.0.1:5432/trace"))
             }
             return .success(.postgres(target))
         }

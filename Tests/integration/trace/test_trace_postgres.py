@@ -138,3 +138,47 @@ def test_postgres_index_is_idempotent_and_answers_as_sqlite(postgres, smtpscope,
         assert postgres_answer.returncode == 0, postgres_answer.stderr
         assert postgres_answer.stdout == sqlite_answer.stdout, query
     assert len(trace_ids(smtpscope, url)) == 4
+
+
+def _self_signed(directory, name):
+    """A certificate for 127.0.0.1 (its own root), with its key."""
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=COMMAND_TIMEOUT)
+    return cert, key
+
+
+def test_postgres_index_over_tls_as_sslmode_says(postgres, smtpscope, tmp_path):
+    """A server that accepts only TLS (pg_hba `hostssl`): `sslmode=disable` is refused by it, the
+    default (`prefer`) and `require` encrypt, `verify-full` connects with the server's own root
+    certificate and refuses another one, naming the failure."""
+    cert, key = _self_signed(postgres.directory, "server")
+    other, _ = _self_signed(postgres.directory, "stranger")
+    if postgres.run_as:
+        shutil.chown(key, postgres.run_as[2])
+    os.chmod(key, 0o600)
+    (postgres.data / "pg_hba.conf").write_text("local all all trust\nhostssl all all 127.0.0.1/32 trust\n")
+    with open(postgres.data / "postgresql.conf", "a") as conf:
+        conf.write(f"ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\n")
+    postgres.stop()
+    postgres.start()
+    postgres.command(PG_BIN / "createdb", "-h", postgres.directory, "-p", postgres.port, "-U", postgres.user, "tls")
+    capture = integration.REPO_ROOT / "Tests/SMTPCaptureTests/Fixtures/corpus/suricata-verify/smtp-errors/smtperr.pcap"
+    base = postgres.url("tls")
+
+    refused = smtpscope.run("index", "--index", base + "?sslmode=disable", capture)
+    assert refused.returncode != 0
+    assert "cannot connect" in refused.stderr and "sslmode=disable" in refused.stderr, refused.stderr
+
+    for query in ("", "?sslmode=require", f"?sslmode=verify-full&sslrootcert={cert}"):
+        result = smtpscope.run("index", "--index", base + query, capture)
+        assert result.returncode == 0, (query, result.stderr)
+    assert len(trace_ids(smtpscope, base + f"?sslmode=verify-full&sslrootcert={cert}")) == 4
+
+    stranger = smtpscope.run("trace", "--index", base + f"?sslmode=verify-full&sslrootcert={other}")
+    assert stranger.returncode != 0
+    assert "cannot connect" in stranger.stderr, stranger.stderr
+    # The password never reaches an error message; the mode does.
+    secret = smtpscope.run("trace", "--index", f"postgres://trace:hunter2@127.0.0.1:{postgres.port}/tls?sslmode=disable")
+    assert secret.returncode != 0 and "hunter2" not in secret.stderr
