@@ -15,6 +15,13 @@ public final class SQLiteTraceIndex: TraceIndex {
         configuration.foreignKeysEnabled = true
         // Another process (the proxy, `smtpscope index`) may hold the write lock for one batch.
         configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // A record is a few KiB of JSON: on SQLite's default 4 KiB pages most take a page of
+            // their own, half empty, or spill into overflow pages. 16 KiB pages pack several. It
+            // takes effect only while the file is still empty (before WAL), so an existing index
+            // keeps its pages.
+            if !readOnly { try db.execute(sql: "PRAGMA page_size = 16384") }
+        }
         if !readOnly {
             // The index holds what the transcripts hold (addresses, subjects, the records whole),
             // so it is created as they are, 0640; SQLite gives its -wal and -shm files the same.

@@ -221,6 +221,17 @@ import Glibc
         }
     }
 
+    /// A new index packs several records a page (16 KiB); an existing one keeps the pages it has.
+    @Test func aNewIndexUsesSixteenKiBPagesAndAnOldOneKeepsItsOwn() throws {
+        try withIndex { (_, directory) throws in
+            #expect(try TraceTestDatabase.strings("PRAGMA page_size", path: directory + "/index.sqlite") == ["[page_size:16384]"])
+            let old = directory + "/old.sqlite"
+            try TraceTestDatabase.execute("CREATE TABLE t (x)", path: old)
+            _ = try SQLiteTraceIndex(path: old)
+            #expect(try TraceTestDatabase.strings("PRAGMA page_size", path: old) == ["[page_size:4096]"])
+        }
+    }
+
     @Test func aNewerSchemaIsRefused() throws {
         try withIndex { (_, directory) throws in
             let path = directory + "/index.sqlite"
