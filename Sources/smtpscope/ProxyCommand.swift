@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Logging
 import MessageTrace
 import Metrics
@@ -18,7 +17,7 @@ import Glibc
 /// `smtpscope proxy`: relay SMTP between clients and an upstream, write a transcript of every session.
 /// With no arguments it listens on 127.0.0.1:2525 in front of the built-in sink and writes transcripts
 /// to ./transcripts/.
-struct ProxyCommand: ParsableCommand {
+struct ProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "proxy",
         abstract: "Relay SMTP to an upstream server and write a transcript of every session.",
@@ -241,7 +240,7 @@ struct ProxyCommand: ParsableCommand {
         upstreamTLS.flatMap(UpstreamTLSMode.init(rawValue:)) ?? (clientTLSMode == .passthrough ? .off : .opportunistic)
     }
 
-    func run() throws {
+    func run() async throws {
         // Logs go to standard error: standard output may carry transcripts (`--transcripts -`).
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -384,7 +383,7 @@ struct ProxyCommand: ParsableCommand {
             let sinkServer = SMTPSink(group: group, host: "127.0.0.1", port: 0, storeDirectory: nil)
             let address: SocketAddress
             do {
-                address = try blocking { try await sinkServer.start() }
+                address = try await sinkServer.start()
             } catch {
                 throw fail("cannot start the built-in sink: \(error)")
             }
@@ -394,11 +393,11 @@ struct ProxyCommand: ParsableCommand {
         }
 
         // Trapped before the listeners open, so an early signal waits for the service group.
-        let signals = try blocking { await SignalService.trapSignals() }
+        let signals = await SignalService.trapSignals()
         let proxy = ProxyServer(configuration: server, group: group, policy: policy, transcripts: writer, metrics: proxyMetrics)
         let listeners: [ProxyServer.Listener]
         do {
-            listeners = try blocking { try await proxy.startListeners() }
+            listeners = try await proxy.startListeners()
         } catch {
             let addresses = (server.listen + server.implicitTLSListen).map(\.description).joined(separator: ", ")
             let message = "cannot listen: " + ErrorDescription.listening(on: addresses, flag: "--listen", error)
@@ -407,7 +406,7 @@ struct ProxyCommand: ParsableCommand {
         var metricsAddress: SocketAddress?
         if let metricsServer {
             do {
-                metricsAddress = try blocking { try await metricsServer.start() }
+                metricsAddress = try await metricsServer.start()
             } catch {
                 throw fail("cannot listen: " + ErrorDescription.listening(on: "\(metricsServer.address)", flag: "--metrics", error))
             }
@@ -445,22 +444,19 @@ struct ProxyCommand: ParsableCommand {
         }, successTerminationBehavior: .gracefullyShutdownGroup))
         let serviceGroup = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         do {
-            try blocking { try await serviceGroup.run() }
+            try await serviceGroup.run()
         } catch {
             logger.error("service group ended with an error: \(error)")
         }
-        let startedSink = builtInSink
-        blocking {
-            try? await startedSink?.stop()
-            await writer.close()
-        }
+        try? await builtInSink?.stop()
+        await writer.close()
         // The index gets a few seconds for what is queued; what it misses is in the files, and
         // the next start-up catches up with it.
         if let indexWriter, !indexWriter.close(timeout: 10) {
             logger.warning("index: records still queued at exit; the next start-up indexes them from the transcript files")
         }
         logger.info("transcripts flushed; exiting")
-        try? group.syncShutdownGracefully()
+        try? await group.shutdownGracefully()
         if writer.failureCount > 0 {
             throw fail("\(writer.failureCount) transcripts could not be written")
         }
@@ -564,31 +560,4 @@ struct ProxyCommand: ParsableCommand {
     static func isIPAddress(_ host: String) -> Bool {
         (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
-}
-
-/// Runs async work from the synchronous command (the main thread is not part of the cooperative pool).
-private func blocking<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
-    let semaphore = DispatchSemaphore(value: 0)
-    let result = ResultBox<T>()
-    Task {
-        do { result.value = .success(try await work()) } catch { result.value = .failure(error) }
-        semaphore.signal()
-    }
-    semaphore.wait()
-    guard let value = result.value else { throw RuntimeFailure(description: "interrupted") }
-    return try value.get()
-}
-
-private func blocking(_ work: @escaping @Sendable () async -> Void) {
-    let semaphore = DispatchSemaphore(value: 0)
-    Task {
-        await work()
-        semaphore.signal()
-    }
-    semaphore.wait()
-}
-
-/// Written once by the task, read after the semaphore: the semaphore orders the accesses.
-private final class ResultBox<T: Sendable>: @unchecked Sendable {
-    var value: Result<T, any Error>?
 }

@@ -7,7 +7,7 @@ import Glibc
 /// The `smtpscope` command (README "Command line"). Exit codes: 0 success, 1 runtime failure,
 /// 2 usage error.
 @main
-struct SmtpScope: ParsableCommand {
+struct SmtpScope: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "smtpscope",
         abstract: "SMTP proxy and traffic inspector: transcripts, policy, and why mail did not get through.",
@@ -18,10 +18,15 @@ struct SmtpScope: ParsableCommand {
     /// Printed by `--version`.
     static let version = "smtpscope 0.1.0 (transcript schema smtpscope.session/1)"
 
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            // `proxy` runs its services in Swift concurrency; the other commands are synchronous.
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
         } catch let exit as ExitCode {
             Glibc.exit(exit.rawValue)
         } catch {
