@@ -71,6 +71,8 @@ enum RuleExampleRunner {
                 message.attachments.append(RuleAttachment(filename: name, contentType: type ?? "application/octet-stream", size: size ?? 0))
             case .size(let size):
                 explicitSize = size
+            case .limitCount(let limit, let count):
+                facts.limitCounts[limit] = count
             }
         }
         message.size = explicitSize ?? (message.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } + 2
