@@ -67,9 +67,11 @@ let package = Package(
         ),
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         .target(name: "SMTPRules", dependencies: ["SMTPCore", "MailMessage", "CPCRE2"], swiftSettings: strictSettings),
+        // Sender limits: sliding-window counters and what connects them to the rules (no NIO).
+        .target(name: "SenderLimits", dependencies: ["SMTPRules"], swiftSettings: strictSettings),
         .target(
             name: "RuleSimulation",
-            dependencies: ["SMTPCore", "SMTPRules", "SMTPTranscript", "MailMessage", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["SMTPCore", "SMTPRules", "SenderLimits", "SMTPTranscript", "MailMessage", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
         .target(
@@ -79,6 +81,7 @@ let package = Package(
                 "MailMessage",
                 "SMTPTranscript",
                 "SMTPRules",
+                "SenderLimits",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -158,7 +161,8 @@ let package = Package(
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strictSettings),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "SMTPRulesTests", dependencies: ["SMTPRules", "SMTPCore"], swiftSettings: strictSettings),
-        .testTarget(name: "RuleSimulationTests", dependencies: ["RuleSimulation", "SMTPRules", "SMTPTranscript", "MailMessage"], swiftSettings: strictSettings),
+        .testTarget(name: "SenderLimitsTests", dependencies: ["SenderLimits", "SMTPRules"], swiftSettings: strictSettings),
+        .testTarget(name: "RuleSimulationTests", dependencies: ["RuleSimulation", "SMTPRules", "SenderLimits", "SMTPTranscript", "MailMessage"], swiftSettings: strictSettings),
         .testTarget(
             name: "SMTPTranscriptTests",
             dependencies: ["SMTPTranscript", "MailMessage", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
@@ -168,7 +172,7 @@ let package = Package(
         .testTarget(
             name: "SMTPProxyTests",
             dependencies: [
-                "SMTPProxy", "SMTPCore", "SMTPTranscript", "SMTPRules", "MailMessage",
+                "SMTPProxy", "SMTPCore", "SMTPTranscript", "SMTPRules", "SenderLimits", "MailMessage",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -220,6 +224,7 @@ var indexTargets: [Target] {
                 "SMTPReport",
                 "SMTPProxy",
                 "SMTPRules",
+                "SenderLimits",
                 "RuleSimulation",
                 "MessageTrace",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -3,6 +3,7 @@ import NIOCore
 import SMTPCore
 import SMTPRules
 import SMTPTranscript
+import SenderLimits
 
 /// What a rule set would have done to recorded sessions (`pcap --rules` and `rules test`). Nothing
 /// is enforced: every verdict says `enforced: false`, and its `mode` says whether the rule would
@@ -19,11 +20,18 @@ import SMTPTranscript
 /// builder as the proxy's, so a rule on any header field or on the body is judged alike. A transcript
 /// file keeps only Subject, From, To, Cc, Date and Message-ID of a message and not its body: a rule
 /// that reads anything else is not evaluated there, and is listed in `SimulatedSession.unjudged`.
+///
+/// Sender limits replay on the sessions' own times, with `limits` counting what the replay let
+/// through and the record shows the server accepted: the caller feeds sessions in the order they
+/// started (`rules test` sorts them). A session's `connect` is at its start; a transaction's
+/// stages, and what they count, at the time of its MAIL command.
 public struct RuleSimulator: Sendable {
     public let rules: RuleSet
+    public let limits: LimitLedger?
 
-    public init(rules: RuleSet) {
+    public init(rules: RuleSet, limits: LimitLedger? = nil) {
         self.rules = rules
+        self.limits = limits
     }
 
     /// The record with every verdict filled in, and what the rules would have decided. `messages`
@@ -35,6 +43,15 @@ public struct RuleSimulator: Sendable {
         for index in simulated.transactions.indices { simulated.transactions[index].rules = [] }
         var decisions: [SimulatedDecision] = []
         var unjudged: [UnjudgedRule] = []
+        var limitStops: [LimitStop] = []
+        let mailTimes = Self.mailTimes(in: record)
+        func time(ofTransaction index: Int?) -> Timestamp {
+            guard let index, index < mailTimes.count else { return record.start }
+            return mailTimes[index]
+        }
+        func count(_ event: LimitEvent, _ facts: RuleFacts, transaction: Int?) {
+            limits?.record(event, facts: facts, limits: rules.limits, at: Self.instant(time(ofTransaction: transaction)))
+        }
         var facts = RuleFacts()
         facts.clientIP = record.client?.ip
         facts.clientPort = record.client?.port
@@ -46,7 +63,15 @@ public struct RuleSimulator: Sendable {
 
         func run(_ stage: RuleStage, _ facts: RuleFacts, transaction: Int?) -> RuleTerminal? {
             guard rules.stages.contains(stage) else { return nil }
+            var facts = facts
+            let read = rules.limits(readAt: stage)
+            if let limits, !read.isEmpty { limits.fillCounts(&facts, for: read, at: Self.instant(time(ofTransaction: transaction))) }
             let outcome = rules.evaluate(stage, facts)
+            for verdict in outcome.verdicts where Self.stops(verdict.action) {
+                for reading in verdict.limits where reading.over {
+                    limitStops.append(LimitStop(time: time(ofTransaction: transaction), rule: verdict.rule, action: verdict.action, enforced: verdict.enforced, reading: reading))
+                }
+            }
             for rule in outcome.unjudged where !unjudged.contains(rule) { unjudged.append(rule) }
             let verdicts = outcome.verdicts.map(SessionRecord.RuleVerdict.simulated)
             if let transaction {
@@ -61,7 +86,9 @@ public struct RuleSimulator: Sendable {
         }
 
         replay: do {
-            if let terminal = run(.connect, facts, transaction: nil), Self.endsSession(terminal) { break replay }
+            let connect = run(.connect, facts, transaction: nil)
+            if let connect, Self.endsSession(connect) { break replay }
+            if connect.map(Self.refuses) != true { count(.sessionOpened, facts, transaction: nil) }
             // The proxy asks `helo` rules at every HELO and EHLO, with TLS as it stood then: an EHLO
             // before STARTTLS sees none, the one after it sees the handshake's version.
             for greeting in Self.greetings(in: record) {
@@ -96,21 +123,64 @@ public struct RuleSimulator: Sendable {
                     // The server's own refusal drops the recipient as well; an unknown reply keeps it.
                     if let reply = recipient.reply, reply.code >= 400 { continue }
                     if let address = recipient.address { accepted.append(address) }
+                    if let reply = recipient.reply, (200..<300).contains(reply.code), terminal == nil || !Self.settles(terminal) {
+                        count(.recipientAccepted, stageFacts, transaction: index)
+                    }
                 }
                 stageFacts.recipient = nil
                 stageFacts.recipients = accepted
                 stageFacts.rcptCount = accepted.count
                 guard transaction.data != nil, !accepted.isEmpty || transaction.rcptTo.isEmpty else { continue }
+                var settled = false
                 if let terminal = run(.data, stageFacts, transaction: index) {
                     if Self.endsSession(terminal) { break replay }
                     if Self.refuses(terminal) { continue }
+                    settled = Self.settles(terminal)
                 }
-                guard let message = transaction.message else { continue }
-                stageFacts.message = messages[index].map { RuleMessageFacts($0, size: message.size) } ?? RuleMessageFacts(recorded: message)
-                if let terminal = run(.message, stageFacts, transaction: index), Self.endsSession(terminal) { break replay }
+                if let message = transaction.message {
+                    var messageFacts = stageFacts
+                    messageFacts.message = messages[index].map { RuleMessageFacts($0, size: message.size) } ?? RuleMessageFacts(recorded: message)
+                    if let terminal = run(.message, messageFacts, transaction: index) {
+                        if Self.endsSession(terminal) { break replay }
+                        if Self.refuses(terminal) { continue }
+                        settled = settled || Self.settles(terminal)
+                    }
+                }
+                // Counted as the proxy counts: a message the server accepted, not one a rule
+                // discarded or quarantined before it went there.
+                if !settled, let data = transaction.data, let reply = data.reply, (200..<300).contains(reply.code) {
+                    count(.messageAccepted(octets: data.size ?? transaction.message?.size ?? 0), stageFacts, transaction: index)
+                }
             }
         }
-        return SimulatedSession(record: simulated, decisions: decisions, unjudged: unjudged)
+        return SimulatedSession(record: simulated, decisions: decisions, unjudged: unjudged, limitStops: limitStops)
+    }
+
+    /// When each transaction's MAIL command was sent, in order (the session's start for a record
+    /// whose dialogue does not show them).
+    static func mailTimes(in record: SessionRecord) -> [Timestamp] {
+        record.events.compactMap { event in
+            guard event.from == .client, event.octets == nil, event.text.utf8.count >= 5,
+                event.text.prefix(5).uppercased() == "MAIL "
+            else { return nil }
+            return Timestamp(microsecondsSinceEpoch: record.start.microsecondsSinceEpoch + event.t)
+        }
+    }
+
+    static func instant(_ time: Timestamp) -> LimitInstant {
+        LimitInstant(milliseconds: time.microsecondsSinceEpoch / 1000)
+    }
+
+    /// Actions that stop what a client tried: a budget "stops" a sender with these.
+    private static func stops(_ action: String) -> Bool {
+        action == "reject" || action == "tempfail" || action == "disconnect"
+    }
+
+    private static func settles(_ terminal: RuleTerminal?) -> Bool {
+        switch terminal {
+        case .discard?, .quarantine?: true
+        default: false
+        }
     }
 
     /// The HELO and EHLO names the client sent, in order, each with whether TLS was up when it
@@ -204,11 +274,23 @@ public struct SimulatedSession: Sendable {
     public var decisions: [SimulatedDecision]
     /// Rules that read what the record does not keep, and so were not evaluated on this session.
     public var unjudged: [UnjudgedRule]
+    /// Every refusal (enforced or `mode monitor`) by a rule that read a limit over its budget.
+    public var limitStops: [LimitStop] = []
 
     /// Every verdict, session level first.
     public var verdicts: [SessionRecord.RuleVerdict] {
         record.rules + record.transactions.flatMap(\.rules)
     }
+}
+
+/// A sender a limit would have stopped, and when.
+public struct LimitStop: Sendable, Hashable {
+    public var time: Timestamp
+    public var rule: String
+    public var action: String
+    /// false for a `mode monitor` rule: it would only have been recorded.
+    public var enforced: Bool
+    public var reading: LimitReading
 }
 
 /// An action that would have ended a stage.
