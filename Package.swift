@@ -69,6 +69,17 @@ let package = Package(
         .target(name: "SMTPRules", dependencies: ["SMTPCore", "MailMessage", "CPCRE2"], swiftSettings: strictSettings),
         // Sender limits: sliding-window counters and what connects them to the rules (no NIO).
         .target(name: "SenderLimits", dependencies: ["SMTPRules"], swiftSettings: strictSettings),
+        // `smtpscope policy`: Postfix's policy delegation protocol on the rules and limits.
+        .target(
+            name: "PostfixPolicy",
+            dependencies: [
+                "SMTPCore", "SMTPRules", "SenderLimits", "SMTPTranscript",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "RuleSimulation",
             dependencies: ["SMTPCore", "SMTPRules", "SenderLimits", "SMTPTranscript", "MailMessage", .product(name: "NIOCore", package: "swift-nio")],
@@ -162,6 +173,7 @@ let package = Package(
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "SMTPRulesTests", dependencies: ["SMTPRules", "SMTPCore"], swiftSettings: strictSettings),
         .testTarget(name: "SenderLimitsTests", dependencies: ["SenderLimits", "SMTPRules"], swiftSettings: strictSettings),
+        .testTarget(name: "PostfixPolicyTests", dependencies: ["PostfixPolicy", "SenderLimits", "SMTPRules"], swiftSettings: strictSettings),
         .testTarget(name: "RuleSimulationTests", dependencies: ["RuleSimulation", "SMTPRules", "SenderLimits", "SMTPTranscript", "MailMessage"], swiftSettings: strictSettings),
         .testTarget(
             name: "SMTPTranscriptTests",
@@ -225,6 +237,7 @@ var indexTargets: [Target] {
                 "SMTPProxy",
                 "SMTPRules",
                 "SenderLimits",
+                "PostfixPolicy",
                 "RuleSimulation",
                 "MessageTrace",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

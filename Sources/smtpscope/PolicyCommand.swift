@@ -1,0 +1,129 @@
+import ArgumentParser
+import Dispatch
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import PostfixPolicy
+import SMTPRules
+import SenderLimits
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `smtpscope policy`: the rules and limits as a Postfix policy service (`check_policy_service`).
+struct PolicyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract: "Serve Postfix's SMTPD policy delegation protocol on a rules folder and its limits.",
+        discussion: """
+            Point Postfix at it with check_policy_service inet:HOST:PORT in the restriction list of each \
+            stage the rules use (smtpd_end_of_data_restrictions for message rules, and for counting \
+            messages and bytes). Reject and tempfail verdicts become the rule's reply, disconnect a 421, \
+            discard DISCARD, quarantine HOLD; anything else DUNNO. Every decision is one \
+            smtpscope.policy/1 JSON line. SIGHUP re-reads the rules (counters of limits kept as they were \
+            stay); SIGINT or SIGTERM stops.
+            """
+    )
+
+    static let defaultListen = "127.0.0.1:10040"
+
+    @Option(name: .long, help: ArgumentHelp("Address to listen on, HOST:PORT or [IPv6]:PORT (port 0 picks a free one).", valueName: "HOST:PORT"))
+    var listen: String = PolicyCommand.defaultListen
+
+    @Option(name: .long, help: ArgumentHelp("The rules folder (default: ./rules).", valueName: "DIR"))
+    var rules: String = "rules"
+
+    @Option(name: .long, help: ArgumentHelp("Append each decision as a JSON line to FILE, or - for standard output (the default).", valueName: "FILE|-"))
+    var transcripts: String = "-"
+
+    func validate() throws {
+        if ListenAddress(parsing: listen) == nil {
+            throw ValidationError("--listen takes HOST:PORT or [IPv6]:PORT with a port 0-65535, e.g. \(Self.defaultListen)")
+        }
+    }
+
+    func run() throws {
+        guard let address = ListenAddress(parsing: listen) else { throw ValidationError("bad --listen \(listen)") }
+        let ruleSet = try RulesTestCommand.loadOrExit(rules)
+        guard let output = PolicyRecordFile(path: transcripts) else {
+            throw fail("--transcripts \(transcripts): cannot open for appending: \(String(cString: strerror(errno)))")
+        }
+        let ledger = LimitLedger(store: MemoryLimitStore())
+        let server = PolicyServer(
+            host: address.host, port: address.port, group: MultiThreadedEventLoopGroup.singleton,
+            service: PostfixPolicyService(rules: ruleSet, limits: ledger),
+            record: { output.write($0.jsonLine()) },
+            problem: { FileHandleStandardError.write("smtpscope policy: \($0)\n") }
+        )
+        let stop = SignalWaiter(signals: [SIGINT, SIGTERM])
+        let bound: SocketAddress
+        do {
+            bound = try waitFor { try await server.start() }
+        } catch {
+            throw fail("cannot listen: " + ErrorDescription.listening(on: listen, flag: "--listen", error))
+        }
+        let directory = rules
+        let reload = Self.onSIGHUP {
+            let result = RuleSet.load(directory: directory)
+            guard result.isValid, let ruleSet = result.ruleSet else {
+                let problems = RulesReport.check(result, directory: directory).split(separator: "\n").joined(separator: "; ")
+                FileHandleStandardError.write("smtpscope policy: reload: rules not reloaded, keeping the previous ones: \(problems)\n")
+                return
+            }
+            ledger.retain(ruleSet.limits)
+            server.replaceService(PostfixPolicyService(rules: ruleSet, limits: ledger))
+            FileHandleStandardError.write("smtpscope policy: reload: rules re-read from \(directory)/ (\(ruleSet.ruleCount) rules, \(ruleSet.limits.count) limits)\n")
+        }
+        let shown = bound.ipAddress.map { $0.contains(":") ? "[\($0)]:\(bound.port ?? 0)" : "\($0):\(bound.port ?? 0)" } ?? listen
+        FileHandleStandardError.write(
+            "smtpscope policy: listening on \(shown) (check_policy_service inet:\(shown)); rules \(rules)/: \(ruleSet.ruleCount) rules, \(ruleSet.limits.count) limits; decisions to \(transcripts == "-" ? "standard output" : transcripts)\n")
+        let signal = stop.wait()
+        reload.cancel()
+        FileHandleStandardError.write("smtpscope policy: signal \(signal), stopping\n")
+        try? waitFor { await server.stop() }
+        output.close()
+    }
+
+    /// Calls `body` on every SIGHUP until the source is cancelled.
+    private static func onSIGHUP(_ body: @escaping @Sendable () -> Void) -> any DispatchSourceSignal {
+        Glibc.signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "smtpscope.policy.reload"))
+        source.setEventHandler(handler: body)
+        source.resume()
+        return source
+    }
+}
+
+/// The decisions' JSON Lines file (or standard output), written whole line by line from any thread.
+/// `@unchecked`: the `FILE` pointer is only touched under `lock`.
+final class PolicyRecordFile: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var file: UnsafeMutablePointer<FILE>?
+    private let isStandardOutput: Bool
+
+    init?(path: String) {
+        isStandardOutput = path == "-"
+        // Standard output through a FILE of its own: nothing else writes there while the service runs.
+        let handle: UnsafeMutablePointer<FILE>? = isStandardOutput ? fdopen(1, "w") : fopen(path, "a")
+        guard let handle else { return nil }
+        // The decisions name senders and users, as the session transcripts do.
+        if !isStandardOutput { fchmod(fileno(handle), 0o640) }
+        file = handle
+    }
+
+    func write(_ line: [UInt8]) {
+        lock.withLock {
+            guard let file else { return }
+            _ = line.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+            fflush(file)
+        }
+    }
+
+    func close() {
+        lock.withLock {
+            if let file, !isStandardOutput { fclose(file) }
+            file = nil
+        }
+    }
+}
