@@ -31,10 +31,10 @@ struct PolicyCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Address to listen on, HOST:PORT or [IPv6]:PORT (port 0 picks a free one).", valueName: "HOST:PORT"))
     var listen: String = PolicyCommand.defaultListen
 
-    @Option(name: .long, help: ArgumentHelp("The rules folder (default: ./rules).", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp("The rules folder.", valueName: "DIR"))
     var rules: String = "rules"
 
-    @Option(name: .long, help: ArgumentHelp("Append each decision as a JSON line to FILE, or - for standard output (the default).", valueName: "FILE|-"))
+    @Option(name: .long, help: ArgumentHelp("Append each decision as a JSON line to FILE, or - for standard output.", valueName: "FILE|-"))
     var transcripts: String = "-"
 
     func validate() throws {
