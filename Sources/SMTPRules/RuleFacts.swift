@@ -30,6 +30,10 @@ public struct RuleFacts: Sendable {
     /// before a stage is evaluated (`RuleSet.limits(readAt:)`); a limit without an entry has no key
     /// here. The rules never touch a store.
     public var limitCounts: [String: Int] = [:]
+    /// What this session has let through that is not counted yet, by what limits count: a
+    /// pipelining client's RCPTs still awaiting the upstream's reply. `over_limit` counts them as if
+    /// accepted, so a pipelined batch cannot pass a budget that one-at-a-time commands would not.
+    public var limitsInFlight: [LimitUnit: Int] = [:]
 
     public init(
         clientIP: String? = nil,

@@ -37,6 +37,12 @@ public struct RulesPolicy: SessionPolicy {
         let read = rules.limits(readAt: stage)
         if !read.isEmpty {
             limits.fillCounts(&ruleFacts, for: read, at: clock.now())
+            if stage == .rcpt {
+                // RCPTs of this transaction not accepted yet: with PIPELINING they may all still be
+                // awaiting the upstream's reply (or refused by it: then they hold the budget until
+                // the transaction ends, an error on the safe side).
+                ruleFacts.limitsInFlight[.recipients] = max(facts.recipientCount - facts.recipients.count, 0)
+            }
             if let metrics {
                 for limit in read where limit.isOver(ruleFacts, at: stage) { metrics.limitOver(limit.name) }
             }

@@ -79,3 +79,34 @@ struct RelayObserveTests {
         #expect(store.count(counter, at: SystemLimitClock().now()) == counted)
     }
 }
+
+/// Pipelined RCPTs are decided before the upstream answers any: those not yet accepted count as
+/// if they were, so a batch cannot pass a recipients budget.
+struct RulesPolicyInFlightTests {
+    @Test(arguments: [(2, 0, true), (3, 0, false), (3, 3, false), (1, 1, true)])
+    func pipelinedRecipientsHoldTheBudget(_ given: Int, _ accepted: Int, _ passes: Bool) throws {
+        let result = RuleSet.compile([RuleSource(path: "t.rules", text: """
+            limit "rcpts" counts recipients per mail_from over 1h max 3
+            rule "cap" on rcpt when over_limit("rcpts") tempfail 452 4.5.3 "too many recipients"
+            """)]) { _ in "" }
+        let rules = try #require(result.ruleSet, "\(result.diagnostics)")
+        let store = MemoryLimitStore()
+        let ledger = LimitLedger(store: store)
+        let policy = RulesPolicy(rules: rules, limits: ledger)
+        var facts = PolicyFacts(client: .init(ip: "192.0.2.1", port: 40000), helo: "client.test", mailFrom: SMTPPath(address: "a@example.com"))
+        // What the store already counted: the recipients the upstream accepted.
+        for index in 0..<accepted {
+            let path = SMTPPath(address: "r\(index)@example.org")
+            facts.recipients.append(path)
+            policy.observe(.recipientAccepted(path), facts: facts)
+        }
+        facts.recipientCount = given
+        facts.recipient = SMTPPath(address: "next@example.org")
+        let decision = policy.decide(at: .rcpt, facts: facts)
+        if passes {
+            #expect(decision.action == .continue)
+        } else {
+            #expect(decision.action == .tempfail(PolicyReply(code: 452, enhanced: EnhancedStatusCode("4.5.3"), text: "too many recipients")))
+        }
+    }
+}

@@ -167,3 +167,23 @@ def test_counters_survive_a_reload_that_keeps_the_limit(proxy, upstreams, tmp_pa
     refused = swaks_send(run)
     assert refused.returncode != 0
     assert "451 4.7.1 alice@example.com has sent 3 messages this hour; reloaded" in refused.stdout
+
+
+def test_a_pipelined_batch_cannot_pass_a_recipients_budget(proxy, upstreams, tmp_path, validate_record):
+    # smtp-sink offers PIPELINING, so swaks sends MAIL, every RCPT and DATA at once: the proxy decides
+    # each RCPT before the upstream has answered any of them.
+    host, port, _ = upstreams.smtp_sink(dump=False)
+    run = proxy((host, port), "--rules", write_rules(tmp_path, """
+limit "sender-recipients" counts recipients per mail_from over 1h max 4
+
+rule "recipient-budget" on rcpt
+  when over_limit("sender-recipients")
+  tempfail 452 4.5.3 "Too many recipients"
+"""))
+    recipients = ",".join(f"r{n}@upstream.test" for n in range(6))
+    completed = swaks(run.host, run.port, "--pipeline", "--from", "gina@client.test", "--to", recipients)
+    assert completed.stdout.count("<** 452 4.5.3 Too many recipients") == 2, completed.stdout
+    records = run.records(1)
+    check_records(records, validate_record, count=1)
+    codes = [r["reply"]["code"] for r in records[0]["transactions"][0]["rcpt_to"]]
+    assert sorted(codes) == [250, 250, 250, 250, 452, 452]
