@@ -112,3 +112,47 @@ def test_hostile_requests_close_the_connection_and_the_service_goes_on(tmp_path,
             answer += data
         assert answer == b"action=550 5.7.1 Sender x@evil.test is not welcome\n\n" * 2
     assert "connection closed" in service.output()
+
+
+def ask(port, requests):
+    """Sends requests on one connection (as Postfix does) and returns each action."""
+    actions = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        for attributes in requests:
+            client.sendall("".join(f"{k}={v}\n" for k, v in attributes.items()).encode() + b"\n")
+            answer = b""
+            while not answer.endswith(b"\n\n"):
+                data = client.recv(4096)
+                assert data, answer
+                answer += data
+            actions.append(answer.decode().removeprefix("action=").strip())
+    return actions
+
+
+def test_a_reload_keeps_the_counters_of_a_kept_limit(tmp_path, policy):
+    import signal
+    import time
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    text = """
+limit "sender-recipients" counts recipients per mail_from over 1h max 2
+
+rule "cap" on rcpt
+  when over_limit("sender-recipients")
+  tempfail 452 4.5.3 "too many recipients"
+"""
+    (rules / "10-policy.rules").write_text(text)
+    service = policy(rules)
+
+    def rcpt(recipient, instance):
+        return {"request": "smtpd_access_policy", "protocol_state": "RCPT", "sender": "alice@example.com",
+                "recipient": recipient, "client_address": "192.0.2.1", "instance": instance}
+
+    assert ask(service.port, [rcpt("a@example.org", "1"), rcpt("b@example.org", "1")]) == ["DUNNO", "DUNNO"]
+    (rules / "10-policy.rules").write_text(text.replace("too many recipients", "reloaded"))
+    service.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "rules re-read" not in service.output() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "rules re-read" in service.output()
+    assert ask(service.port, [rcpt("c@example.org", "2")]) == ["452 4.5.3 reloaded"]
