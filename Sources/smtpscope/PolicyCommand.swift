@@ -95,12 +95,18 @@ struct PolicyCommand: ParsableCommand {
     }
 }
 
-/// The decisions' JSON Lines file (or standard output), written whole line by line from any thread.
-/// `@unchecked`: the `FILE` pointer is only touched under `lock`.
+/// The decisions' JSON Lines file (or standard output), written whole line by line. Lines are
+/// written on a queue of their own, so a slow reader of standard output does not hold up the event
+/// loops that answer Postfix; past `maxPending` lines waiting, a write waits its turn instead (memory
+/// stays bounded, and no decision goes unrecorded).
+/// `@unchecked`: the `FILE` pointer is only touched on `queue`, the count only under `lock`.
 final class PolicyRecordFile: @unchecked Sendable {
+    static let maxPending = 10_000
     private let lock = NIOLock()
     private var file: UnsafeMutablePointer<FILE>?
+    private var pending = 0
     private let isStandardOutput: Bool
+    private let queue = DispatchQueue(label: "smtpscope.policy.records")
 
     init?(path: String) {
         isStandardOutput = path == "-"
@@ -113,16 +119,29 @@ final class PolicyRecordFile: @unchecked Sendable {
     }
 
     func write(_ line: [UInt8]) {
-        lock.withLock {
-            guard let file else { return }
-            _ = line.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
-            fflush(file)
+        let backlogged = lock.withLock {
+            pending += 1
+            return pending > Self.maxPending
+        }
+        if backlogged {
+            queue.sync { self.emit(line) }
+        } else {
+            queue.async { self.emit(line) }
         }
     }
 
+    /// On `queue` only, which alone touches `file` after `init`.
+    private func emit(_ line: [UInt8]) {
+        lock.withLock { pending -= 1 }
+        guard let file else { return }
+        _ = line.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        fflush(file)
+    }
+
+    /// Writes what is queued, then closes.
     func close() {
-        lock.withLock {
-            if let file, !isStandardOutput { fclose(file) }
+        queue.sync {
+            if let file { _ = isStandardOutput ? fflush(file) : fclose(file) }
             file = nil
         }
     }
