@@ -10,9 +10,10 @@ import Synchronization
 /// longer than the exact window would make it.
 ///
 /// **Memory.** Buckets older than the window are dropped whenever a counter is touched, counters
-/// with nothing left in their window are swept every `sweepInterval` operations, and at most
-/// `maxCounters` counters exist: a new key beyond that is not counted (fail open, as a store that
-/// is down would be) and `Statistics.untracked` says how often.
+/// with nothing left in their window are swept every `sweepInterval` operations (and, when the store
+/// is full, at most once a second), and at most `maxCounters` counters exist: a new key beyond that
+/// is not counted (fail open, as a store that is down would be) and `Statistics.untracked` says how
+/// often.
 public final class MemoryLimitStore: LimitCounterStore {
     public static let bucketsPerWindow: Int64 = 60
     public static let sweepInterval = 4096
@@ -33,6 +34,9 @@ public final class MemoryLimitStore: LimitCounterStore {
         var counters: [LimitCounter: [Bucket]] = [:]
         var operations = 0
         var untracked = 0
+        /// When a full store last swept for room: at most once a second, so a flood of new keys
+        /// cannot make every addition walk every counter.
+        var lastSweepForRoom: Int64?
     }
 
     private let state = Mutex(State())
@@ -80,7 +84,10 @@ public final class MemoryLimitStore: LimitCounterStore {
             state.operations += 1
             if state.operations % Self.sweepInterval == 0 { Self.sweep(&state, at: now) }
             if state.counters[counter] == nil, state.counters.count >= maxCounters {
-                Self.sweep(&state, at: now)
+                if state.lastSweepForRoom.map({ now.milliseconds - $0 >= 1000 || now.milliseconds < $0 }) ?? true {
+                    state.lastSweepForRoom = now.milliseconds
+                    Self.sweep(&state, at: now)
+                }
                 if state.counters.count >= maxCounters {
                     state.untracked += 1
                     return

@@ -53,9 +53,12 @@ struct MemoryLimitStoreTests {
         // Full, and nothing expired: a new key is not counted, and says so.
         store.add(1, to: LimitCounter(id: "x", key: "new", windowSeconds: 60), at: start.adding(seconds: 30))
         #expect(store.statistics == .init(counters: 10, untracked: 1))
+        // A flood of new keys in the same second does not sweep again for each.
+        for i in 0..<100 { store.add(1, to: LimitCounter(id: "x", key: "flood\(i)", windowSeconds: 60), at: start.adding(seconds: 30)) }
+        #expect(store.statistics == .init(counters: 10, untracked: 101))
         // Two minutes on the old counters have left their window: the new key gets a place.
         store.add(1, to: LimitCounter(id: "x", key: "later", windowSeconds: 60), at: start.adding(seconds: 120))
-        #expect(store.statistics == .init(counters: 1, untracked: 1))
+        #expect(store.statistics == .init(counters: 1, untracked: 101))
     }
 
     @Test func retainKeepsOnlyTheNamedCounters() {
