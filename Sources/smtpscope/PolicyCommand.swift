@@ -49,7 +49,9 @@ struct PolicyCommand: ParsableCommand {
         guard let output = PolicyRecordFile(path: transcripts) else {
             throw fail("--transcripts \(transcripts): cannot open for appending: \(String(cString: strerror(errno)))")
         }
-        let ledger = LimitLedger(store: MemoryLimitStore())
+        let store = MemoryLimitStore()
+        let ledger = LimitLedger(store: store)
+        LimitStoreWatch.start(store, on: MultiThreadedEventLoopGroup.singleton.next()) { FileHandleStandardError.write("smtpscope policy: \($0)\n") }
         let server = PolicyServer(
             host: address.host, port: address.port, group: MultiThreadedEventLoopGroup.singleton,
             service: PostfixPolicyService(rules: ruleSet, limits: ledger),

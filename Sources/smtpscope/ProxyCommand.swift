@@ -275,7 +275,8 @@ struct ProxyCommand: ParsableCommand {
         var rulesDescription = "none (allow all)"
         // Sender limits' counters: one store for the proxy's life, handed from rule set to rule set
         // on reloads.
-        let limitLedger = LimitLedger(store: MemoryLimitStore())
+        let limitStore = MemoryLimitStore()
+        let limitLedger = LimitLedger(store: limitStore)
         var loadedRules: RuleSet?
         if let rulesDirectory {
             let result = RuleSet.load(directory: rulesDirectory)
@@ -365,6 +366,9 @@ struct ProxyCommand: ParsableCommand {
             metricsServer = MetricsServer(address: address, group: group, logger: logger) { registry.emitToBuffer() }
         }
         let observedMetrics = proxyMetrics
+        if loadedRules != nil {  // a reload may bring limits in
+            LimitStoreWatch.start(limitStore, on: group.next()) { logger.warning("\($0)") }
+        }
         if let loadedRules, let proxyMetrics { policy = RulesPolicy(rules: loadedRules, limits: limitLedger, metrics: proxyMetrics) }
         var recordObserver: (@Sendable (SessionRecord) -> Void)?
         if let observedMetrics { recordObserver = { observedMetrics.observe($0) } }
