@@ -67,9 +67,22 @@ let package = Package(
         ),
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         .target(name: "SMTPRules", dependencies: ["SMTPCore", "MailMessage", "CPCRE2"], swiftSettings: strictSettings),
+        // Sender limits: sliding-window counters and what connects them to the rules (no NIO).
+        .target(name: "SenderLimits", dependencies: ["SMTPRules"], swiftSettings: strictSettings),
+        // `smtpscope policy`: Postfix's policy delegation protocol on the rules and limits.
+        .target(
+            name: "PostfixPolicy",
+            dependencies: [
+                "SMTPCore", "SMTPRules", "SenderLimits", "SMTPTranscript",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "RuleSimulation",
-            dependencies: ["SMTPCore", "SMTPRules", "SMTPTranscript", "MailMessage", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["SMTPCore", "SMTPRules", "SenderLimits", "SMTPTranscript", "MailMessage", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
         .target(
@@ -79,6 +92,7 @@ let package = Package(
                 "MailMessage",
                 "SMTPTranscript",
                 "SMTPRules",
+                "SenderLimits",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -158,7 +172,9 @@ let package = Package(
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strictSettings),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], resources: [.copy("Fixtures")], swiftSettings: strictSettings),
         .testTarget(name: "SMTPRulesTests", dependencies: ["SMTPRules", "SMTPCore"], swiftSettings: strictSettings),
-        .testTarget(name: "RuleSimulationTests", dependencies: ["RuleSimulation", "SMTPRules", "SMTPTranscript", "MailMessage"], swiftSettings: strictSettings),
+        .testTarget(name: "SenderLimitsTests", dependencies: ["SenderLimits", "SMTPRules"], swiftSettings: strictSettings),
+        .testTarget(name: "PostfixPolicyTests", dependencies: ["PostfixPolicy", "SenderLimits", "SMTPRules"], swiftSettings: strictSettings),
+        .testTarget(name: "RuleSimulationTests", dependencies: ["RuleSimulation", "SMTPRules", "SenderLimits", "SMTPTranscript", "MailMessage"], swiftSettings: strictSettings),
         .testTarget(
             name: "SMTPTranscriptTests",
             dependencies: ["SMTPTranscript", "MailMessage", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
@@ -168,7 +184,7 @@ let package = Package(
         .testTarget(
             name: "SMTPProxyTests",
             dependencies: [
-                "SMTPProxy", "SMTPCore", "SMTPTranscript", "SMTPRules", "MailMessage",
+                "SMTPProxy", "SMTPCore", "SMTPTranscript", "SMTPRules", "SenderLimits", "MailMessage",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -221,6 +237,8 @@ var indexTargets: [Target] {
                 "SMTPReport",
                 "SMTPProxy",
                 "SMTPRules",
+                "SenderLimits",
+                "PostfixPolicy",
                 "RuleSimulation",
                 "MessageTrace",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

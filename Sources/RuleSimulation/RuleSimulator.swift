@@ -3,6 +3,7 @@ import NIOCore
 import SMTPCore
 import SMTPRules
 import SMTPTranscript
+import SenderLimits
 
 /// What a rule set would have done to recorded sessions (`pcap --rules` and `rules test`). Nothing
 /// is enforced: every verdict says `enforced: false`, and its `mode` says whether the rule would
@@ -19,11 +20,18 @@ import SMTPTranscript
 /// builder as the proxy's, so a rule on any header field or on the body is judged alike. A transcript
 /// file keeps only Subject, From, To, Cc, Date and Message-ID of a message and not its body: a rule
 /// that reads anything else is not evaluated there, and is listed in `SimulatedSession.unjudged`.
+///
+/// Sender limits replay on the sessions' own times, with `limits` counting what the replay let
+/// through and the record shows the server accepted: the caller feeds sessions in the order they
+/// started (`rules test` sorts them). A session's `connect` is at its start; a transaction's
+/// stages, and what they count, at the time of its MAIL command.
 public struct RuleSimulator: Sendable {
     public let rules: RuleSet
+    public let limits: LimitLedger?
 
-    public init(rules: RuleSet) {
+    public init(rules: RuleSet, limits: LimitLedger? = nil) {
         self.rules = rules
+        self.limits = limits
     }
 
     /// The record with every verdict filled in, and what the rules would have decided. `messages`
@@ -35,6 +43,15 @@ public struct RuleSimulator: Sendable {
         for index in simulated.transactions.indices { simulated.transactions[index].rules = [] }
         var decisions: [SimulatedDecision] = []
         var unjudged: [UnjudgedRule] = []
+        var limitStops: [LimitStop] = []
+        let mailTimes = Self.mailTimes(in: record)
+        func time(ofTransaction index: Int?) -> Timestamp {
+            guard let index, index < mailTimes.count else { return record.start }
+            return mailTimes[index]
+        }
+        func count(_ event: LimitEvent, _ facts: SessionFacts, at stage: RuleStage, transaction: Int?) {
+            limits?.record(event, facts: RuleFacts(facts, at: stage), limits: rules.limits, at: Self.instant(time(ofTransaction: transaction)))
+        }
         // The proxy's fact builder, moved along by the record's events as the relay moves it live.
         var facts = SessionFacts(clientIP: record.client?.ip, clientPort: record.client?.port, serverIP: record.server?.ip, serverPort: record.server?.port)
         // As the proxy sees it: at `connect` only an implicit-TLS listener has TLS, and its version
@@ -43,7 +60,15 @@ public struct RuleSimulator: Sendable {
 
         func run(_ stage: RuleStage, _ facts: SessionFacts, transaction: Int?) -> RuleTerminal? {
             guard rules.stages.contains(stage) else { return nil }
-            let outcome = rules.evaluate(stage, RuleFacts(facts, at: stage))
+            var ruleFacts = RuleFacts(facts, at: stage)
+            let read = rules.limits(readAt: stage)
+            if let limits, !read.isEmpty { limits.fillCounts(&ruleFacts, for: read, at: Self.instant(time(ofTransaction: transaction))) }
+            let outcome = rules.evaluate(stage, ruleFacts)
+            for verdict in outcome.verdicts where Self.stops(verdict.action) {
+                for reading in verdict.limits where reading.over {
+                    limitStops.append(LimitStop(time: time(ofTransaction: transaction), rule: verdict.rule, action: verdict.action, enforced: verdict.enforced, reading: reading))
+                }
+            }
             for rule in outcome.unjudged where !unjudged.contains(rule) { unjudged.append(rule) }
             let verdicts = outcome.verdicts.map(SessionRecord.RuleVerdict.simulated)
             if let transaction {
@@ -58,7 +83,9 @@ public struct RuleSimulator: Sendable {
         }
 
         replay: do {
-            if let terminal = run(.connect, facts, transaction: nil), Self.endsSession(terminal) { break replay }
+            let connect = run(.connect, facts, transaction: nil)
+            if let connect, Self.endsSession(connect) { break replay }
+            if connect.map(Self.refuses) != true { count(.sessionOpened, facts, at: .connect, transaction: nil) }
             if facts.tls { facts.negotiatedTLS(version: record.tls.version) }
             // The proxy asks `helo` rules at every HELO and EHLO, with TLS as it stood then: an EHLO
             // before STARTTLS sees none, the one after it sees the handshake's version.
@@ -97,25 +124,68 @@ public struct RuleSimulator: Sendable {
                 facts.beganTransaction(mailFrom: mailFrom, parameters: parameters)
                 for recipient in transaction.rcptTo {
                     let path = recipient.address.map { SMTPPath(address: $0) }
-                    let terminal = run(.rcpt, facts.probing(recipient: path), transaction: index)
+                    let probe = facts.probing(recipient: path)
+                    let terminal = run(.rcpt, probe, transaction: index)
                     facts.gaveRecipient()
                     if let terminal, Self.endsSession(terminal) { break replay }
                     if let terminal, Self.refuses(terminal) { continue }
                     // The server's own refusal drops the recipient as well; an unknown reply keeps it.
                     if let reply = recipient.reply, reply.code >= 400 { continue }
                     if let path { facts.acceptedRecipient(path) }
+                    if let reply = recipient.reply, (200..<300).contains(reply.code), terminal == nil || !Self.settles(terminal) {
+                        count(.recipientAccepted, probe, at: .rcpt, transaction: index)
+                    }
                 }
                 guard transaction.data != nil, !facts.recipients.isEmpty || transaction.rcptTo.isEmpty else { continue }
+                var settled = false
                 if let terminal = run(.data, facts, transaction: index) {
                     if Self.endsSession(terminal) { break replay }
                     if Self.refuses(terminal) { continue }
+                    settled = Self.settles(terminal)
                 }
-                guard let message = transaction.message else { continue }
-                let read = messages[index].map { RuleMessageFacts($0, size: message.size) } ?? RuleMessageFacts(recorded: message)
-                if let terminal = run(.message, facts.probing(message: read), transaction: index), Self.endsSession(terminal) { break replay }
+                if let message = transaction.message {
+                    let read = messages[index].map { RuleMessageFacts($0, size: message.size) } ?? RuleMessageFacts(recorded: message)
+                    if let terminal = run(.message, facts.probing(message: read), transaction: index) {
+                        if Self.endsSession(terminal) { break replay }
+                        if Self.refuses(terminal) { continue }
+                        settled = settled || Self.settles(terminal)
+                    }
+                }
+                // Counted as the proxy counts: a message the server accepted, not one a rule
+                // discarded or quarantined before it went there.
+                if !settled, let data = transaction.data, let reply = data.reply, (200..<300).contains(reply.code) {
+                    count(.messageAccepted(octets: data.size ?? transaction.message?.size ?? 0), facts, at: .data, transaction: index)
+                }
             }
         }
-        return SimulatedSession(record: simulated, decisions: decisions, unjudged: unjudged)
+        return SimulatedSession(record: simulated, decisions: decisions, unjudged: unjudged, limitStops: limitStops)
+    }
+
+    /// When each transaction's MAIL command was sent, in order (the session's start for a record
+    /// whose dialogue does not show them).
+    static func mailTimes(in record: SessionRecord) -> [Timestamp] {
+        record.events.compactMap { event in
+            guard event.from == .client, event.octets == nil, event.text.utf8.count >= 5,
+                event.text.prefix(5).uppercased() == "MAIL "
+            else { return nil }
+            return Timestamp(microsecondsSinceEpoch: record.start.microsecondsSinceEpoch + event.t)
+        }
+    }
+
+    static func instant(_ time: Timestamp) -> LimitInstant {
+        LimitInstant(milliseconds: time.microsecondsSinceEpoch / 1000)
+    }
+
+    /// Actions that stop what a client tried: a budget "stops" a sender with these.
+    private static func stops(_ action: String) -> Bool {
+        action == "reject" || action == "tempfail" || action == "disconnect"
+    }
+
+    private static func settles(_ terminal: RuleTerminal?) -> Bool {
+        switch terminal {
+        case .discard?, .quarantine?: true
+        default: false
+        }
     }
 
     /// The HELO and EHLO names the client sent, in order, each with whether TLS was up when it
@@ -209,11 +279,23 @@ public struct SimulatedSession: Sendable {
     public var decisions: [SimulatedDecision]
     /// Rules that read what the record does not keep, and so were not evaluated on this session.
     public var unjudged: [UnjudgedRule]
+    /// Every refusal (enforced or `mode monitor`) by a rule that read a limit over its budget.
+    public var limitStops: [LimitStop] = []
 
     /// Every verdict, session level first.
     public var verdicts: [SessionRecord.RuleVerdict] {
         record.rules + record.transactions.flatMap(\.rules)
     }
+}
+
+/// A sender a limit would have stopped, and when.
+public struct LimitStop: Sendable, Hashable {
+    public var time: Timestamp
+    public var rule: String
+    public var action: String
+    /// false for a `mode monitor` rule: it would only have been recorded.
+    public var enforced: Bool
+    public var reading: LimitReading
 }
 
 /// An action that would have ended a stage.

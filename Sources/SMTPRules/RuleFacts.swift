@@ -26,6 +26,14 @@ public struct RuleFacts: Sendable {
     public var rcptCount: Int
     /// At `message` only.
     public var message: RuleMessageFacts?
+    /// Each limit's count for this session's key, filled by the caller from its counter store
+    /// before a stage is evaluated (`RuleSet.limits(readAt:)`); a limit without an entry has no key
+    /// here. The rules never touch a store.
+    public var limitCounts: [String: Int] = [:]
+    /// What this session has let through that is not counted yet, by what limits count: a
+    /// pipelining client's RCPTs still awaiting the upstream's reply. `over_limit` counts them as if
+    /// accepted, so a pipelined batch cannot pass a budget that one-at-a-time commands would not.
+    public var limitsInFlight: [LimitUnit: Int] = [:]
 
     public init(
         clientIP: String? = nil,
@@ -82,6 +90,9 @@ public struct RuleMessageFacts: Sendable {
     public var knownHeaderFields: Set<String>?
     /// False when `body` was not kept (a record keeps no body): rules that read it are not judged.
     public var bodyKnown: Bool
+    /// False when the MIME structure was not read (Postfix's policy requests carry none): rules
+    /// that read `attachment.*` are not judged.
+    public var attachmentsKnown = true
 
     public init(
         headers: [(name: String, value: String)] = [],
@@ -106,12 +117,17 @@ public struct RuleMessageFacts: Sendable {
     }
 
     /// Whether any field could be unknown: false for a whole message, as the proxy always has.
-    var lacksSomething: Bool { knownHeaderFields != nil || !bodyKnown }
+    var lacksSomething: Bool { knownHeaderFields != nil || !bodyKnown || !attachmentsKnown }
 
     /// Whether these facts hold what `field` reads.
     func knows(_ field: FieldAccessor) -> Bool {
-        switch field {
-        case .header(let name), .headers(let name): knownHeaderFields.map { $0.contains(name.lowercased()) } ?? true
+        func knowsField(_ name: String) -> Bool { knownHeaderFields.map { $0.contains(name) } ?? true }
+        return switch field {
+        case .header(let name), .headers(let name): knowsField(name.lowercased())
+        case .subject: knowsField("subject")
+        case .from, .fromLocal, .fromDomain: knowsField("from")
+        case .messageID: knowsField("message-id")
+        case .attachmentFilename, .attachmentContentType, .attachmentSize: attachmentsKnown
         case .body: bodyKnown
         default: true
         }

@@ -111,8 +111,12 @@ public struct RuleVerdict: Sendable, Hashable {
     public var action: String
     /// false for `mode monitor` rules.
     public var enforced: Bool
-    /// e.g. "550 5.7.1 Sender domain x is not permitted here", the tag label, the log text, the address.
+    /// e.g. "550 5.7.1 Sender domain x is not permitted here", the tag label, the log text, the address;
+    /// then, for a rule that read limits, what it saw of each ("auth.user alice reached user-hourly:
+    /// 200 messages in 1h").
     public var detail: String?
+    /// The limits the rule read, with this session's key and count.
+    public var limits: [LimitReading] = []
 
     public init(rule: String, file: String, line: Int, stage: RuleStage, action: String, enforced: Bool, detail: String?) {
         self.rule = rule

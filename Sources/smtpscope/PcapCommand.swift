@@ -3,6 +3,7 @@ import RuleSimulation
 import SMTPCapture
 import SMTPReport
 import SMTPTranscript
+import SenderLimits
 
 #if canImport(Glibc)
 import Glibc
@@ -72,7 +73,11 @@ struct PcapCommand: ParsableCommand {
         var options = CaptureSessionizer.Options()
         options.ports = parsedPorts ?? options.ports
         options.implicitTLSPorts = options.ports.contains(465) ? [465] : []
-        let simulator = try rules.map { RuleSimulator(rules: try RulesTestCommand.loadOrExit($0)) }
+        // Limits replay as sessions complete in the capture (`rules test` orders them by start).
+        let simulator = try rules.map { directory in
+            let ruleSet = try RulesTestCommand.loadOrExit(directory)
+            return RuleSimulator(rules: ruleSet, limits: RulesTestCommand.replayLedger(for: ruleSet))
+        }
         // Decoded body text serves only rules that read `body`; a record never carries it. Not
         // collecting it lets the message inspector skip the body's lines.
         options.recorder.keepMessages(for: simulator.map { [$0.rules] } ?? [])

@@ -8,6 +8,7 @@ import Prometheus
 import SMTPProxy
 import SMTPRules
 import SMTPTranscript
+import SenderLimits
 import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -271,13 +272,19 @@ struct ProxyCommand: AsyncParsableCommand {
         let rulesDirectory = self.rulesDirectory
         var policy: any SessionPolicy = AllowAllPolicy()
         var rulesDescription = "none (allow all)"
+        // Sender limits' counters: one store for the proxy's life, handed from rule set to rule set
+        // on reloads.
+        let limitStore = MemoryLimitStore()
+        let limitLedger = LimitLedger(store: limitStore)
+        var loadedRules: RuleSet?
         if let rulesDirectory {
             let result = RuleSet.load(directory: rulesDirectory)
             guard result.isValid, let ruleSet = result.ruleSet else {
                 FileHandleStandardError.write(RulesReport.check(result, directory: rulesDirectory))
                 throw ExitCode(2)
             }
-            policy = RulesPolicy(rules: ruleSet)
+            policy = RulesPolicy(rules: ruleSet, limits: limitLedger)
+            loadedRules = ruleSet
             rulesDescription = Self.describe(ruleSet, in: rulesDirectory)
         }
 
@@ -358,6 +365,10 @@ struct ProxyCommand: AsyncParsableCommand {
             metricsServer = MetricsServer(address: address, group: group, logger: logger) { registry.emitToBuffer() }
         }
         let observedMetrics = proxyMetrics
+        if loadedRules != nil {  // a reload may bring limits in
+            LimitStoreWatch.start(limitStore, on: group.next()) { logger.warning("\($0)") }
+        }
+        if let loadedRules, let proxyMetrics { policy = RulesPolicy(rules: loadedRules, limits: limitLedger, metrics: proxyMetrics) }
         var recordObserver: (@Sendable (SessionRecord) -> Void)?
         if let observedMetrics { recordObserver = { observedMetrics.observe($0) } }
         let indexLocation = IndexLocation.given(index, default: defaultIndex)
@@ -440,7 +451,7 @@ struct ProxyCommand: AsyncParsableCommand {
         services.append(.init(service: ProxyService(server: proxy, drainTimeout: drainTimeout, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         let command = self
         services.append(.init(service: SignalService(signals: signals, logger: logger) {
-            command.reload(proxy: proxy, tlsSource: tlsSource, metrics: observedMetrics, logger: logger)
+            command.reload(proxy: proxy, tlsSource: tlsSource, limits: limitLedger, metrics: observedMetrics, logger: logger)
         }, successTerminationBehavior: .gracefullyShutdownGroup))
         let serviceGroup = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         do {
@@ -464,7 +475,7 @@ struct ProxyCommand: AsyncParsableCommand {
 
     /// SIGHUP: new sessions get the re-read certificate and rules; a part that fails keeps what it
     /// had. Open sessions keep what they started with.
-    private func reload(proxy: ProxyServer, tlsSource: ClientTLSSource?, metrics: ProxyMetrics?, logger: Logger) {
+    private func reload(proxy: ProxyServer, tlsSource: ClientTLSSource?, limits: LimitLedger, metrics: ProxyMetrics?, logger: Logger) {
         if let tlsSource {
             if tlsSource.isReloadable {
                 do {
@@ -482,7 +493,9 @@ struct ProxyCommand: AsyncParsableCommand {
         guard let rulesDirectory else { return }
         let result = RuleSet.load(directory: rulesDirectory)
         if result.isValid, let ruleSet = result.ruleSet {
-            proxy.replacePolicy(RulesPolicy(rules: ruleSet))
+            // Counters of limits the new rules keep (same name, unit, key and window) carry on.
+            limits.retain(ruleSet.limits)
+            proxy.replacePolicy(RulesPolicy(rules: ruleSet, limits: limits, metrics: metrics))
             logger.info("reload: rules re-read; new sessions use them", metadata: ["rules": "\(Self.describe(ruleSet, in: rulesDirectory))"])
             metrics?.reloaded("rules", succeeded: true)
         } else {

@@ -1,7 +1,9 @@
 import ArgumentParser
 import RuleSimulation
+import SMTPCapture
 import SMTPRules
 import SMTPTranscript
+import SenderLimits
 
 /// `smtpscope rules`: check a rules folder, and try it on recorded traffic (rules/README.md).
 struct RulesCommand: ParsableCommand {
@@ -64,15 +66,18 @@ struct RulesTestCommand: ParsableCommand {
     func run() throws {
         let new = try Self.loadOrExit(directory)
         let old = try diff.map(Self.loadOrExit)
-        let simulator = RuleSimulator(rules: new)
-        let previous = old.map(RuleSimulator.init)
+        let simulator = RuleSimulator(rules: new, limits: Self.replayLedger(for: new))
+        let previous = old.map { RuleSimulator(rules: $0, limits: Self.replayLedger(for: $0)) }
         var summary = RulesReport.Summary()
         var comparison = RuleSetComparison()
         let sink = format == .jsonLines ? try? FileTranscriptSink(path: "-", format: .jsonLines) : nil
         var writeFailure: TranscriptFileError?
         // The old rules may read more of a message than the new ones: keep what either reads.
         let readers = old.map { [new, $0] } ?? [new]
-        try RecordedSessions.forEach(in: against, for: readers) { session in
+        // Limits count in time order: the sessions are replayed in the order they started.
+        let inTimeOrder = !new.limits.isEmpty || old?.limits.isEmpty == false
+        var held: [CapturedSession] = []
+        func replay(_ session: CapturedSession) {
             let simulated = simulator.simulate(session.record, messages: session.messages)
             summary.add(simulated)
             if let previous {
@@ -87,6 +92,12 @@ struct RulesTestCommand: ParsableCommand {
                 print(text, terminator: "")
             }
         }
+        try RecordedSessions.forEach(in: against, for: readers) { session in
+            if inTimeOrder { held.append(session) } else { replay(session) }
+        }
+        for session in held.enumerated().sorted(by: { ($0.element.record.start, $0.offset) < ($1.element.record.start, $1.offset) }) {
+            replay(session.element)
+        }
         do throws(TranscriptFileError) {
             try sink?.flush()
         } catch {
@@ -98,6 +109,11 @@ struct RulesTestCommand: ParsableCommand {
         } else if sink == nil {
             print(summary.render(), terminator: "")
         }
+    }
+
+    /// Counters for a replay of `rules`' limits, on the records' own times; nil without limits.
+    static func replayLedger(for rules: RuleSet) -> LimitLedger? {
+        rules.limits.isEmpty ? nil : LimitLedger(store: MemoryLimitStore(maxCounters: 10_000_000))
     }
 
     /// The compiled rules, or the check report and exit 2.

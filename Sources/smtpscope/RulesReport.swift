@@ -79,6 +79,15 @@ enum RulesReport {
         private var order: [String] = []
         private var unjudged: [UnjudgedRule: Int] = [:]
         private var unjudgedOrder: [UnjudgedRule] = []
+        /// Refusals by rules that read a limit over its budget, by limit and key.
+        private var stops: [StoppedSender: [LimitStop]] = [:]
+        private var stopOrder: [StoppedSender] = []
+
+        struct StoppedSender: Hashable {
+            var limit: String
+            var per: String
+            var key: String
+        }
 
         mutating func add(_ simulated: SimulatedSession) {
             sessions += 1
@@ -94,6 +103,11 @@ enum RulesReport {
                 if unjudged[rule] == nil { unjudgedOrder.append(rule) }
                 unjudged[rule, default: 0] += 1
             }
+            for stop in simulated.limitStops {
+                let sender = StoppedSender(limit: stop.reading.limit, per: stop.reading.per, key: stop.reading.key)
+                if stops[sender] == nil { stopOrder.append(sender) }
+                stops[sender, default: []].append(stop)
+            }
         }
 
         func render() -> String {
@@ -104,6 +118,19 @@ enum RulesReport {
                 let rule = String(parts.first ?? "")
                 let action = parts.count > 1 ? String(parts[1]) : ""
                 out += "  \(rule.padding(to: width))  \(action): \(counts[key] ?? 0)\n"
+            }
+            if !stopOrder.isEmpty {
+                // "Which senders would this budget have stopped, and when?"
+                out += "limits: who would have been stopped, and when:\n"
+                for sender in stopOrder {
+                    let all = stops[sender] ?? []
+                    let times = all.map(\.time)
+                    let first = times.min().map(RFC3339.format) ?? "?"
+                    let last = times.max().map(RFC3339.format) ?? "?"
+                    let rules = Set(all.map { "\($0.action) by \"\($0.rule)\"\($0.enforced ? "" : " (monitor)")" }).sorted().joined(separator: ", ")
+                    let budget = all.first.map { "\($0.reading.max) \($0.reading.unit.rawValue) in \($0.reading.window)" } ?? ""
+                    out += "  \(sender.limit) (\(budget)): \(sender.per) \(sender.key): \(all.count) refusal\(all.count == 1 ? "" : "s"), \(first == last ? "at \(first)" : "from \(first) to \(last)"); \(rules)\n"
+                }
             }
             if !unjudgedOrder.isEmpty {
                 // Saying nothing would read as "never matched".

@@ -98,7 +98,7 @@ struct ListenAddress: Hashable {
 }
 
 /// Blocks the calling thread until `body` finishes: the CLI's root command is synchronous.
-private func waitFor<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+func waitFor<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
     let box = OutcomeBox<T>()
     Task {
         let outcome: Result<T, any Error>
@@ -136,7 +136,7 @@ private final class OutcomeBox<T: Sendable>: Sendable {
 }
 
 /// Waits for the first of some signals, which are otherwise ignored while it exists.
-private final class SignalWaiter {
+final class SignalWaiter {
     private var sources: [any DispatchSourceSignal] = []
     private let first = OutcomeBox<Int32>()
 

@@ -53,6 +53,18 @@ public final class ProxyMetrics: Sendable {
         }
     }
 
+    /// A sender limit counted `amount` (messages, recipients, sessions or octets). Labelled by the
+    /// limit's name only, never by its key: names come from the rules, keys from clients.
+    public func limitCounted(_ limit: String, amount: Int) {
+        count("smtpscope_limit_counted_total", ["limit": limit], by: amount)
+    }
+
+    /// A stage was decided while a session's key was over the limit (whatever the rules then did:
+    /// `smtpscope_rule_verdicts_total` says that).
+    public func limitOver(_ limit: String) {
+        count("smtpscope_limit_over_total", ["limit": limit])
+    }
+
     private func count(_ label: String, _ dimensions: KeyValuePairs<String, String>, by amount: Int = 1) {
         guard amount > 0 else { return }
         Counter(label: label, dimensions: dimensions.map { ($0.key, $0.value) }, factory: factory).increment(by: amount)

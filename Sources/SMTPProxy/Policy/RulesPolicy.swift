@@ -2,6 +2,7 @@ import MailMessage
 import SMTPCore
 import SMTPRules
 import SMTPTranscript
+import SenderLimits
 
 /// The proxy's policy from a compiled `rules/` folder: each stage asks the rule set, and its outcome
 /// becomes the relay's decision.
@@ -9,11 +10,21 @@ import SMTPTranscript
 /// Only enforced actions change the session; `mode monitor` rules only leave verdicts. An address a
 /// rule builds that is not a valid RFC 5321 path is not used: the verdict stays in the transcript
 /// with `enforced` false, so nothing malformed ever reaches the upstream.
+///
+/// Sender limits: before a stage whose rules read a limit, the counts for the session's keys come
+/// from `limits` (`RuleFacts.limitCounts`); `observe` adds what the upstream accepted. The same
+/// ledger passes from one rule set to the next on a reload, so counters survive it.
 public struct RulesPolicy: SessionPolicy {
     public let rules: RuleSet
+    public let limits: LimitLedger
+    let clock: any LimitClock
+    let metrics: ProxyMetrics?
 
-    public init(rules: RuleSet) {
+    public init(rules: RuleSet, limits: LimitLedger = LimitLedger(store: MemoryLimitStore()), clock: any LimitClock = SystemLimitClock(), metrics: ProxyMetrics? = nil) {
         self.rules = rules
+        self.limits = limits
+        self.clock = clock
+        self.metrics = metrics
     }
 
     public var evaluatesMessages: Bool { rules.evaluatesMessages }
@@ -22,7 +33,21 @@ public struct RulesPolicy: SessionPolicy {
 
     public func decide(at stage: PolicyStage, facts: PolicyFacts) -> PolicyDecision {
         guard rules.stages.contains(stage) else { return .continue }
-        let outcome = rules.evaluate(stage, RuleFacts(facts, at: stage))
+        var ruleFacts = RuleFacts(facts, at: stage)
+        let read = rules.limits(readAt: stage)
+        if !read.isEmpty {
+            limits.fillCounts(&ruleFacts, for: read, at: clock.now())
+            if stage == .rcpt {
+                // RCPTs of this transaction not accepted yet: with PIPELINING they may all still be
+                // awaiting the upstream's reply (or refused by it: then they hold the budget until
+                // the transaction ends, an error on the safe side).
+                ruleFacts.limitsInFlight[.recipients] = max(facts.recipientCount - facts.recipients.count, 0)
+            }
+            if let metrics {
+                for limit in read where limit.isOver(ruleFacts, at: stage) { metrics.limitOver(limit.name) }
+            }
+        }
+        let outcome = rules.evaluate(stage, ruleFacts)
         var decision = PolicyDecision()
         var verdicts = outcome.verdicts
         if let terminal = outcome.terminal { decision.action = Self.action(for: terminal) }
@@ -51,6 +76,29 @@ public struct RulesPolicy: SessionPolicy {
         }
         decision.verdicts = verdicts.map(SessionRecord.RuleVerdict.init)
         return decision
+    }
+
+    /// Counts what happened in every limit that counts it, under the keys of `facts`.
+    public func observe(_ event: PolicyObservation, facts: PolicyFacts) {
+        guard !rules.limits.isEmpty else { return }
+        var facts = facts
+        var stage = RuleStage.connect
+        var counted = LimitEvent.sessionOpened
+        switch event {
+        case .sessionAccepted:
+            break
+        case .recipientAccepted(let path):
+            facts = facts.probing(recipient: path)
+            stage = .rcpt
+            counted = .recipientAccepted
+        case .messageAccepted(let octets):
+            stage = .data
+            counted = .messageAccepted(octets: octets)
+        }
+        let additions = limits.record(counted, facts: RuleFacts(facts, at: stage), limits: rules.limits, at: clock.now())
+        if let metrics {
+            for addition in additions { metrics.limitCounted(addition.limit, amount: addition.amount) }
+        }
     }
 
     private static func action(for terminal: RuleTerminal) -> PolicyDecision.Action {

@@ -20,9 +20,27 @@ public protocol SessionPolicy: Sendable {
     var readsMessageBody: Bool { get }
 
     func decide(at stage: PolicyStage, facts: PolicyFacts) -> PolicyDecision
+
+    /// What happened after a decision, for a policy that keeps state across sessions (sender
+    /// limits): the relay reports a session let in, and a recipient or message the upstream
+    /// accepted. Never refused or tempfailed attempts. The default does nothing.
+    func observe(_ event: PolicyObservation, facts: PolicyFacts)
+}
+
+/// Something a policy may count, reported by the relay once it happened.
+public enum PolicyObservation: Sendable, Hashable {
+    /// The `connect` stage let the session in.
+    case sessionAccepted
+    /// The upstream accepted this recipient (a 2xx to RCPT); `facts` are the transaction's.
+    case recipientAccepted(SMTPPath)
+    /// The upstream accepted the message (a 2xx to the end of data); `octets` as the client sent
+    /// them, `facts` the envelope of that message.
+    case messageAccepted(octets: Int)
 }
 
 extension SessionPolicy {
+    public func observe(_ event: PolicyObservation, facts: PolicyFacts) {}
+
     /// A policy that does not say is given the body whenever it evaluates messages.
     public var readsMessageBody: Bool { evaluatesMessages }
 }

@@ -10,6 +10,7 @@ extension RelaySessionStateMachine {
     mutating func endMessage(slot: Int, _ actions: inout [Action]) {
         guard var current = content else { return }
         content = nil
+        messageAwaitingReply = (facts, current.octets)
         if current.spooled {
             endSpooledMessage(&current, slot: slot, &actions)
             return

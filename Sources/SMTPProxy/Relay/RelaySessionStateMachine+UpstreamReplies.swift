@@ -91,11 +91,14 @@ extension RelaySessionStateMachine {
             if reply.isPositiveCompletion {
                 transaction?.accepted.append(path)
                 facts.acceptedRecipient(path)
+                policy.observe(.recipientAccepted(path), facts: facts)
             }
             replies.fill(slot, with: reply, origin: .server)
         case .data(let slot, let kind):
             handleDataReply(reply, turn: turn, slot: slot, kind: kind, &actions)
         case .endOfData(let slot), .lastChunk(let slot):
+            if reply.isPositiveCompletion, let message = messageAwaitingReply { policy.observe(.messageAccepted(octets: message.octets), facts: message.facts) }
+            messageAwaitingReply = nil
             replies.fill(slot, with: reply, origin: .server)
         case .chunk(let slot, let message, _, let ofLast):
             handleChunkReply(reply, slot: slot, message: message, ofLast: ofLast)

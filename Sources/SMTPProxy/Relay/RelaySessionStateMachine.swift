@@ -35,6 +35,9 @@ public struct RelaySessionStateMachine: Sendable {
     var sessionSettlement: Settlement?
     /// Set when a `connect` rule refused the session: every later command is refused too.
     var transactionRefusedSession = false
+    /// The message whose end went upstream, as `policy.observe` reports it once accepted: a
+    /// pipelined MAIL may change `facts` before the reply comes.
+    var messageAwaitingReply: (facts: PolicyFacts, octets: Int)?
 
     /// The open transaction (`TransactionState.transaction`).
     var transaction: Transaction? {
@@ -71,6 +74,7 @@ public struct RelaySessionStateMachine: Sendable {
         switch decision.action {
         case .continue, .discard, .quarantine:
             sessionSettlement = Self.settlement(of: decision)
+            policy.observe(.sessionAccepted, facts: facts)
             upstream.greetingSlot = slot
             upstream.enter(.connecting)
             actions.append(.connectUpstream)

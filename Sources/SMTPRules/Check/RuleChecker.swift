@@ -26,6 +26,9 @@ struct RuleChecker {
     private var textSets: [String: Set<String>] = [:]
     private var integerSets: [String: Set<Int>] = [:]
     private var prefixSets: [String: IPPrefixSet] = [:]
+    /// The `limit` declarations by name (`RuleChecker+Limits.swift`), and those a rule reads.
+    var declaredLimits: [String: RuleLimit] = [:]
+    var readLimits: Set<String> = []
     private var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
 
     init(limits: RuleLimits) {
@@ -70,12 +73,14 @@ struct RuleChecker {
             parsed.append((source.path, file))
         }
         checker.resolveLists(parsed, listFile: listFile, listPath: listPath)
+        let limitDeclarations = checker.resolveLimits(parsed)
         let rules = checker.compileRules(parsed)
         checker.warnUnusedLists()
+        checker.warnUnreadLimits(limitDeclarations)
         var examples: [RuleExampleResult] = []
         var ruleSet: RuleSet?
         if !checker.hasErrors {
-            let compiled = RuleSet(rules: rules)
+            let compiled = RuleSet(rules: rules, limits: limitDeclarations)
             var count = 0
             for (path, file) in parsed {
                 for example in file.examples {
@@ -234,7 +239,7 @@ struct RuleChecker {
 
     /// Resolves a field reference at `stage`, reporting unknown fields, argument mistakes and fields not
     /// yet known at the stage.
-    private mutating func resolveField(_ name: String, argument: String?, takesArgumentSyntax: Bool, file: String, at position: RulePosition, stage: RuleStage)
+    mutating func resolveField(_ name: String, argument: String?, takesArgumentSyntax: Bool, file: String, at position: RulePosition, stage: RuleStage)
         -> (RuleField, FieldAccessor)?
     {
         guard let field = RuleField.lookup(name) else {
@@ -246,7 +251,7 @@ struct RuleChecker {
             return nil
         }
         if field.takesArgument, argument == nil {
-            error(file, position, "field '\(name)' needs an argument", hint: "write \(name)(\"\(name == "mail_param" ? "SIZE" : "X-Mailer")\")")
+            error(file, position, "field '\(name)' needs an argument", hint: "write \(name)(\"\(name == "mail_param" ? "SIZE" : RuleField.limitFields.contains(name) ? "user-hourly" : "X-Mailer")\")")
             return nil
         }
         if !field.takesArgument, argument != nil || takesArgumentSyntax {
@@ -257,6 +262,9 @@ struct RuleChecker {
             error(file, position, "field '\(name)' is not known at stage '\(stage.rawValue)'",
                   hint: "it is known from stage '\(field.stage.rawValue)' on; use 'on \(field.stage.rawValue)' or later")
             return nil
+        }
+        if RuleField.limitFields.contains(name) {
+            return resolveLimitField(field, limit: argument ?? "", file: file, at: position, stage: stage).map { (field, $0) }
         }
         guard let accessor = FieldAccessor(field, argument: argument, stage: stage) else { return nil }
         return (field, accessor)
@@ -704,6 +712,12 @@ struct RuleChecker {
             switch part {
             case .text(let text): parts.append(.text(text))
             case .capture(let number, _): parts.append(.capture(number))
+            case .limitCount(let name, let position):
+                if let field = RuleField.lookup("limit_count"), let accessor = resolveLimitField(field, limit: name, file: file, at: position, stage: stage) {
+                    parts.append(.field(accessor))
+                } else {
+                    ok = false
+                }
             case .field(let name, let position):
                 if let (_, accessor) = resolveField(name, argument: nil, takesArgumentSyntax: false, file: file, at: position, stage: stage) {
                     parts.append(.field(accessor))

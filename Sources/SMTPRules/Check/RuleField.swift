@@ -71,7 +71,13 @@ struct RuleField: Sendable {
         RuleField(name: "attachment.filename", kind: .text, stage: .message, manyFrom: .message, summary: "attachment file names"),
         RuleField(name: "attachment.content_type", kind: .keyword, stage: .message, manyFrom: .message, summary: "attachment MIME types"),
         RuleField(name: "attachment.size", kind: .integer, stage: .message, manyFrom: .message, summary: "attachment sizes in octets"),
+        RuleField(name: "over_limit", kind: .boolean, stage: .connect, takesArgument: true,
+                  summary: "true when this session's key has used up the limit's budget, counting this command"),
+        RuleField(name: "limit_count", kind: .integer, stage: .connect, takesArgument: true, summary: "the limit's count for this session's key"),
     ]
+
+    /// The fields that read a `limit` (their argument names it).
+    static let limitFields: Set<String> = ["over_limit", "limit_count"]
 
     private static let byName: [String: RuleField] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 
@@ -88,6 +94,9 @@ enum FieldAccessor: Sendable, Hashable {
     case recipients, recipientsLocal, recipientsDomain, rcptCount
     case header(String), headers(String), subject, from, fromLocal, fromDomain, messageID, size, body
     case attachmentFilename, attachmentContentType, attachmentSize
+    /// Indirect: a limit's probe holds the limit, whose key is itself a field.
+    indirect case overLimit(LimitProbe)
+    case limitCount(String)
 
     init?(_ field: RuleField, argument: String?, stage: RuleStage) {
         let many = field.isMany(at: stage)
@@ -200,6 +209,8 @@ extension FieldAccessor {
         case .attachmentFilename: return (facts.message?.attachments ?? []).compactMap { $0.filename.map(RuleValue.text) }
         case .attachmentContentType: return (facts.message?.attachments ?? []).map { .text($0.contentType) }
         case .attachmentSize: return (facts.message?.attachments ?? []).map { .integer($0.size) }
+        case .overLimit(let probe): return [.boolean(probe.isOver(facts))]
+        case .limitCount(let name): return number(facts.limitCounts[name])
         }
     }
 }

@@ -5,15 +5,34 @@ public struct RuleSet: Sendable {
     let rulesByStage: [RuleStage: [CompiledRule]]
     /// Whether a condition or an action's text reads `body`.
     public let readsMessageBody: Bool
+    /// The `limit` declarations, in file order.
+    public let limits: [RuleLimit]
+    /// The limits the rules of each stage read.
+    let limitsByStage: [RuleStage: [RuleLimit]]
 
-    init(rules: [CompiledRule]) {
+    init(rules: [CompiledRule], limits: [RuleLimit] = []) {
         var byStage: [RuleStage: [CompiledRule]] = [:]
-        for rule in rules { byStage[rule.stage, default: []].append(rule) }
+        var limitsByStage: [RuleStage: [RuleLimit]] = [:]
+        for var rule in rules {
+            rule.limits = limits.filter { limit in rule.reads { $0.readsLimit(named: limit.name) } }
+            for limit in rule.limits where !(limitsByStage[rule.stage] ?? []).contains(limit) {
+                limitsByStage[rule.stage, default: []].append(limit)
+            }
+            byStage[rule.stage, default: []].append(rule)
+        }
         rulesByStage = byStage
+        self.limitsByStage = limitsByStage
+        self.limits = limits
         readsMessageBody = rules.contains { $0.reads { $0 == .body } }
     }
 
     public static let empty = RuleSet(rules: [])
+
+    /// The limits the rules of `stage` read: the counts the caller puts in `RuleFacts.limitCounts`
+    /// before evaluating the stage.
+    public func limits(readAt stage: RuleStage) -> [RuleLimit] {
+        limitsByStage[stage] ?? []
+    }
 
     public var ruleCount: Int { rulesByStage.values.reduce(0) { $0 + $1.count } }
 
@@ -36,24 +55,45 @@ public struct RuleSet: Sendable {
                 continue
             }
             if let condition = rule.condition, !condition.evaluate(facts, captures: &captures) { continue }
+            let readings = rule.limits.compactMap { $0.reading(facts, at: stage) }
+            let limitNotes = readings.isEmpty ? nil : readings.map(\.description).joined(separator: "; ")
             for action in rule.actions {
                 switch action.render(facts, captures: captures) {
                 case .terminal(let terminal):
-                    let verdict = RuleVerdict(rule: rule.name, file: rule.file, line: rule.line, stage: stage,
-                                              action: terminal.actionName, enforced: rule.enforced, detail: terminal.verdictDetail)
+                    var verdict = RuleVerdict(rule: rule.name, file: rule.file, line: rule.line, stage: stage,
+                                              action: terminal.actionName, enforced: rule.enforced, detail: Self.join(terminal.verdictDetail, limitNotes))
+                    verdict.limits = readings
                     outcome.verdicts.append(verdict)
                     if rule.enforced, outcome.terminal == nil {
                         outcome.terminal = terminal
                         outcome.terminalVerdict = verdict
                     }
                 case .effect(let effect):
-                    outcome.verdicts.append(RuleVerdict(rule: rule.name, file: rule.file, line: rule.line, stage: stage,
-                                                        action: effect.actionName, enforced: rule.enforced, detail: effect.verdictDetail))
+                    var verdict = RuleVerdict(rule: rule.name, file: rule.file, line: rule.line, stage: stage,
+                                              action: effect.actionName, enforced: rule.enforced, detail: Self.join(effect.verdictDetail, limitNotes))
+                    verdict.limits = readings
+                    outcome.verdicts.append(verdict)
                     if rule.enforced { outcome.effects.append(effect) }
                 }
             }
             if outcome.terminal != nil { break }
         }
         return outcome
+    }
+
+    private static func join(_ detail: String?, _ notes: String?) -> String? {
+        guard let notes else { return detail }
+        guard let detail, !detail.isEmpty else { return notes }
+        return "\(detail); \(notes)"
+    }
+}
+
+extension FieldAccessor {
+    func readsLimit(named name: String) -> Bool {
+        switch self {
+        case .overLimit(let probe): probe.limit.name == name
+        case .limitCount(let limit): limit == name
+        default: false
+        }
     }
 }

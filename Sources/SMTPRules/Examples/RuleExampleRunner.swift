@@ -36,6 +36,7 @@ enum RuleExampleRunner {
         var recipients: [String] = []
         var message = RuleMessageFacts()
         var explicitSize: Int?
+        var limitCounts: [String: Int] = [:]
         for item in session {
             switch item {
             case .client(let ip, _, let port): client = (ip, port)
@@ -66,6 +67,8 @@ enum RuleExampleRunner {
                 message.attachments.append(RuleAttachment(filename: name, contentType: type ?? "application/octet-stream", size: size ?? 0))
             case .size(let size):
                 explicitSize = size
+            case .limitCount(let limit, let count):
+                limitCounts[limit] = count
             }
         }
         message.size = explicitSize ?? (message.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } + 2
@@ -78,7 +81,10 @@ enum RuleExampleRunner {
         var trace = Trace()
         func stage(_ stage: RuleStage, _ facts: SessionFacts) -> Bool {
             trace.stagesRun.append(stage)
-            let outcome = ruleSet.evaluate(stage, RuleFacts(facts, at: stage))
+            var ruleFacts = RuleFacts(facts, at: stage)
+            // The counts the example states stand for the proxy's counters.
+            ruleFacts.limitCounts = limitCounts
+            let outcome = ruleSet.evaluate(stage, ruleFacts)
             trace.verdicts += outcome.verdicts
             trace.effects += outcome.effects
             if let terminal = outcome.terminal, let verdict = outcome.terminalVerdict, terminal != .accept {

@@ -10,6 +10,8 @@ struct CompiledRule: Sendable {
     /// nil: the rule always matches.
     var condition: RuleCondition?
     var actions: [CompiledAction]
+    /// The limits the rule reads, whose state its verdicts name (set by `RuleSet`).
+    var limits: [RuleLimit] = []
 
     /// Whether evaluating the rule can read a field that `matches`, in its condition or in an
     /// action's text.

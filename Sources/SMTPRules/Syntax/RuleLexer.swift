@@ -211,6 +211,10 @@ struct RuleLexer {
                 let begin = index
                 while let c = self.byte(at: index), Self.isWordStart(c) || c == UInt8(ascii: ".") { index += 1 }
                 let name = String(decoding: bytes[begin..<index], as: UTF8.self)
+                if name == "limit_count", self.byte(at: index) == UInt8(ascii: "(") {
+                    if let part = lexLimitCount(at: namePosition) { parts.append(part) }
+                    continue
+                }
                 guard self.byte(at: index) == UInt8(ascii: "}"), !name.isEmpty else {
                     error(namePosition, "interpolation '${' is not closed by '}' after a field name or capture number",
                           hint: "write ${mail_from.domain} or ${1}; a literal $ is \\$")
@@ -231,6 +235,23 @@ struct RuleLexer {
                 index += 1
             }
         }
+    }
+
+    /// `(name)}` after `${limit_count`: a limit name is unquoted here, since a quote would end the
+    /// string. On a mistake the rest of the interpolation is left as text, as for `${`.
+    private mutating func lexLimitCount(at position: RulePosition) -> RuleStringLiteral.Part? {
+        index += 1  // "("
+        let namePosition = self.position
+        let begin = index
+        while let c = byte(at: index), LimitName.isNameByte(c) { index += 1 }
+        let name = String(decoding: bytes[begin..<index], as: UTF8.self)
+        guard !name.isEmpty, byte(at: index) == UInt8(ascii: ")"), byte(at: index + 1) == UInt8(ascii: "}") else {
+            error(position, "'${limit_count(' is not closed by a limit name and ')}'",
+                  hint: "write ${limit_count(user-hourly)}: the limit's name without quotes")
+            return nil
+        }
+        index += 2
+        return .limitCount(name, namePosition)
     }
 
     private mutating func lexRegex(_ start: RulePosition) -> RuleToken {

@@ -12,7 +12,7 @@ struct RuleParser {
         "accept", "reject", "tempfail", "disconnect", "discard", "quarantine", "set", "bcc", "redirect",
         "add_header", "set_header", "remove_header", "prefix_subject", "tag", "log",
     ]
-    static let topLevelWords: Set<String> = ["rule", "list", "example"]
+    static let topLevelWords: Set<String> = ["rule", "list", "limit", "example"]
 
     private let tokens: [RuleToken]
     private var index = 0
@@ -91,12 +91,13 @@ struct RuleParser {
             do throws(Failure) {
                 switch current.word {
                 case "list": file.lists.append(try parseList())
+                case "limit": file.limits.append(try parseLimit())
                 case "rule": file.rules.append(try parseRule())
                 case "example": file.examples.append(try parseExample())
                 default:
-                    let hint = current.word.flatMap { Suggest.closest(to: $0, in: ["rule", "list", "example"]) }.map { "did you mean '\($0)'?" }
-                        ?? "a file holds 'list', 'rule' and 'example' blocks"
-                    throw fail("expected 'rule', 'list' or 'example', found \(current.spelling)", hint: hint)
+                    let hint = current.word.flatMap { Suggest.closest(to: $0, in: ["rule", "list", "limit", "example"]) }.map { "did you mean '\($0)'?" }
+                        ?? "a file holds 'list', 'limit', 'rule' and 'example' blocks"
+                    throw fail("expected 'rule', 'list', 'limit' or 'example', found \(current.spelling)", hint: hint)
                 }
             } catch {
                 failures.append(error)
@@ -126,6 +127,31 @@ struct RuleParser {
         _ = advance()
         let (entries, _) = try parseInlineList()
         return ListSyntax(name: Located(value: name, position: namePosition), body: .inline(entries))
+    }
+
+    /// `limit = "limit" string "counts" word "per" field "over" word "max" word`
+    private mutating func parseLimit() throws(Failure) -> LimitSyntax {
+        let start = advance().position
+        let name = try expectPlainString("a limit name")
+        let example = "limit \"user-hourly\" counts messages per auth.user over 1h max 200"
+        func clause(_ keyword: String, _ what: String) throws(Failure) -> Located<String> {
+            guard consumeWord(keyword) else {
+                throw fail("expected '\(keyword)' and \(what) in the limit, found \(current.spelling)", hint: example)
+            }
+            guard let word = current.word else {
+                throw fail("expected \(what) after '\(keyword)', found \(current.spelling)", hint: example)
+            }
+            let position = advance().position
+            return Located(value: word, position: position)
+        }
+        let counts = try clause("counts", "what it counts (messages, recipients, sessions or bytes)")
+        guard consumeWord("per") else {
+            throw fail("expected 'per' and a field in the limit, found \(current.spelling)", hint: example)
+        }
+        let per = try parseField()
+        let window = try clause("over", "a window such as 10m, 1h or 7d")
+        let max = try clause("max", "the budget (a number)")
+        return LimitSyntax(name: name, counts: counts, per: per, window: window, max: max, position: start)
     }
 
     private mutating func parseInlineList() throws(Failure) -> ([ListEntrySyntax], RulePosition) {
@@ -446,7 +472,7 @@ struct RuleParser {
 
     static let sessionWords: Set<String> = [
         "client", "server", "helo", "tls", "auth", "mail_from", "mail_param", "rcpt", "subject", "from", "header",
-        "message_id", "body", "attachment", "size",
+        "message_id", "body", "attachment", "size", "count",
     ]
 
     /// `example = "example" string *("session" *session-item / "expect" *expect-item)`
@@ -532,6 +558,9 @@ struct RuleParser {
                 if let word = current.word, RuleLiteral.integer(word) != nil { size = try expectInteger("a size") }
             }
             return .attachment(name: name, type: type, size: size)
+        case "count":
+            let limit = try expectPlainString("a limit name").value
+            return .limitCount(limit, try expectInteger("the limit's count"))
         default:
             return .size(try expectInteger("a message size"))
         }

@@ -2,6 +2,7 @@
 /// reports errors at.
 struct RuleFileSyntax: Sendable {
     var lists: [ListSyntax] = []
+    var limits: [LimitSyntax] = []
     var rules: [RuleSyntax] = []
     var examples: [ExampleSyntax] = []
 }
@@ -21,6 +22,20 @@ struct ListSyntax: Sendable {
 
     var name: Located<String>
     var body: Body
+}
+
+/// `limit "name" counts UNIT per FIELD over WINDOW max N`: a sliding-window counter that rules read
+/// with `over_limit("name")` and `limit_count("name")`.
+struct LimitSyntax: Sendable {
+    var name: Located<String>
+    /// `messages`, `recipients`, `sessions` or `bytes`, as written.
+    var counts: Located<String>
+    var per: FieldSyntax
+    /// As written: `30s`, `10m`, `1h`, `7d`.
+    var window: Located<String>
+    /// As written: a number, or a size for `bytes`.
+    var max: Located<String>
+    var position: RulePosition
 }
 
 /// One entry of a list: a string, a bare word (number, size, IP, CIDR, domain-like word).
@@ -169,6 +184,8 @@ struct ExampleSyntax: Sendable {
         case body(String)
         case attachment(name: String, type: String?, size: Int?)
         case size(Int)
+        /// `count "limit" N`: the count the limit's counter holds for this session's key.
+        case limitCount(String, Int)
     }
 
     struct Expectation: Sendable {

@@ -14,6 +14,9 @@ struct RuleStringLiteral: Sendable, Hashable {
         case field(String, RulePosition)
         /// `${1}`: a capture of the rule's last successful `matches`.
         case capture(Int, RulePosition)
+        /// `${limit_count(name)}`: a limit's current count (the name unquoted: a quote would end the
+        /// string); the position is that of the limit's name.
+        case limitCount(String, RulePosition)
     }
 
     var parts: [Part]

@@ -8,6 +8,7 @@ struct ReadmeExamplesTests {
         list our_domains = ["example.com"]
         list office_nets = [10.0.0.0/8]
         list blocked from "blocked.txt"
+        limit "user-hourly" counts messages per auth.user over 1h max 200
 
         """
 
