@@ -6,16 +6,17 @@ import SMTPTranscript
 /// The rules hook of the proxy: asked at every stage of a session, it decides whether the command
 /// goes on, is answered by the proxy (in command order, like any reply), or changes.
 ///
-/// Policies are pure and synchronous: they see `PolicyFacts` and return a `PolicyDecision`,
-/// never doing I/O, so the relay state machine can call them in place. A command a policy refuses
-/// is answered by the proxy and never sent upstream.
+/// Policies are synchronous and never do I/O: they see `PolicyFacts` and return a
+/// `PolicyDecision`, so the relay state machine can call them in place. The only state they keep
+/// is in memory, behind a lock (sender limits' counters, fed by `observe`). A command a policy
+/// refuses is answered by the proxy and never sent upstream.
 public protocol SessionPolicy: Sendable {
     /// True when a `message` stage needs the whole message before anything is sent upstream. With
     /// no message stage content streams through (cut-through).
     var evaluatesMessages: Bool { get }
 
     /// Whether the `message` stage reads the decoded text parts (`PolicyFacts.message`'s
-    /// `bodyText`). When it does not, the relay's reading of a spooled message keeps none, up to
+    /// `body`). When it does not, the relay's reading of a spooled message keeps none, up to
     /// 1 MiB less per message.
     var readsMessageBody: Bool { get }
 
