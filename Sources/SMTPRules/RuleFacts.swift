@@ -30,10 +30,11 @@ public struct RuleFacts: Sendable {
     /// before a stage is evaluated (`RuleSet.limits(readAt:)`); a limit without an entry has no key
     /// here. The rules never touch a store.
     public var limitCounts: [String: Int] = [:]
-    /// What this session has let through that is not counted yet, by what limits count: a
-    /// pipelining client's RCPTs still awaiting the upstream's reply. `over_limit` counts them as if
-    /// accepted, so a pipelined batch cannot pass a budget that one-at-a-time commands would not.
-    public var limitsInFlight: [LimitUnit: Int] = [:]
+    /// What this session has let through that a limit's counter does not hold yet, by limit name: a
+    /// pipelining client's RCPTs still awaiting the upstream's reply, or the message whose end is
+    /// (RFC 2920: the next MAIL may come first). `over_limit` counts them as if accepted, so a
+    /// pipelined batch cannot pass a budget that one-at-a-time commands would not.
+    public var limitsInFlight: [String: Int] = [:]
 
     public init(
         clientIP: String? = nil,

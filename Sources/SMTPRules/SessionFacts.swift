@@ -26,6 +26,11 @@ public struct SessionFacts: Sendable {
     /// Recipients accepted in this transaction.
     public private(set) var recipients: [SMTPPath]
 
+    /// The previous message of this session whose end went upstream and whose reply has not come
+    /// yet: a pipelining client may already be starting the next transaction (RFC 2920), and a
+    /// budget must count the message before the upstream's 250 makes it count.
+    public private(set) var messageAwaitingReply: MessageAwaitingReply?
+
     /// What the command being decided would add: a stage is judged on the facts so far plus its
     /// own command (`probing`), which become facts only once the command is accepted.
     public private(set) var recipient: SMTPPath?
@@ -108,6 +113,11 @@ public struct SessionFacts: Sendable {
         recipients.append(path)
     }
 
+    /// A message's end went upstream and awaits its reply (`nil`: no message does).
+    public mutating func awaitingReply(to message: MessageAwaitingReply?) {
+        messageAwaitingReply = message
+    }
+
     /// The transaction is over (RSET, a new HELO, the end of a message): its envelope is forgotten.
     public mutating func endTransaction() {
         mailFrom = nil
@@ -145,6 +155,19 @@ public struct SessionFacts: Sendable {
         var probe = self
         probe.message = message
         return probe
+    }
+}
+
+/// A message sent upstream whose reply is awaited: its envelope, for the limits' keys, and size.
+public struct MessageAwaitingReply: Sendable, Hashable {
+    public var mailFrom: SMTPPath?
+    public var parameters: [ESMTPParameter]
+    public var octets: Int
+
+    public init(mailFrom: SMTPPath?, parameters: [ESMTPParameter], octets: Int) {
+        self.mailFrom = mailFrom
+        self.parameters = parameters
+        self.octets = octets
     }
 }
 

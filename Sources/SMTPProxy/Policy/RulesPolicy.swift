@@ -37,12 +37,7 @@ public struct RulesPolicy: SessionPolicy {
         let read = rules.limits(readAt: stage)
         if !read.isEmpty {
             limits.fillCounts(&ruleFacts, for: read, at: clock.now())
-            if stage == .rcpt {
-                // RCPTs of this transaction not accepted yet: with PIPELINING they may all still be
-                // awaiting the upstream's reply (or refused by it: then they hold the budget until
-                // the transaction ends, an error on the safe side).
-                ruleFacts.limitsInFlight[.recipients] = max(facts.recipientCount - facts.recipients.count, 0)
-            }
+            Self.addInFlight(to: &ruleFacts, for: read, at: stage, facts)
             if let metrics {
                 for limit in read where limit.isOver(ruleFacts, at: stage) { metrics.limitOver(limit.name) }
             }
@@ -76,6 +71,31 @@ public struct RulesPolicy: SessionPolicy {
         }
         decision.verdicts = verdicts.map(SessionRecord.RuleVerdict.init)
         return decision
+    }
+
+    /// What the session let through that the counters do not hold yet, for the limits read.
+    /// - RCPTs of this transaction not accepted yet: with PIPELINING they may all still await the
+    ///   upstream's reply (or were refused by it: then they hold the budget until the transaction
+    ///   ends, an error on the safe side).
+    /// - The previous message, while its end awaits the upstream's reply, under the key it will be
+    ///   counted under (its own sender's, for a limit per `mail_from`).
+    static func addInFlight(to ruleFacts: inout RuleFacts, for limits: [RuleLimit], at stage: RuleStage, _ facts: PolicyFacts) {
+        for limit in limits {
+            switch limit.unit {
+            case .recipients:
+                if stage == .rcpt { ruleFacts.limitsInFlight[limit.name] = max(facts.recipientCount - facts.recipients.count, 0) }
+            case .messages, .bytes:
+                guard let previous = facts.messageAwaitingReply else { continue }
+                var counted = ruleFacts
+                counted.mailFrom = previous.mailFrom?.address
+                counted.mailParameters = [:]
+                for parameter in previous.parameters { counted.mailParameters[parameter.keyword.uppercased()] = parameter.value }
+                guard let key = limit.key(in: counted), key == limit.key(in: ruleFacts) else { continue }
+                ruleFacts.limitsInFlight[limit.name] = limit.unit == .messages ? 1 : previous.octets
+            case .sessions:
+                break
+            }
+        }
     }
 
     /// Counts what happened in every limit that counts it, under the keys of `facts`.

@@ -35,6 +35,7 @@ extension RelaySessionStateMachine {
         if configuration.upstreamTLS.requiresTLS && !upstream.tlsActive {
             return local(451, "4.7.5", "Error: TLS to the upstream is required but not available")
         }
+        facts.awaitingReply(to: messageEndAwaitingReply)
         let decision = policy.decide(at: .mail, facts: facts.probing(mailFrom: path, parameters: parameters))
         recordVerdicts(decision, deciding: answering.commandID, &actions)
         if refuse(decision, answering, &actions) { return }

@@ -99,6 +99,7 @@ extension RelaySessionStateMachine {
         case .endOfData(let slot), .lastChunk(let slot):
             if reply.isPositiveCompletion, let message = messageAwaitingReply { policy.observe(.messageAccepted(octets: message.octets), facts: message.facts) }
             messageAwaitingReply = nil
+            facts.awaitingReply(to: nil)
             replies.fill(slot, with: reply, origin: .server)
         case .chunk(let slot, let message, _, let ofLast):
             handleChunkReply(reply, slot: slot, message: message, ofLast: ofLast)

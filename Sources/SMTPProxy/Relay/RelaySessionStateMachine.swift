@@ -39,6 +39,20 @@ public struct RelaySessionStateMachine: Sendable {
     /// pipelined MAIL may change `facts` before the reply comes.
     var messageAwaitingReply: (facts: PolicyFacts, octets: Int)?
 
+    /// The message whose end the upstream has yet to answer, if any: only one the upstream was sent
+    /// (one the proxy refused or settled itself has no reply coming), for the budgets of a MAIL that
+    /// a pipelining client sends before that reply.
+    var messageEndAwaitingReply: MessageAwaitingReply? {
+        guard let message = messageAwaitingReply else { return nil }
+        let sent = upstream.expectations.contains { entry in
+            switch entry.context {
+            case .endOfData, .lastChunk, .spooledData: true
+            default: false
+            }
+        }
+        return sent ? MessageAwaitingReply(mailFrom: message.facts.mailFrom, parameters: message.facts.mailParameters, octets: message.octets) : nil
+    }
+
     /// The open transaction (`TransactionState.transaction`).
     var transaction: Transaction? {
         get { mailTransaction.transaction }

@@ -171,7 +171,7 @@ struct LimitProbe: Sendable, Hashable {
     /// `max`: a budget of N lets exactly N through. False for a session without a key.
     func isOver(_ facts: RuleFacts) -> Bool {
         guard let count = facts.limitCounts[limit.name] else { return false }
-        let pending = limit.pending(at: stage, facts) + max(facts.limitsInFlight[limit.unit] ?? 0, 0)
+        let pending = limit.pending(at: stage, facts) + max(facts.limitsInFlight[limit.name] ?? 0, 0)
         let (total, overflow) = count.addingReportingOverflow(pending)
         return overflow || total > limit.max
     }

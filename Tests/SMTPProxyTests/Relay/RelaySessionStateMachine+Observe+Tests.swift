@@ -113,3 +113,52 @@ struct RulesPolicyInFlightTests {
         }
     }
 }
+
+/// A message whose end the upstream has not answered yet counts in a messages budget read at
+/// `mail`, under its own sender: a client that pipelines the next MAIL after the end of data
+/// (Exim does) cannot get one message past the budget.
+struct RulesPolicyMessageInFlightTests {
+    static func policy() throws -> RulesPolicy {
+        let result = RuleSet.compile([RuleSource(path: "t.rules", text: """
+            limit "per-sender" counts messages per mail_from over 1h max 1
+            rule "budget" on mail when over_limit("per-sender") tempfail 451 4.7.1 "too much mail"
+            """)]) { _ in "" }
+        let rules = try #require(result.ruleSet, "\(result.diagnostics)")
+        return RulesPolicy(rules: rules, limits: LimitLedger(store: MemoryLimitStore()))
+    }
+
+    static func sendOne(_ h: inout RelayHarness, from sender: String, pipelining next: String) {
+        h.client("MAIL FROM:<\(sender)>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n")
+        // DATA goes upstream once a recipient is accepted.
+        h.upstream("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n")
+        h.upstream("354 go ahead\r\n")
+        #expect(h.takeClient() == "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n")
+        // The end of data and the next MAIL in one write, before the upstream answers the end.
+        h.client("Subject: x\r\n\r\nhello\r\n.\r\n" + next)
+    }
+
+    @Test func theSameSenderIsHeldWhileItsLastMessageAwaitsTheUpstream() throws {
+        var h = RelayHarness.greeted(policy: try Self.policy(), upstreamEHLO: RelayHarness.plainEHLO)
+        Self.sendOne(&h, from: "a@example.com", pipelining: "MAIL FROM:<a@example.com>\r\n")
+        h.upstream("250 2.0.0 Ok: queued\r\n")
+        #expect(h.takeClient() == "250 2.0.0 Ok: queued\r\n451 4.7.1 too much mail\r\n")
+    }
+
+    @Test func anotherSenderIsNotHeldByIt() throws {
+        var h = RelayHarness.greeted(policy: try Self.policy(), upstreamEHLO: RelayHarness.plainEHLO)
+        Self.sendOne(&h, from: "a@example.com", pipelining: "MAIL FROM:<other@example.com>\r\n")
+        h.upstream("250 2.0.0 Ok: queued\r\n250 2.1.0 Ok\r\n")
+        #expect(h.takeClient() == "250 2.0.0 Ok: queued\r\n250 2.1.0 Ok\r\n")
+    }
+
+    /// A message refused at its end never counts, in flight or after.
+    @Test func aRefusedMessageDoesNotHoldTheSender() throws {
+        var h = RelayHarness.greeted(policy: try Self.policy(), upstreamEHLO: RelayHarness.plainEHLO)
+        Self.sendOne(&h, from: "a@example.com", pipelining: "")
+        h.upstream("554 5.7.1 no thanks\r\n")
+        _ = h.takeClient()
+        h.client("MAIL FROM:<a@example.com>\r\n")
+        h.upstream("250 2.1.0 Ok\r\n")
+        #expect(h.takeClient() == "250 2.1.0 Ok\r\n")
+    }
+}
