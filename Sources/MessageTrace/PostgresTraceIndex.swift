@@ -122,6 +122,26 @@ public final class PostgresTraceIndex: TraceIndex {
         }
     }
 
+    public func stats(since: Int64?, until: Int64?) throws -> TraceStats {
+        try run("read") {
+            let statements = TraceSQL.statsStatements(since: since, until: until, dialect: .postgres)
+            var stats = TraceStats()
+            for row in try rows(statements[0]) {
+                let (outcome, count) = try row.decode((String, Int64).self)
+                stats.add(.session(outcome: outcome, count: Int(count)))
+            }
+            for row in try rows(statements[1]) {
+                let (outcome, count) = try row.decode((String, Int64).self)
+                stats.add(.message(outcome: outcome, count: Int(count)))
+            }
+            for row in try rows(statements[2]) {
+                let (reply, rule, count) = try row.decode((String?, String?, Int64).self)
+                stats.add(.refusal(reply: reply, rule: rule, count: Int(count)))
+            }
+            return stats
+        }
+    }
+
     public func indexedOctets(ofFile path: String) throws -> Int64 {
         try run("read") {
             try rows(TraceStatement(sql: "SELECT indexed_octets FROM transcript_file WHERE path = $1", arguments: [.text(path)]))

@@ -136,6 +136,25 @@ public final class SQLiteTraceIndex: TraceIndex {
         }
     }
 
+    public func stats(since: Int64?, until: Int64?) throws -> TraceStats {
+        try run("read") {
+            try pool.read { db in
+                let statements = TraceSQL.statsStatements(since: since, until: until, dialect: .sqlite)
+                var stats = TraceStats()
+                for row in try Row.fetchAll(db, sql: statements[0].sql, arguments: Self.arguments(statements[0])) {
+                    stats.add(.session(outcome: row[0], count: row[1]))
+                }
+                for row in try Row.fetchAll(db, sql: statements[1].sql, arguments: Self.arguments(statements[1])) {
+                    stats.add(.message(outcome: row[0], count: row[1]))
+                }
+                for row in try Row.fetchAll(db, sql: statements[2].sql, arguments: Self.arguments(statements[2])) {
+                    stats.add(.refusal(reply: row[0], rule: row[1], count: row[2]))
+                }
+                return stats
+            }
+        }
+    }
+
     private static func execute(_ statement: TraceStatement, _ db: Database) throws {
         try db.cachedStatement(sql: statement.sql).execute(arguments: arguments(statement))
     }
