@@ -6,6 +6,7 @@ import Metrics
 import NIOCore
 import NIOPosix
 import Prometheus
+import SMTPConsole
 import SMTPProxy
 import SMTPRules
 import SMTPTranscript
@@ -48,6 +49,12 @@ struct ProxyCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics.", valueName: "HOST:PORT"))
     var metrics: String?
+
+    @Option(name: .long, help: ArgumentHelp("Serve the web console (see 'smtpscope console') on the proxy's index at http://HOST:PORT/.", valueName: "HOST:PORT"))
+    var console: String?
+
+    @Option(name: .customLong("console-token-file"), help: ArgumentHelp("The console's access token, from a file (default: a new random token, printed).", valueName: "FILE"))
+    var consoleTokenFile: String?
 
     @Option(name: .long, help: ArgumentHelp("Upstream SMTP server, HOST:PORT (default: the built-in sink).", valueName: "HOST:PORT"))
     var upstream: String?
@@ -161,6 +168,12 @@ struct ProxyCommand: ParsableCommand {
         }
         if SyslogTarget.looksLikeURL(transcripts), case .failure(let problem) = SyslogTarget.parse(transcripts) {
             throw ValidationError("--transcripts \(transcripts): \(problem); expected a directory, a file, '-' or syslog+tcp://HOST:PORT, e.g. syslog+tcp://127.0.0.1:514")
+        }
+        if let console, ConsoleAddress(parsing: console) == nil {
+            throw ValidationError("--console \(console): expected HOST:PORT, e.g. 127.0.0.1:8025")
+        }
+        if consoleTokenFile != nil && console == nil {
+            throw ValidationError("--console-token-file needs --console HOST:PORT")
         }
         if let index, case .failure(let problem) = IndexLocation.parse(index) {
             throw ValidationError("--index \(index): \(problem.description)")
@@ -368,6 +381,7 @@ struct ProxyCommand: ParsableCommand {
         let writer = TranscriptWriter(sink: sink, observer: recordObserver, written: indexRecord) { message in
             FileHandleStandardError.write("smtpscope: transcript write failed: \(message)\n")
         }
+        let consoleService = try startConsole(on: indexLocation, logger: logger, say: transcripts == "-" ? .standardError : .standardOutput)
         var builtInSink: SMTPSink?
         let upstreamDescription: String
         if transparent {
@@ -438,6 +452,9 @@ struct ProxyCommand: ParsableCommand {
         if let metricsServer {
             services.append(.init(service: MetricsService(server: metricsServer), successTerminationBehavior: .gracefullyShutdownGroup))
         }
+        if let consoleService {
+            services.append(.init(service: consoleService, successTerminationBehavior: .gracefullyShutdownGroup))
+        }
         services.append(.init(service: ProxyService(server: proxy, drainTimeout: drainTimeout, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         let command = self
         services.append(.init(service: SignalService(signals: signals, logger: logger) {
@@ -494,6 +511,28 @@ struct ProxyCommand: ParsableCommand {
             let problems = RulesReport.check(result, directory: rulesDirectory).split(separator: "\n").joined(separator: "; ")
             logger.error("reload: rules not reloaded, keeping the previous ones: \(problems)")
             metrics?.reloaded("rules", succeeded: false)
+        }
+    }
+
+    /// `--console`: the web console on the proxy's own index, as a service beside the others; it
+    /// says its URL (and a generated token) once it listens.
+    private func startConsole(on location: IndexLocation, logger: Logger, say: ConsoleBanner) throws -> (any Service)? {
+        guard let console, let address = ConsoleAddress(parsing: console) else { return nil }
+        guard location != .off else {
+            throw usageFailure("--console needs the index: give --index PATH or postgres://..., or a --transcripts directory")
+        }
+        if case .sqlite(let path) = location { try? makeParentDirectory(of: path) }
+        let (token, tokenDescription) = try ConsoleLaunch.token(file: consoleTokenFile)
+        ConsoleLaunch.warnIfExposed(address, flag: "--console")
+        let index: any TraceIndex
+        do {
+            index = try location.open()
+        } catch {
+            throw fail("--console: \(error.description)")
+        }
+        let server = ConsoleServer(address: address, token: token, index: ConsoleIndex(index), logger: logger, now: TraceClock.now)
+        return server.service { host, port in
+            say.write("  console:      \(ConsoleLaunch.url(host: host, port: port)) (token: \(tokenDescription))")
         }
     }
 

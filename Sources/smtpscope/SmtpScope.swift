@@ -12,7 +12,7 @@ struct SmtpScope: ParsableCommand {
         commandName: "smtpscope",
         abstract: "SMTP proxy and traffic inspector: transcripts, policy, and why mail did not get through.",
         version: SmtpScope.version,
-        subcommands: [PcapCommand.self, ReportCommand.self, ShowCommand.self, ProxyCommand.self, RulesCommand.self, SinkCommand.self, TraceCommand.self, IndexCommand.self]
+        subcommands: [PcapCommand.self, ReportCommand.self, ShowCommand.self, ProxyCommand.self, RulesCommand.self, SinkCommand.self, TraceCommand.self, IndexCommand.self, ConsoleCommand.self]
     )
 
     /// Printed by `--version`.
