@@ -57,7 +57,7 @@ struct ConsoleCommand: ParsableCommand {
         ConsoleLaunch.warnIfExposed(address, flag: "--listen")
         let opened: any TraceIndex
         do {
-            opened = try location.open()
+            opened = try location.openForReading()
         } catch {
             throw fail(error.description)
         }

@@ -521,16 +521,11 @@ struct ProxyCommand: ParsableCommand {
         guard location != .off else {
             throw usageFailure("--console needs the index: give --index PATH or postgres://..., or a --transcripts directory")
         }
-        if case .sqlite(let path) = location { try? makeParentDirectory(of: path) }
         let (token, tokenDescription) = try ConsoleLaunch.token(file: consoleTokenFile)
         ConsoleLaunch.warnIfExposed(address, flag: "--console")
-        let index: any TraceIndex
-        do {
-            index = try location.open()
-        } catch {
-            throw fail("--console: \(error.description)")
-        }
-        let server = ConsoleServer(address: address, token: token, index: ConsoleIndex(index), logger: logger, now: TraceClock.now)
+        // Opened at the first request: the index writer makes the file, on its own thread.
+        let index = ConsoleIndex { try location.openForReading() }
+        let server = ConsoleServer(address: address, token: token, index: index, logger: logger, now: TraceClock.now)
         return server.service { host, port in
             say.write("  console:      \(ConsoleLaunch.url(host: host, port: port)) (token: \(tokenDescription))")
         }

@@ -10,23 +10,36 @@ public final class ConsoleIndex: Sendable {
     /// The lock is the only way to the index, which makes the unchecked `Sendable` true.
     private final class Guarded: @unchecked Sendable {
         let lock = NIOLock()
-        let index: any TraceIndex
+        let open: @Sendable () throws -> any TraceIndex
+        var index: (any TraceIndex)?
 
-        init(_ index: any TraceIndex) {
-            self.index = index
+        init(open: @escaping @Sendable () throws -> any TraceIndex) {
+            self.open = open
         }
     }
 
     private let guarded: Guarded
 
-    public init(_ index: any TraceIndex) {
-        guarded = Guarded(index)
+    /// An index already open.
+    public convenience init(_ index: any TraceIndex) {
+        nonisolated(unsafe) let opened = index
+        self.init { opened }
+    }
+
+    /// Opened at the first request, and again after a failure to open: beside the proxy, the
+    /// index may not exist until the proxy's index writer has made it.
+    public init(open: @escaping @Sendable () throws -> any TraceIndex) {
+        guarded = Guarded(open: open)
     }
 
     private func run<T: Sendable>(_ body: @escaping @Sendable (any TraceIndex) throws -> T) async throws -> T {
         let guarded = self.guarded
         return try await NIOThreadPool.singleton.runIfActive {
-            try guarded.lock.withLock { try body(guarded.index) }
+            try guarded.lock.withLock {
+                let index = try guarded.index ?? guarded.open()
+                guarded.index = index
+                return try body(index)
+            }
         }
     }
 
