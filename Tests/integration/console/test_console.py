@@ -274,3 +274,20 @@ def test_a_console_off_loopback_is_warned_about(smtpscope, proxy, upstreams, pro
     token = stdout.split("token:  ", 1)[1].split()[0]
     assert len(token) == 64
     processes.stop(process)
+
+
+def test_an_index_that_cannot_be_reached_is_a_503_saying_why(proxy, upstreams):
+    # PostgreSQL on a loopback port where nothing listens: the proxy relays and writes transcripts,
+    # the console answers 503 with the reason, and no password in it.
+    host, port, _ = upstreams.aiosmtpd()
+    nowhere = free_port()
+    console = start_proxy_with_console(proxy, (host, port), "--index", f"postgres://smtpscope:s3cret@127.0.0.1:{nowhere}/trace")
+    status, headers, body = console.request("/api/sessions", token=console.token)
+    assert status == 503, body
+    error = json.loads(body)["error"]
+    assert f"127.0.0.1:{nowhere}" in error and "s3cret" not in error
+    assert_security_headers(headers, "503")
+    cookie, _ = console.login()
+    status, headers, page = console.request("/sessions", cookie=cookie)
+    assert status == 503 and "The index is unavailable" in page and "s3cret" not in page
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
