@@ -122,9 +122,9 @@ public final class PostgresTraceIndex: TraceIndex {
         }
     }
 
-    public func stats(since: Int64?, until: Int64?) throws -> TraceStats {
+    public func stats(since: Int64?, until: Int64?, bucket: Int64?) throws -> TraceStats {
         try run("read") {
-            let statements = TraceSQL.statsStatements(since: since, until: until, dialect: .postgres)
+            let statements = TraceSQL.statsStatements(since: since, until: until, bucket: bucket, dialect: .postgres)
             var stats = TraceStats()
             for row in try rows(statements[0]) {
                 let (outcome, count) = try row.decode((String, Int64).self)
@@ -137,6 +137,12 @@ public final class PostgresTraceIndex: TraceIndex {
             for row in try rows(statements[2]) {
                 let (reply, rule, count) = try row.decode((String?, String?, Int64).self)
                 stats.add(.refusal(reply: reply, rule: rule, count: Int(count)))
+            }
+            if statements.count > 3 {
+                for row in try rows(statements[3]) {
+                    let (bucket, count) = try row.decode((Int64, Int64).self)
+                    stats.add(.bucket(bucket, count: Int(count)))
+                }
             }
             return stats
         }

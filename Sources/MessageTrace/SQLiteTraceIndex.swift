@@ -136,10 +136,10 @@ public final class SQLiteTraceIndex: TraceIndex {
         }
     }
 
-    public func stats(since: Int64?, until: Int64?) throws -> TraceStats {
+    public func stats(since: Int64?, until: Int64?, bucket: Int64?) throws -> TraceStats {
         try run("read") {
             try pool.read { db in
-                let statements = TraceSQL.statsStatements(since: since, until: until, dialect: .sqlite)
+                let statements = TraceSQL.statsStatements(since: since, until: until, bucket: bucket, dialect: .sqlite)
                 var stats = TraceStats()
                 for row in try Row.fetchAll(db, sql: statements[0].sql, arguments: Self.arguments(statements[0])) {
                     stats.add(.session(outcome: row[0], count: row[1]))
@@ -149,6 +149,11 @@ public final class SQLiteTraceIndex: TraceIndex {
                 }
                 for row in try Row.fetchAll(db, sql: statements[2].sql, arguments: Self.arguments(statements[2])) {
                     stats.add(.refusal(reply: row[0], rule: row[1], count: row[2]))
+                }
+                if statements.count > 3 {
+                    for row in try Row.fetchAll(db, sql: statements[3].sql, arguments: Self.arguments(statements[3])) {
+                        stats.add(.bucket(row[0], count: row[1]))
+                    }
                 }
                 return stats
             }

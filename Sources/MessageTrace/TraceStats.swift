@@ -7,6 +7,9 @@ public struct TraceStats: Sendable, Equatable {
     public var messages: [String: Int] = [:]
     public var refusalsByCause: [String: Int] = [:]
     public var refusalsByRule: [String: Int] = [:]
+    /// Transactions per time bucket, when asked for: the bucket's index (start_us / bucket
+    /// width) to its count; buckets with none are absent.
+    public var messagesPerBucket: [Int64: Int] = [:]
 
     public init() {}
 
@@ -35,6 +38,8 @@ public struct TraceStats: Sendable, Equatable {
         case .refusal(let reply, let rule, let count):
             if let reply { refusalsByCause[Self.cause(ofDecidingReply: reply), default: 0] += count }
             if let rule { refusalsByRule[rule, default: 0] += count }
+        case .bucket(let bucket, let count):
+            messagesPerBucket[bucket, default: 0] += count
         }
     }
 }
@@ -46,13 +51,15 @@ enum TraceStatsRow {
     /// Refused, discarded or quarantined transactions with this deciding reply and rule. Only the
     /// rejected and tempfailed ones have a cause; every one with a rule counts for it.
     case refusal(reply: String?, rule: String?, count: Int)
+    case bucket(Int64, count: Int)
 }
 
 extension TraceSQL {
     /// The three grouped counts of `TraceStats` over sessions that started in [since, until):
     /// session outcomes; transaction outcomes; and (outcome, deciding reply, deciding rule) of the
-    /// transactions that were not delivered, the reply kept only for rejected and tempfailed ones.
-    public static func statsStatements(since: Int64?, until: Int64?, dialect: Dialect) -> [TraceStatement] {
+    /// transactions that were not delivered, the reply kept only for rejected and tempfailed ones;
+    /// with a bucket width (microseconds), a fourth: transactions per bucket of their session's start.
+    public static func statsStatements(since: Int64?, until: Int64?, bucket: Int64?, dialect: Dialect) -> [TraceStatement] {
         func period(_ column: String, _ builder: inout Builder) -> String {
             var conditions: [String] = []
             if let since { conditions.append("\(column) >= \(builder.bind(.integer(since)))") }
@@ -70,10 +77,18 @@ extension TraceSQL {
             AND (outcome IN ('rejected', 'tempfailed') OR deciding_rule IS NOT NULL) \
             GROUP BY reply, deciding_rule
             """
-        return [
+        var statements = [
             TraceStatement(sql: sessionsSQL, arguments: sessions.arguments),
             TraceStatement(sql: messagesSQL, arguments: messages.arguments),
             TraceStatement(sql: refusalsSQL, arguments: refusals.arguments),
         ]
+        if let bucket, bucket > 0 {
+            var buckets = Builder(dialect: dialect)
+            // The width is bound before the period: its placeholder comes first in the text.
+            let width = buckets.bind(.integer(bucket))
+            let bucketsSQL = "SELECT start_us / \(width) AS bucket, count(*) FROM message WHERE \(period("start_us", &buckets)) GROUP BY bucket"
+            statements.append(TraceStatement(sql: bucketsSQL, arguments: buckets.arguments))
+        }
+        return statements
     }
 }

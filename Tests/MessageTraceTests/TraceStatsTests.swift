@@ -16,7 +16,7 @@ import Testing
 
     @Test func countsPerOutcomeCauseAndRule() throws {
         try withIndex { index in
-            let stats = try index.stats(since: nil, until: nil)
+            let stats = try index.stats(since: nil, until: nil, bucket: nil)
             #expect(stats.sessions == ["completed": 2, "rejected": 2])
             #expect(stats.messages == ["delivered": 2, "rejected": 1, "tempfailed": 1])
             // S2's end of data refused by its rule; S3's second message by its only recipient's 451.
@@ -27,11 +27,22 @@ import Testing
 
     @Test func aPeriodCountsOnlyTheSessionsThatStartedInIt() throws {
         try withIndex { index in
-            let stats = try index.stats(since: F.time(10).microsecondsSinceEpoch, until: F.time(30).microsecondsSinceEpoch)
+            let stats = try index.stats(since: F.time(10).microsecondsSinceEpoch, until: F.time(30).microsecondsSinceEpoch, bucket: nil)
             #expect(stats.sessions == ["completed": 1, "rejected": 1])
             #expect(stats.messages == ["delivered": 1, "rejected": 1, "tempfailed": 1])
-            let none = try index.stats(since: F.time(31).microsecondsSinceEpoch, until: nil)
+            let none = try index.stats(since: F.time(31).microsecondsSinceEpoch, until: nil, bucket: nil)
             #expect(none == TraceStats())
+        }
+    }
+
+    @Test func transactionsPerBucketOfTheirSessionsStart() throws {
+        try withIndex { index in
+            // Sessions at minutes 0, 10, 20 (two transactions), 30 (none); ten-minute buckets.
+            let width: Int64 = 10 * 60_000_000
+            let stats = try index.stats(since: F.time(5).microsecondsSinceEpoch, until: nil, bucket: width)
+            let first = F.time(0).microsecondsSinceEpoch / width
+            #expect(stats.messagesPerBucket == [first + 1: 1, first + 2: 2])
+            #expect(try index.stats(since: nil, until: nil, bucket: nil).messagesPerBucket == [:])
         }
     }
 

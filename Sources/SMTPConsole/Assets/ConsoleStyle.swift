@@ -57,5 +57,16 @@ public enum ConsoleStyle {
         svg.ladder .mark-anomaly rect { fill: #ffe1c4; }
         svg.ladder .mark text { fill: #22303c; }
         svg.ladder .gap text { fill: #56606a; font-style: italic; }
+        .charts { display: flex; flex-wrap: wrap; gap: 1em; }
+        .chart-box { background: #fff; border: 1px solid #e2e5e9; padding: .2em .8em .6em; margin-bottom: 1em; }
+        svg.chart { font-size: 12px; }
+        svg.chart .bar rect { fill: #56606a; }
+        svg.chart .o-completed rect, svg.chart .o-delivered rect { fill: #1b6e2a; }
+        svg.chart .o-rejected rect, svg.chart .o-tls_failed rect, svg.chart .o-reset rect, svg.chart .r5xx rect { fill: #b00020; }
+        svg.chart .o-tempfail rect, svg.chart .o-tempfailed rect, svg.chart .o-timeout rect, svg.chart .o-server_closed rect,
+        svg.chart .o-incomplete rect, svg.chart .r4xx rect { fill: #b36b00; }
+        svg.chart .o-quarantined rect, svg.chart .o-discarded rect, svg.chart .rule rect { fill: #6a3d9a; }
+        svg.chart .bar-label, svg.chart .bar-value { fill: #22303c; }
+        svg.chart .axis { stroke: #9aa4ae; }
         """
 }

@@ -54,7 +54,7 @@ public final class ConsoleIndex: Sendable {
         return try await search(query).first?.line
     }
 
-    public func stats(since: Int64?, until: Int64?) async throws -> TraceStats {
-        try await run { try $0.stats(since: since, until: until) }
+    public func stats(since: Int64?, until: Int64?, bucket: Int64?) async throws -> TraceStats {
+        try await run { try $0.stats(since: since, until: until, bucket: bucket) }
     }
 }

@@ -61,6 +61,7 @@ public struct ConsoleServer: Sendable {
         router.post("/logout") { _, context in server.logout(context) }
         router.get("/sessions") { request, context in try await server.sessionsPage(request, context) }
         router.get("/sessions/:id") { _, context in try await server.sessionPage(context) }
+        router.get("/overview") { request, context in try await server.overviewPage(request, context) }
         router.get("/api/sessions") { request, _ in try await server.apiSessions(request) }
         router.get("/api/sessions/:id") { _, context in try await server.apiSession(context) }
         router.get("/api/stats") { request, _ in try await server.apiStats(request) }
@@ -118,7 +119,7 @@ public struct ConsoleServer: Sendable {
             }
             if name == "since" { since = time } else { until = time }
         }
-        let stats = try await indexCall { try await index.stats(since: since, until: until) }
+        let stats = try await indexCall { try await index.stats(since: since, until: until, bucket: nil) }
         return ConsoleResponses.json(ConsoleJSON.stats(stats, since: since, until: until))
     }
 
@@ -143,6 +144,20 @@ public struct ConsoleServer: Sendable {
             let page = SessionsPage.render(rows: rows, search: SessionsPage.Search(values: values, problem: nil), limit: query.limit, liveSince: liveSince, csrf: csrf)
             return ConsoleResponses.html(page)
         }
+    }
+
+    func overviewPage(_ request: Request, _ context: ConsoleContext) async throws -> Response {
+        var period = OverviewPage.Period.day
+        for (name, value) in queryPairs(request) {
+            guard name == "period", let chosen = OverviewPage.Period(rawValue: value) else {
+                let choices = OverviewPage.Period.allCases.map(\.rawValue).joined(separator: ", ")
+                return ConsoleResponses.html(Page.notFound("The overview's one parameter is period, one of \(choices).", csrf: context.csrf(sessions)), status: .badRequest)
+            }
+            period = chosen
+        }
+        let now = now()
+        let stats = try await indexCall { try await index.stats(since: now - period.length, until: nil, bucket: period.bucket) }
+        return ConsoleResponses.html(OverviewPage.render(stats, period: period, now: now, csrf: context.csrf(sessions)))
     }
 
     func sessionPage(_ context: ConsoleContext) async throws -> Response {

@@ -72,7 +72,7 @@ def test_every_request_needs_the_token_and_every_post_its_csrf_token(console):
     status, headers, _ = console.request("/sessions")
     assert (status, headers["Location"]) == (303, "/login")
     assert_security_headers(headers, "redirect")
-    for path in ("/api/stats", "/api/sessions/x", "/sessions/x", "/assets/console.js", "/"):
+    for path in ("/api/stats", "/api/sessions/x", "/sessions/x", "/overview", "/assets/console.js", "/"):
         assert console.request(path)[0] in (401, 303), path
     assert console.request("/api/sessions", token="0" * 64)[0] == 401
     # A wrong token at the login form: 401, no cookie.
@@ -206,6 +206,23 @@ def test_in_a_browser_log_in_search_open_a_session_and_watch_one_arrive(console,
     assert rows[mark + 1] == ["arrow reply r5xx", "550 5.7.1 Sender domain refused"]
     assert not any(text.startswith("MAIL") and kind == "arrow command" for kind, text in rows[mark + 1:])
     browser.save_screenshot(str(artefacts / "session-refused.png"))
+
+    # The overview: the period's counts as charts, from the same index.
+    browser.find_element(By.LINK_TEXT, "Overview").click()
+    WebDriverWait(browser, 10).until(lambda b: b.current_url == console.url + "/overview")
+    browser.find_element(By.LINK_TEXT, "1h").click()
+    WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/overview?period=1h"))
+    bars = browser.execute_script(
+        "return Array.from(document.querySelectorAll('svg.chart g.bar'), g => [g.getAttribute('class'), g.querySelector('title').textContent]);")
+    for bar in (["bar o-completed", "completed: 2"], ["bar o-rejected", "rejected: 1"], ["bar o-delivered", "delivered: 2"],
+                ["bar r5xx", "550 5.7.1: 1"], ["bar rule", "no-spam-domain: 1"]):
+        assert bar in bars, (bar, bars)
+    # The time chart: every message in a bar of the last hour.
+    per_minute = [int(title.rsplit(": ", 1)[1]) for kind, title in bars if title[:4].isdigit() and "T" in title]
+    assert sum(per_minute) == 3
+    assert "3 messages (transactions) in the period." in browser.find_element(By.TAG_NAME, "main").text
+    browser.save_screenshot(str(artefacts / "overview.png"))
+    assert csp_violations(browser) == []
 
     # The live list: a new session appears without a reload.
     browser.get(console.url + "/sessions")
