@@ -27,6 +27,13 @@ public struct HTML: Sendable, Equatable, ExpressibleByStringInterpolation, Custo
         rendered = trusted
     }
 
+    /// The console's own stylesheet, for a `<style>` element: this module's constant, never a
+    /// value from mail. It must hold no `</style`, which would end the element.
+    init(trustedStyle: String) {
+        precondition(!trustedStyle.lowercased().contains("</style"), "a stylesheet that closes its element")
+        rendered = trustedStyle
+    }
+
     public static let empty = HTML(trusted: "")
 
     public var description: String { rendered }

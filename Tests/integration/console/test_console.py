@@ -15,8 +15,11 @@ from email.message import EmailMessage
 import pytest
 
 from console_support import Console, assert_security_headers, free_port, start_proxy_with_console
+from proxy_support import integration
 from proxy_support import swaks
 from trace_support import transcript_lines
+
+REPO_ROOT = integration.REPO_ROOT
 
 # Each payload would set window.__pwned (and the title) if it ever ran. The From display name is
 # mailed too, though the record keeps only From's addresses (the test checks it stays out).
@@ -308,3 +311,29 @@ def test_an_index_that_cannot_be_reached_is_a_503_saying_why(proxy, upstreams):
     status, headers, page = console.request("/sessions", cookie=cookie)
     assert status == 503 and "The index is unavailable" in page and "s3cret" not in page
     assert headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_the_html_report_of_a_capture_with_a_refusal_in_a_browser(smtpscope, browser, artefacts, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    capture = REPO_ROOT / "Tests" / "SMTPCaptureTests" / "Fixtures" / "corpus" / "arkime" / "smtp-data-521.pcap"
+    records = [json.loads(line) for line in smtpscope.run("pcap", capture).stdout.splitlines() if line]
+    refused = [r for r in records if r["outcome"] != "completed" or any(t["outcome"] != "delivered" for t in r["transactions"])]
+    assert refused, "the capture has a refused message"
+    result = smtpscope.run("pcap", capture, "--report-format", "html")
+    assert result.returncode == 0, result.stderr
+    report = tmp_path / "report.html"
+    report.write_text(result.stdout)
+    assert "<script" not in result.stdout
+    text = smtpscope.run("pcap", capture, "--report").stdout
+    browser.get(report.as_uri())
+    # One ladder per session that did not go through, each with its record's lines in order.
+    ladders = browser.execute_script(
+        "return Array.from(document.querySelectorAll('svg.ladder'), svg => Array.from(svg.querySelectorAll('g.arrow > title'), t => t.textContent));")
+    assert ladders == [[event["text"] for event in record["events"]] for record in refused]
+    assert any(line.startswith("5") for line in ladders[0])
+    # The text report, whole, as text.
+    assert browser.find_element(By.CSS_SELECTOR, "pre.report").text.strip() == text.strip()
+    assert browser.execute_script("return document.querySelectorAll('script').length") == 0
+    browser.save_screenshot(str(artefacts / "report.png"))
+    assert csp_violations(browser) == []
