@@ -32,7 +32,19 @@ struct ConsoleCommand: ParsableCommand {
     @Option(name: .customLong("console-token-file"), help: ArgumentHelp("A file holding the access token (at least 16 printable characters); default: a new random token, printed.", valueName: "FILE"))
     var tokenFile: String?
 
+    @Option(name: .long, help: ArgumentHelp("The proxy's quarantine folder, for the Quarantine page (list, view, release, delete).", valueName: "DIR"))
+    var quarantine: String?
+
+    @Option(name: .long, help: ArgumentHelp("Where a released message goes: the proxy's upstream SMTP server.", valueName: "HOST:PORT"))
+    var upstream: String?
+
     func validate() throws {
+        if let upstream, ConsoleAddress(parsing: upstream) == nil {
+            throw ValidationError("--upstream \(upstream): expected HOST:PORT, e.g. 127.0.0.1:25")
+        }
+        if upstream != nil && quarantine == nil {
+            throw ValidationError("--upstream serves releases from the quarantine: give --quarantine DIR too")
+        }
         if ConsoleAddress(parsing: listen) == nil {
             throw ValidationError("--listen \(listen): expected HOST:PORT, e.g. 127.0.0.1:8025 or [::1]:8025")
         }
@@ -61,7 +73,10 @@ struct ConsoleCommand: ParsableCommand {
         } catch {
             throw fail(error.description)
         }
-        let server = ConsoleServer(address: address, token: token, index: ConsoleIndex(opened), logger: logger, now: TraceClock.now)
+        let store = quarantine.map {
+            QuarantineStore(directory: $0, upstream: upstream.flatMap(ConsoleAddress.init(parsing:)), heloName: ConsoleLaunch.heloName())
+        }
+        let server = ConsoleServer(address: address, token: token, index: ConsoleIndex(opened), quarantine: store, logger: logger, now: TraceClock.now)
         let indexDescription = location.description
         let service = server.service { host, port in
             ConsoleLaunch.say("""
@@ -115,6 +130,14 @@ enum ConsoleLaunch {
             Prefer 127.0.0.1 with an SSH tunnel or a TLS reverse proxy.
 
             """)
+    }
+
+    /// This machine's name, for EHLO when a quarantined message is released.
+    static func heloName() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        guard gethostname(&name, name.count - 1) == 0 else { return "localhost" }
+        let text = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.isEmpty ? "localhost" : text
     }
 
     static func url(host: String, port: Int) -> String {

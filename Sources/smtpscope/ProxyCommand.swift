@@ -381,7 +381,6 @@ struct ProxyCommand: ParsableCommand {
         let writer = TranscriptWriter(sink: sink, observer: recordObserver, written: indexRecord) { message in
             FileHandleStandardError.write("smtpscope: transcript write failed: \(message)\n")
         }
-        let consoleService = try startConsole(on: indexLocation, logger: logger, say: transcripts == "-" ? .standardError : .standardOutput)
         var builtInSink: SMTPSink?
         let upstreamDescription: String
         if transparent {
@@ -406,6 +405,9 @@ struct ProxyCommand: ParsableCommand {
             server.upstream = HostPort(host: "127.0.0.1", port: address.port ?? 0)
             upstreamDescription = "built-in sink at \(server.upstream) (accepts and discards mail)"
         }
+
+        let consoleService = try startConsole(on: indexLocation, upstream: transparent ? nil : server.upstream, logger: logger,
+                                              say: transcripts == "-" ? .standardError : .standardOutput)
 
         // Trapped before the listeners open, so an early signal waits for the service group.
         let signals = try blocking { await SignalService.trapSignals() }
@@ -516,7 +518,7 @@ struct ProxyCommand: ParsableCommand {
 
     /// `--console`: the web console on the proxy's own index, as a service beside the others; it
     /// says its URL (and a generated token) once it listens.
-    private func startConsole(on location: IndexLocation, logger: Logger, say: ConsoleBanner) throws -> (any Service)? {
+    private func startConsole(on location: IndexLocation, upstream: HostPort?, logger: Logger, say: ConsoleBanner) throws -> (any Service)? {
         guard let console, let address = ConsoleAddress(parsing: console) else { return nil }
         guard location != .off else {
             throw usageFailure("--console needs the index: give --index PATH or postgres://..., or a --transcripts directory")
@@ -525,7 +527,9 @@ struct ProxyCommand: ParsableCommand {
         ConsoleLaunch.warnIfExposed(address, flag: "--console")
         // Opened at the first request: the index writer makes the file, on its own thread.
         let index = ConsoleIndex { try location.openForReading() }
-        let server = ConsoleServer(address: address, token: token, index: index, logger: logger, now: TraceClock.now)
+        // Releases go where the proxy relays; a transparent proxy has no one upstream to release to.
+        let store = QuarantineStore(directory: quarantine, upstream: upstream.map { ConsoleAddress(host: $0.host, port: $0.port) }, heloName: hostname)
+        let server = ConsoleServer(address: address, token: token, index: index, quarantine: store, logger: logger, now: TraceClock.now)
         return server.service { host, port in
             say.write("  console:      \(ConsoleLaunch.url(host: host, port: port)) (token: \(tokenDescription))")
         }

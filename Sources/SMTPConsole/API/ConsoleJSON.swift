@@ -49,6 +49,55 @@ public enum ConsoleJSON {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// `{"messages":[{"id":...,"session_id":...,"quarantined":...,"reason":...,"rules":[...],
+    /// "mail_from":...,"rcpt_to":[...],"size":n},...]}`, newest first.
+    public static func quarantine(_ entries: [QuarantineEntry]) -> String {
+        var out = Array("{\"messages\":[".utf8)
+        for (position, entry) in entries.enumerated() {
+            if position > 0 { out.append(UInt8(ascii: ",")) }
+            out += Array("{\"id\":".utf8)
+            JSONOutput.writeString(entry.id, into: &out)
+            out += Array(",\"session_id\":".utf8)
+            JSONOutput.writeString(entry.sessionID, into: &out)
+            out += Array(",\"quarantined\":".utf8)
+            JSONOutput.writeString(entry.quarantined, into: &out)
+            out += Array(",\"reason\":".utf8)
+            JSONOutput.writeString(entry.reason, into: &out)
+            out += Array(",\"rules\":".utf8)
+            strings(entry.rules, into: &out)
+            out += Array(",\"mail_from\":".utf8)
+            if let from = entry.mailFrom { JSONOutput.writeString(from, into: &out) } else { JSONOutput.writeNull(into: &out) }
+            out += Array(",\"rcpt_to\":".utf8)
+            strings(entry.rcptTo, into: &out)
+            out += Array(",\"size\":".utf8)
+            JSONOutput.writeInt(entry.size, into: &out)
+            out.append(UInt8(ascii: "}"))
+        }
+        out += Array("]}".utf8)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `{"action":"released","id":...,"reply":...}`.
+    public static func quarantineAction(_ action: String, id: String, reply: String?) -> String {
+        var out = Array("{\"action\":".utf8)
+        JSONOutput.writeString(action, into: &out)
+        out += Array(",\"id\":".utf8)
+        JSONOutput.writeString(id, into: &out)
+        out += Array(",\"reply\":".utf8)
+        if let reply { JSONOutput.writeString(reply, into: &out) } else { JSONOutput.writeNull(into: &out) }
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func strings(_ values: [String], into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        for (position, value) in values.enumerated() {
+            if position > 0 { out.append(UInt8(ascii: ",")) }
+            JSONOutput.writeString(value, into: &out)
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
     /// `{"error":"..."}`.
     public static func error(_ message: String) -> String {
         var out = Array("{\"error\":".utf8)

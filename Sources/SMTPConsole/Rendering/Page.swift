@@ -9,7 +9,7 @@ public enum Page {
         let script: HTML = csrf == nil ? .empty : "<script src=\"/assets/console.js\" defer></script>"
         if let csrf {
             navigation = """
-                <nav><a href="/sessions">Sessions</a><a href="/overview">Overview</a>\
+                <nav><a href="/sessions">Sessions</a><a href="/overview">Overview</a><a href="/quarantine">Quarantine</a>\
                 <form method="post" action="/logout" class="logout"><input type="hidden" name="csrf" value="\(csrf)">\
                 <button type="submit">Log out</button></form></nav>
                 """
