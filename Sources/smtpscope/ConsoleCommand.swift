@@ -2,6 +2,8 @@ import ArgumentParser
 import Dispatch
 import Logging
 import MessageTrace
+import NIOCore
+import NIOPosix
 import SMTPConsole
 import ServiceLifecycle
 
@@ -130,6 +132,17 @@ enum ConsoleLaunch {
             Prefer 127.0.0.1 with an SSH tunnel or a TLS reverse proxy.
 
             """)
+    }
+
+    /// Binds the address once and lets it go: the console's server binds only when its service
+    /// runs, and beside the proxy an address already in use must stop the start-up, not end the
+    /// proxy later. (Another process can still take the port in between; then the service fails.)
+    static func checkListening(_ address: ConsoleAddress) throws {
+        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: address.host, port: address.port)
+            .wait()
+        try channel.close().wait()
     }
 
     /// This machine's name, for EHLO when a quarantined message is released.

@@ -525,6 +525,12 @@ struct ProxyCommand: ParsableCommand {
         }
         let (token, tokenDescription) = try ConsoleLaunch.token(file: consoleTokenFile)
         ConsoleLaunch.warnIfExposed(address, flag: "--console")
+        do {
+            try ConsoleLaunch.checkListening(address)
+        } catch {
+            let message = "cannot listen: " + ErrorDescription.listening(on: "\(address)", flag: "--console", error)
+            throw ErrorDescription.isUnknownHost(error) ? usageFailure(message) : fail(message)
+        }
         // Opened at the first request: the index writer makes the file, on its own thread.
         let index = ConsoleIndex { try location.openForReading() }
         // Releases go where the proxy relays; a transparent proxy has no one upstream to release to.

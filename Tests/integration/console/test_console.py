@@ -337,3 +337,18 @@ def test_the_html_report_of_a_capture_with_a_refusal_in_a_browser(smtpscope, bro
     assert browser.execute_script("return document.querySelectorAll('script').length") == 0
     browser.save_screenshot(str(artefacts / "report.png"))
     assert csp_violations(browser) == []
+
+
+def test_a_console_address_in_use_stops_the_proxy_at_start_up(proxy_binary, tmp_path):
+    import socket
+    import subprocess
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([str(proxy_binary), "proxy", "--listen", f"127.0.0.1:{free_port()}", "--transcripts",
+                                 str(tmp_path / "t"), "--console", f"127.0.0.1:{port}"],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot listen: --console 127.0.0.1:{port}: the address is already in use" in result.stderr
+    assert "listening:" not in result.stdout
