@@ -76,5 +76,8 @@ import Testing
             "messages":{"delivered":2},"refusals":{"by_cause":{"550 5.7.1":1},"by_rule":{"no-\\"spam\\"":1}}}
             """)
         #expect(ConsoleJSON.error("bad \"x\"") == "{\"error\":\"bad \\\"x\\\"\"}")
+        stats.messagesPerBucket = [1_768_046_400 / 60: 2]
+        #expect(ConsoleJSON.stats(stats, since: nil, until: nil, bucket: 60_000_000).hasSuffix(
+            "\"by_rule\":{\"no-\\\"spam\\\"\":1}},\"messages_per_bucket\":{\"2026-01-10T12:00:00.000000Z\":2}}"))
     }
 }

@@ -11,8 +11,9 @@ public enum ConsoleJSON {
     }
 
     /// `{"since":...,"until":...,"sessions":{outcome:n},"messages":{outcome:n},
-    /// "refusals":{"by_cause":{...},"by_rule":{...}}}`; keys sorted, times RFC 3339 or null.
-    public static func stats(_ stats: TraceStats, since: Int64?, until: Int64?) -> String {
+    /// "refusals":{"by_cause":{...},"by_rule":{...}}}`; keys sorted, times RFC 3339 or null. With a
+    /// bucket width (microseconds), also `"messages_per_bucket":{"<bucket's start, RFC 3339>":n}`.
+    public static func stats(_ stats: TraceStats, since: Int64?, until: Int64?, bucket: Int64? = nil) -> String {
         var out: [UInt8] = []
         func time(_ value: Int64?) {
             if let value {
@@ -45,7 +46,16 @@ public enum ConsoleJSON {
         counts(stats.refusalsByCause)
         out += Array(",\"by_rule\":".utf8)
         counts(stats.refusalsByRule)
-        out += Array("}}".utf8)
+        out.append(UInt8(ascii: "}"))
+        if let bucket {
+            var byStart: [String: Int] = [:]
+            for (index, count) in stats.messagesPerBucket {
+                byStart[RFC3339.format(Timestamp(microsecondsSinceEpoch: index * bucket))] = count
+            }
+            out += Array(",\"messages_per_bucket\":".utf8)
+            counts(byStart)
+        }
+        out.append(UInt8(ascii: "}"))
         return String(decoding: out, as: UTF8.self)
     }
 

@@ -120,17 +120,26 @@ public struct ConsoleServer: Sendable {
     func apiStats(_ request: Request) async throws -> Response {
         var since: Int64?
         var until: Int64?
+        var bucket: Int64?
         for (name, value) in queryPairs(request) where !value.isEmpty {
+            if name == "bucket" {
+                // Seconds, from a minute to a day: a chart's bars, not a dump of the index.
+                guard let seconds = Int64(value), (60...86_400).contains(seconds) else {
+                    return ConsoleResponses.json(ConsoleJSON.error("bucket '\(value)': expected seconds from 60 to 86400"), status: .badRequest)
+                }
+                bucket = seconds * 1_000_000
+                continue
+            }
             guard name == "since" || name == "until" else {
-                return ConsoleResponses.json(ConsoleJSON.error("unknown parameter '\(name)'; known: since, until"), status: .badRequest)
+                return ConsoleResponses.json(ConsoleJSON.error("unknown parameter '\(name)'; known: since, until, bucket"), status: .badRequest)
             }
             guard let time = TraceTime.parse(value, now: now()) else {
                 return ConsoleResponses.json(ConsoleJSON.error("\(name) '\(value)': expected RFC 3339 or an age (7d, 24h, 30m)"), status: .badRequest)
             }
             if name == "since" { since = time } else { until = time }
         }
-        let stats = try await indexCall { try await index.stats(since: since, until: until, bucket: nil) }
-        return ConsoleResponses.json(ConsoleJSON.stats(stats, since: since, until: until))
+        let stats = try await indexCall { [bucket] in try await index.stats(since: since, until: until, bucket: bucket) }
+        return ConsoleResponses.json(ConsoleJSON.stats(stats, since: since, until: until, bucket: bucket))
     }
 
     func sessionsPage(_ request: Request, _ context: ConsoleContext) async throws -> Response {

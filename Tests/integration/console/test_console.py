@@ -17,6 +17,7 @@ import pytest
 from console_support import Console, assert_security_headers, free_port, start_proxy_with_console
 from proxy_support import integration
 from proxy_support import swaks
+from test_trace_postgres import postgres  # noqa: F401 (the fixture is used by name)
 from trace_support import transcript_lines
 
 REPO_ROOT = integration.REPO_ROOT
@@ -352,3 +353,29 @@ def test_a_console_address_in_use_stops_the_proxy_at_start_up(proxy_binary, tmp_
     assert result.returncode == 1
     assert f"cannot listen: --console 127.0.0.1:{port}: the address is already in use" in result.stderr
     assert "listening:" not in result.stdout
+
+
+def test_postgresql_and_sqlite_give_the_console_the_same_answers(postgres, smtpscope, processes, tmp_path):
+    # The throwaway PostgreSQL of the trace tests (imported, not copied) and a SQLite file, both
+    # filled from one capture with errors: the console's sessions and counts are the same from each.
+    postgres.create_database("console")
+    capture = REPO_ROOT / "Tests" / "SMTPCaptureTests" / "Fixtures" / "corpus" / "suricata-verify" / "smtp-errors" / "smtperr.pcap"
+    token_file = tmp_path / "token"
+    token_file.write_text("same-answers-token-0123456789\n")
+    answers = []
+    for index in (postgres.url("console"), tmp_path / "index.sqlite"):
+        result = smtpscope.run("index", "--index", index, capture)
+        assert result.returncode == 0, result.stderr
+        port = free_port()
+        process = processes.start([str(smtpscope.path), "console", "--index", str(index), "--listen", f"127.0.0.1:{port}",
+                                   "--console-token-file", str(token_file)], "smtpscope console", ready_line="Stop with")
+        console = Console(f"http://127.0.0.1:{port}/", "same-answers-token-0123456789")
+        answers.append([console.api(path) for path in (
+            "/api/sessions", "/api/stats?bucket=3600", "/api/stats?since=2000-01-01T00:00:00Z&until=2030-01-01T00:00:00Z",
+            "/api/sessions?status=tempfailed")])
+        processes.stop(process)
+    assert answers[0] == answers[1]
+    sessions, stats, _, tempfailed = answers[1]
+    assert len(sessions["sessions"]) == 4 and tempfailed["sessions"]
+    assert sum(stats["messages_per_bucket"].values()) == sum(stats["messages"].values()) > 0
+    assert stats["refusals"]["by_cause"]
