@@ -126,20 +126,28 @@ public final class PostgresTraceIndex: TraceIndex {
         try run("read") {
             let statements = TraceSQL.statsStatements(since: since, until: until, bucket: bucket, dialect: .postgres)
             var stats = TraceStats()
-            for row in try rows(statements[0]) {
+            for row in try rows(statements.sessions) {
                 let (outcome, count) = try row.decode((String, Int64).self)
                 stats.add(.session(outcome: outcome, count: Int(count)))
             }
-            for row in try rows(statements[1]) {
+            for row in try rows(statements.messages) {
                 let (outcome, count) = try row.decode((String, Int64).self)
                 stats.add(.message(outcome: outcome, count: Int(count)))
             }
-            for row in try rows(statements[2]) {
+            for row in try rows(statements.refusals) {
                 let (reply, rule, count) = try row.decode((String?, String?, Int64).self)
                 stats.add(.refusal(reply: reply, rule: rule, count: Int(count)))
             }
-            if statements.count > 3 {
-                for row in try rows(statements[3]) {
+            for row in try rows(statements.topSenders) {
+                let (sender, count) = try row.decode((String, Int64).self)
+                stats.add(.sender(sender, count: Int(count)))
+            }
+            for row in try rows(statements.topRecipientDomains) {
+                let (domain, count) = try row.decode((String, Int64).self)
+                stats.add(.recipientDomain(domain, count: Int(count)))
+            }
+            if let buckets = statements.buckets {
+                for row in try rows(buckets) {
                     let (bucket, count) = try row.decode((Int64, Int64).self)
                     stats.add(.bucket(bucket, count: Int(count)))
                 }

@@ -140,20 +140,17 @@ public final class SQLiteTraceIndex: TraceIndex {
         try run("read") {
             try pool.read { db in
                 let statements = TraceSQL.statsStatements(since: since, until: until, bucket: bucket, dialect: .sqlite)
+                func rows(_ statement: TraceStatement) throws -> [Row] {
+                    try Row.fetchAll(db, sql: statement.sql, arguments: Self.arguments(statement))
+                }
                 var stats = TraceStats()
-                for row in try Row.fetchAll(db, sql: statements[0].sql, arguments: Self.arguments(statements[0])) {
-                    stats.add(.session(outcome: row[0], count: row[1]))
-                }
-                for row in try Row.fetchAll(db, sql: statements[1].sql, arguments: Self.arguments(statements[1])) {
-                    stats.add(.message(outcome: row[0], count: row[1]))
-                }
-                for row in try Row.fetchAll(db, sql: statements[2].sql, arguments: Self.arguments(statements[2])) {
-                    stats.add(.refusal(reply: row[0], rule: row[1], count: row[2]))
-                }
-                if statements.count > 3 {
-                    for row in try Row.fetchAll(db, sql: statements[3].sql, arguments: Self.arguments(statements[3])) {
-                        stats.add(.bucket(row[0], count: row[1]))
-                    }
+                for row in try rows(statements.sessions) { stats.add(.session(outcome: row[0], count: row[1])) }
+                for row in try rows(statements.messages) { stats.add(.message(outcome: row[0], count: row[1])) }
+                for row in try rows(statements.refusals) { stats.add(.refusal(reply: row[0], rule: row[1], count: row[2])) }
+                for row in try rows(statements.topSenders) { stats.add(.sender(row[0], count: row[1])) }
+                for row in try rows(statements.topRecipientDomains) { stats.add(.recipientDomain(row[0], count: row[1])) }
+                if let buckets = statements.buckets {
+                    for row in try rows(buckets) { stats.add(.bucket(row[0], count: row[1])) }
                 }
                 return stats
             }

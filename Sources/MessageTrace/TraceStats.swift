@@ -10,6 +10,10 @@ public struct TraceStats: Sendable, Equatable {
     /// Transactions per time bucket, when asked for: the bucket's index (start_us / bucket
     /// width) to its count; buckets with none are absent.
     public var messagesPerBucket: [Int64: Int] = [:]
+    /// The senders (folded, `""` the null sender) with the most transactions, and the recipient
+    /// domains with the most recipients: `TraceSQL.topCount` of each.
+    public var topSenders: [String: Int] = [:]
+    public var topRecipientDomains: [String: Int] = [:]
 
     public init() {}
 
@@ -40,6 +44,10 @@ public struct TraceStats: Sendable, Equatable {
             if let rule { refusalsByRule[rule, default: 0] += count }
         case .bucket(let bucket, let count):
             messagesPerBucket[bucket, default: 0] += count
+        case .sender(let sender, let count):
+            topSenders[sender, default: 0] += count
+        case .recipientDomain(let domain, let count):
+            topRecipientDomains[domain, default: 0] += count
         }
     }
 }
@@ -52,43 +60,71 @@ enum TraceStatsRow {
     /// rejected and tempfailed ones have a cause; every one with a rule counts for it.
     case refusal(reply: String?, rule: String?, count: Int)
     case bucket(Int64, count: Int)
+    case sender(String, count: Int)
+    case recipientDomain(String, count: Int)
 }
 
 extension TraceSQL {
-    /// The three grouped counts of `TraceStats` over sessions that started in [since, until):
-    /// session outcomes; transaction outcomes; and (outcome, deciding reply, deciding rule) of the
-    /// transactions that were not delivered, the reply kept only for rejected and tempfailed ones;
-    /// with a bucket width (microseconds), a fourth: transactions per bucket of their session's start.
-    public static func statsStatements(since: Int64?, until: Int64?, bucket: Int64?, dialect: Dialect) -> [TraceStatement] {
+    /// The grouped counts of `TraceStats` over sessions that started in [since, until).
+    public struct StatsStatements: Sendable {
+        /// Session outcomes.
+        public var sessions: TraceStatement
+        /// Transaction outcomes.
+        public var messages: TraceStatement
+        /// (deciding reply, deciding rule) of the transactions not delivered, the reply kept only
+        /// for rejected and tempfailed ones.
+        public var refusals: TraceStatement
+        /// The senders (folded) and recipient domains with the most transactions and recipients.
+        public var topSenders: TraceStatement
+        public var topRecipientDomains: TraceStatement
+        /// With a bucket width (microseconds): transactions per bucket of their session's start.
+        public var buckets: TraceStatement?
+    }
+
+    /// How many senders and recipient domains `topSenders` and `topRecipientDomains` keep.
+    public static let topCount = 10
+
+    public static func statsStatements(since: Int64?, until: Int64?, bucket: Int64?, dialect: Dialect) -> StatsStatements {
         func period(_ column: String, _ builder: inout Builder) -> String {
             var conditions: [String] = []
             if let since { conditions.append("\(column) >= \(builder.bind(.integer(since)))") }
             if let until { conditions.append("\(column) < \(builder.bind(.integer(until)))") }
             return conditions.isEmpty ? "1 = 1" : conditions.joined(separator: " AND ")
         }
-        var sessions = Builder(dialect: dialect)
-        let sessionsSQL = "SELECT outcome, count(*) FROM session WHERE \(period("start_us", &sessions)) GROUP BY outcome"
-        var messages = Builder(dialect: dialect)
-        let messagesSQL = "SELECT outcome, count(*) FROM message WHERE \(period("start_us", &messages)) GROUP BY outcome"
-        var refusals = Builder(dialect: dialect)
-        let refusalsSQL = """
-            SELECT CASE WHEN outcome IN ('rejected', 'tempfailed') THEN deciding_reply END AS reply, deciding_rule, count(*) \
-            FROM message WHERE \(period("start_us", &refusals)) \
-            AND (outcome IN ('rejected', 'tempfailed') OR deciding_rule IS NOT NULL) \
-            GROUP BY reply, deciding_rule
-            """
-        var statements = [
-            TraceStatement(sql: sessionsSQL, arguments: sessions.arguments),
-            TraceStatement(sql: messagesSQL, arguments: messages.arguments),
-            TraceStatement(sql: refusalsSQL, arguments: refusals.arguments),
-        ]
-        if let bucket, bucket > 0 {
-            var buckets = Builder(dialect: dialect)
-            // The width is bound before the period: its placeholder comes first in the text.
-            let width = buckets.bind(.integer(bucket))
-            let bucketsSQL = "SELECT start_us / \(width) AS bucket, count(*) FROM message WHERE \(period("start_us", &buckets)) GROUP BY bucket"
-            statements.append(TraceStatement(sql: bucketsSQL, arguments: buckets.arguments))
+        func statement(_ make: (inout Builder) -> String) -> TraceStatement {
+            var builder = Builder(dialect: dialect)
+            let sql = make(&builder)
+            return TraceStatement(sql: sql, arguments: builder.arguments)
         }
-        return statements
+        return StatsStatements(
+            sessions: statement { "SELECT outcome, count(*) FROM session WHERE \(period("start_us", &$0)) GROUP BY outcome" },
+            messages: statement { "SELECT outcome, count(*) FROM message WHERE \(period("start_us", &$0)) GROUP BY outcome" },
+            refusals: statement { builder in
+                """
+                SELECT CASE WHEN outcome IN ('rejected', 'tempfailed') THEN deciding_reply END AS reply, deciding_rule, count(*) \
+                FROM message WHERE \(period("start_us", &builder)) \
+                AND (outcome IN ('rejected', 'tempfailed') OR deciding_rule IS NOT NULL) \
+                GROUP BY reply, deciding_rule
+                """
+            },
+            topSenders: statement { builder in
+                let condition = period("start_us", &builder)
+                return "SELECT sender_key, count(*) AS n FROM message WHERE \(condition) AND sender_key IS NOT NULL "
+                    + "GROUP BY sender_key ORDER BY n DESC, sender_key LIMIT \(builder.bind(.integer(Int64(topCount))))"
+            },
+            topRecipientDomains: statement { builder in
+                let condition = period("start_us", &builder)
+                return "SELECT domain, count(*) AS n FROM recipient WHERE \(condition) AND domain IS NOT NULL "
+                    + "GROUP BY domain ORDER BY n DESC, domain LIMIT \(builder.bind(.integer(Int64(topCount))))"
+            },
+            buckets: bucket.flatMap { width in
+                guard width > 0 else { return nil }
+                // The width is bound before the period: its placeholder comes first in the text.
+                return statement { builder in
+                    let bound = builder.bind(.integer(width))
+                    return "SELECT start_us / \(bound) AS bucket, count(*) FROM message WHERE \(period("start_us", &builder)) GROUP BY bucket"
+                }
+            }
+        )
     }
 }

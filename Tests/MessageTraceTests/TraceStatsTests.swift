@@ -22,6 +22,9 @@ import Testing
             // S2's end of data refused by its rule; S3's second message by its only recipient's 451.
             #expect(stats.refusalsByCause == ["550 5.7.1": 1, "451": 1])
             #expect(stats.refusalsByRule == ["no-spam": 1])
+            // Senders folded, "" the null sender; recipient domains by recipients.
+            #expect(stats.topSenders == ["alice@example.org": 1, "mallory@spam.example": 1, "": 1, "dave@example.org": 1])
+            #expect(stats.topRecipientDomains == ["example.net": 3, "example.com": 1, "other.example": 1])
         }
     }
 

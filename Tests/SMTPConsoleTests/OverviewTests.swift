@@ -44,6 +44,8 @@ import Testing
         stats.refusalsByRule = ["no-spam-domain": 1]
         let now: Int64 = 1_768_046_400_000_000
         stats.messagesPerBucket = [now / 60_000_000: 3]
+        stats.topSenders = ["": 2, "alice@example.org": 1]
+        stats.topRecipientDomains = ["example.net": 3]
         let page = OverviewPage.render(stats, period: .hour, now: now, csrf: "tok").rendered
         #expect(page.contains("<title>completed: 2</title>"))
         #expect(page.contains("<g class=\"bar o-rejected\"><title>rejected: 1</title>"))
@@ -51,6 +53,8 @@ import Testing
         #expect(page.contains("<g class=\"bar r5xx\"><title>550 5.7.1: 1</title>"))
         #expect(page.contains("<g class=\"bar rule\"><title>no-spam-domain: 1</title>"))
         #expect(page.contains("3 messages (transactions) in the period."))
+        #expect(page.contains("<g class=\"bar \"><title>&lt;&gt;: 2</title>"))
+        #expect(page.contains("<g class=\"bar \"><title>example.net: 3</title>"))
         #expect(page.contains("<title>2026-01-10T12:00Z: 3</title>"))
         #expect(page.contains("<strong>1h</strong>") && page.contains("<a href=\"/overview?period=24h\">24h</a>"))
         #expect(!page.contains("style="))

@@ -73,11 +73,12 @@ import Testing
         stats.refusalsByRule = ["no-\"spam\"": 1]
         #expect(ConsoleJSON.stats(stats, since: 1_768_046_400_000_000, until: nil) == """
             {"since":"2026-01-10T12:00:00.000000Z","until":null,"sessions":{"completed":2,"rejected":1},\
-            "messages":{"delivered":2},"refusals":{"by_cause":{"550 5.7.1":1},"by_rule":{"no-\\"spam\\"":1}}}
+            "messages":{"delivered":2},"refusals":{"by_cause":{"550 5.7.1":1},"by_rule":{"no-\\"spam\\"":1}},\
+            "top":{"senders":{},"recipient_domains":{}}}
             """)
         #expect(ConsoleJSON.error("bad \"x\"") == "{\"error\":\"bad \\\"x\\\"\"}")
         stats.messagesPerBucket = [1_768_046_400 / 60: 2]
         #expect(ConsoleJSON.stats(stats, since: nil, until: nil, bucket: 60_000_000).hasSuffix(
-            "\"by_rule\":{\"no-\\\"spam\\\"\":1}},\"messages_per_bucket\":{\"2026-01-10T12:00:00.000000Z\":2}}"))
+            "\"recipient_domains\":{}},\"messages_per_bucket\":{\"2026-01-10T12:00:00.000000Z\":2}}"))
     }
 }

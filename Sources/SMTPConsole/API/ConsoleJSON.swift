@@ -11,7 +11,7 @@ public enum ConsoleJSON {
     }
 
     /// `{"since":...,"until":...,"sessions":{outcome:n},"messages":{outcome:n},
-    /// "refusals":{"by_cause":{...},"by_rule":{...}}}`; keys sorted, times RFC 3339 or null. With a
+    /// "refusals":{"by_cause":{...},"by_rule":{...}},"top":{"senders":{...},"recipient_domains":{...}}}`; keys sorted, times RFC 3339 or null. With a
     /// bucket width (microseconds), also `"messages_per_bucket":{"<bucket's start, RFC 3339>":n}`.
     public static func stats(_ stats: TraceStats, since: Int64?, until: Int64?, bucket: Int64? = nil) -> String {
         var out: [UInt8] = []
@@ -46,6 +46,10 @@ public enum ConsoleJSON {
         counts(stats.refusalsByCause)
         out += Array(",\"by_rule\":".utf8)
         counts(stats.refusalsByRule)
+        out += Array("},\"top\":{\"senders\":".utf8)
+        counts(stats.topSenders)
+        out += Array(",\"recipient_domains\":".utf8)
+        counts(stats.topRecipientDomains)
         out.append(UInt8(ascii: "}"))
         if let bucket {
             var byStart: [String: Int] = [:]

@@ -3,7 +3,8 @@ import SMTPCore
 import SMTPTranscript
 
 /// The Overview page: over a chosen period, messages over time, sessions and messages by
-/// outcome, and the refusals by cause and by rule, as server-drawn bar charts.
+/// outcome, the refusals by cause and by rule, the top senders and recipient domains, as
+/// server-drawn bar charts.
 public enum OverviewPage {
     /// The periods offered, each with the width of its time chart's bars.
     public enum Period: String, Sendable, CaseIterable {
@@ -66,7 +67,11 @@ public enum OverviewPage {
             \(Charts.bars(bars(stats.refusalsByCause) { $0.hasPrefix("4") ? "r4xx" : "r5xx" }, title: "Refusals by cause"))</section>\
             <section class="chart-box"><h2>Refusals by rule</h2>\
             <p class="note">Messages an smtpscope rule rejected, tempfailed, discarded or quarantined.</p>\
-            \(Charts.bars(bars(stats.refusalsByRule) { _ in "rule" }, title: "Refusals by rule"))</section></div>
+            \(Charts.bars(bars(stats.refusalsByRule) { _ in "rule" }, title: "Refusals by rule"))</section>\
+            <section class="chart-box"><h2>Top senders</h2><p class="note">Messages per sender (MAIL FROM, without regard to case).</p>\
+            \(Charts.bars(bars(Dictionary(uniqueKeysWithValues: stats.topSenders.map { ($0.key.isEmpty ? "<>" : $0.key, $0.value) })) { _ in "" }, title: "Top senders"))</section>\
+            <section class="chart-box"><h2>Top recipient domains</h2><p class="note">Recipients (RCPT TO) per domain.</p>\
+            \(Charts.bars(bars(stats.topRecipientDomains) { _ in "" }, title: "Top recipient domains"))</section></div>
             """)
     }
 

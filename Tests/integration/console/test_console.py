@@ -133,6 +133,8 @@ def test_the_api_gives_the_records_as_the_transcript_has_them(console):
     assert stats["sessions"] == {"completed": 2, "rejected": 1}
     assert stats["messages"] == {"delivered": 2, "rejected": 1}
     assert stats["refusals"] == {"by_cause": {"550 5.7.1": 1}, "by_rule": {"no-spam-domain": 1}}
+    assert stats["top"] == {"senders": {"alice@example.org": 1, "mallory@evil.example": 1, "spammer@spam.example": 1},
+                            "recipient_domains": {"example.net": 2}}
     assert console.api("/api/stats?until=1h")["sessions"] == {}
     status, _, body = console.request("/api/stats?since=yesterday", token=console.token)
     assert status == 400 and "since 'yesterday'" in json.loads(body)["error"]
