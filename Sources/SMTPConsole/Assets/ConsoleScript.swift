@@ -2,8 +2,9 @@
 /// Content-Security-Policy allows scripts from the console's own origin only).
 ///
 /// It keeps the Sessions list live: every 2 s it asks `/api/sessions` for the sessions matching
-/// the page's filters that started since the table's `data-live-since`, and inserts the ones the
-/// table does not have yet, in start order, newest first. Rows are built with `textContent` and
+/// the page's filters that started since the table's `data-live-since` (an RFC 3339 time, or an
+/// age such as `10m` that the server reads against its clock), and inserts the ones the table does
+/// not have yet, in start order, newest first. Rows are built with `textContent` and
 /// `setAttribute` only, never `innerHTML`, so a record's values stay text. A row holds the same
 /// cells as `SessionRow.html`.
 public enum ConsoleScript {

@@ -3,7 +3,8 @@ import SMTPTranscript
 
 /// The Sessions page: the trace search as a form, and the matching sessions newest first. When
 /// the search has no `until`, the list is live: the script asks `/api/sessions` every 2 s for
-/// sessions with the same filters that started since `data-live-since`, and adds the new ones.
+/// sessions with the same filters that started since `data-live-since` (by default the last 10
+/// minutes), and adds the ones it does not have.
 public enum SessionsPage {
     public struct Search: Sendable {
         /// The form's values as given (shown again in the form).
@@ -16,8 +17,8 @@ public enum SessionsPage {
         }
     }
 
-    /// `liveSince` is RFC 3339: how far back the live list looks for sessions that ended after
-    /// the page was drawn.
+    /// `liveSince` is the `since` of each poll: RFC 3339, or an age such as `10m` that the API reads
+    /// against its own clock (a sliding window).
     public static func render(rows: [SessionRow], search: Search, limit: Int, liveSince: String?, csrf: String) -> HTML {
         func field(_ name: String, _ label: String, _ placeholder: String) -> HTML {
             "<label>\(label) <input name=\"\(name)\" value=\"\(search.values[name] ?? "")\" placeholder=\"\(placeholder)\"></label>"

@@ -21,8 +21,8 @@ public struct ConsoleServer: Sendable {
     /// Microseconds since the epoch, for `since=24h`.
     let now: @Sendable () -> Int64
 
-    /// How far back the live list looks for sessions that started before the page was drawn and
-    /// were written since (a session is indexed when it ends).
+    /// How far back each poll of the live list looks: a session is indexed when it ends, so one
+    /// that started before the last poll can still be new.
     static let liveLookback: Int64 = 10 * 60 * 1_000_000
 
     public init(address: ConsoleAddress, token: ConsoleToken, index: ConsoleIndex, quarantine: QuarantineStore?, logger: Logger, now: @escaping @Sendable () -> Int64) {
@@ -157,8 +157,15 @@ public struct ConsoleServer: Sendable {
             let rows = hits.compactMap { try? decoder.decode(line: $0.line) }.map(SessionRow.init)
             var liveSince: String?
             if query.until == nil {
+                // A sliding window ("10m", an age the API reads against its own clock), unless the
+                // search's own since is later: each poll then asks for little, however long the
+                // page stays open.
                 let lookback = now() - Self.liveLookback
-                liveSince = RFC3339.format(Timestamp(microsecondsSinceEpoch: max(lookback, query.since ?? lookback)))
+                if let since = query.since, since > lookback {
+                    liveSince = RFC3339.format(Timestamp(microsecondsSinceEpoch: since))
+                } else {
+                    liveSince = "\(Self.liveLookback / 60_000_000)m"
+                }
             }
             let page = SessionsPage.render(rows: rows, search: SessionsPage.Search(values: values, problem: nil), limit: query.limit, liveSince: liveSince, csrf: csrf)
             return ConsoleResponses.html(page)

@@ -232,6 +232,8 @@ def test_in_a_browser_log_in_search_open_a_session_and_watch_one_arrive(console,
 
     # The live list: a new session appears without a reload.
     browser.get(console.url + "/sessions")
+    # A sliding window, read by the API against its own clock: each poll asks for little.
+    assert browser.find_element(By.ID, "sessions").get_attribute("data-live-since") == "10m"
     browser.execute_script("window.__sameDocument = 42;")
     with smtplib.SMTP(console.run.host, console.run.port, local_hostname="client.test", timeout=20) as client:
         client.sendmail("erin@live.example", ["bob@example.net"], "From: erin@live.example\r\nSubject: live\r\n\r\nhi\r\n")
