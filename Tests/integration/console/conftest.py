@@ -30,10 +30,13 @@ upstreams = _proxy_conftest.upstreams
 
 
 @pytest.fixture(scope="session")
-def artefacts(tmp_path_factory):
-    """Where the screenshots go; printed, so a CI log names them."""
+def artefacts(tmp_path_factory, request):
+    """Where the screenshots go; named on the terminal (past pytest's output capture), so a CI log
+    says where to find them."""
     directory = tmp_path_factory.mktemp("console-screenshots")
-    print(f"\nconsole screenshots: {directory}")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\nconsole screenshots: {directory}")
     return directory
 
 
