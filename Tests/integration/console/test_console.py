@@ -47,8 +47,9 @@ RULES = '''rule "no-spam-domain" on mail
 
 
 def send_traffic(run):
-    """Three sessions: delivered, delivered with the payloads, refused by the rule at MAIL."""
-    swaks(run.host, run.port, "--from", "alice@example.org", "--to", "bob@example.net",
+    """Three sessions: delivered (STARTTLS on the client leg), delivered with the payloads, refused by
+    the rule at MAIL."""
+    swaks(run.host, run.port, "--from", "alice@example.org", "--to", "bob@example.net", "--tls",
           "--header", "Subject: Quarterly report")
     with smtplib.SMTP(run.host, run.port, local_hostname="client.test", timeout=20) as client:
         client.send_message(hostile_message(), from_addr="mallory@evil.example", to_addrs=["bob@example.net"])
@@ -61,7 +62,7 @@ def console(proxy, upstreams, tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "10-test.rules").write_text(RULES)
-    console = start_proxy_with_console(proxy, (host, port), "--rules", rules)
+    console = start_proxy_with_console(proxy, (host, port), "--rules", rules, "--tls-cert", "auto")
     send_traffic(console.run)
     console.wait_for_sessions(3)
     return console
@@ -199,6 +200,18 @@ def test_in_a_browser_log_in_search_open_a_session_and_watch_one_arrive(console,
     print(f"session page screenshot: {artefacts / 'session.png'}")
     # The payloads never reached the page as markup, so the policy had nothing to block.
     assert csp_violations(browser) == []
+
+    # alice's session: TLS marked where it started, after the 220 to STARTTLS on the client leg.
+    alice = console.api("/api/sessions?from=alice%40example.org")["sessions"][0]
+    browser.get(console.url + "/sessions/" + alice["session_id"])
+    assert ladder_lines(browser) == [event["text"] for event in alice["events"]]
+    marks = browser.execute_script("""return Array.from(document.querySelectorAll('svg.ladder > g'),
+        g => [g.getAttribute('class'), (g.querySelector('title') || g.querySelector('text:last-of-type')).textContent]);""")
+    tls = [i for i, (kind, _) in enumerate(marks) if kind == "mark mark-tls"]
+    assert len(tls) == 1 and marks[tls[0]][1] == "TLS starts: client leg"
+    assert marks[tls[0] - 1][0] == "arrow reply r2xx" and marks[tls[0] - 1][1].startswith("220")
+    assert [text for _, text in marks[:tls[0]] if text.upper() == "STARTTLS"] == ["STARTTLS"]
+    assert "starttls, established" in browser.find_element(By.CSS_SELECTOR, "aside.facts").text
 
     # The refused session: the rule's verdict after the client's MAIL, the 550 in red, on the client leg only.
     refused = console.api("/api/sessions?rule=no-spam-domain")["sessions"][0]
