@@ -22,6 +22,7 @@ public final class ConsoleIndex: Sendable {
 
     /// An index already open.
     public convenience init(_ index: any TraceIndex) {
+        // Reached only through `Guarded`'s lock, like every index this type holds.
         nonisolated(unsafe) let opened = index
         self.init { opened }
     }
