@@ -2,7 +2,7 @@ import HTTPTypes
 import Hummingbird
 
 /// Adds `SecurityHeaders` to every response, including the ones made from errors (a 404 for an
-/// unknown path, a 400 for a bad parameter), which Hummingbird would otherwise make after it.
+/// unknown path, a 503, a 500), which Hummingbird would otherwise make after it.
 struct SecurityHeadersMiddleware: RouterMiddleware {
     typealias Context = ConsoleContext
 
@@ -12,6 +12,10 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch let error as any HTTPResponseError {
             response = try error.response(from: request, context: context)
+        } catch {
+            // Anything else is the console's fault: said in the log, not to the browser.
+            context.logger.error("console: \(request.method) \(request.uri.path): \(error)")
+            response = ConsoleResponses.text("Internal error; the console's log says what.\n", status: .internalServerError)
         }
         for header in SecurityHeaders.all {
             if let name = HTTPField.Name(header.name) { response.headers[name] = header.value }
