@@ -13,7 +13,8 @@ let strictSettings: [SwiftSetting] = [
 // The message trace's database stack (GRDB.swift with the SQLite it links, postgres-nio) is left out of the
 // package when SMTPSCOPE_WITHOUT_INDEX is set: tools/test sets it for the sanitizer builds, which
 // test the proxy and the parsers and would otherwise compile the database libraries twice more.
-// The targets left out are MessageTrace, its tests, and the smtpscope executable that wires it.
+// The targets left out are MessageTrace, its tests, the web console (SMTPConsole, on Hummingbird)
+// and its tests, and the smtpscope executable that wires them.
 let withIndex = Context.environment["SMTPSCOPE_WITHOUT_INDEX"] == nil
 
 let package = Package(
@@ -30,10 +31,13 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ] + (withIndex ? [
-        // Used only by the smtpscope executable, which goes with the index.
+        // Used only by the smtpscope executable and the console, which go with the index.
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // The web console's HTTP server. Its default traits pull in swift-configuration, which the
+        // console does not use: off, for a shorter build.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
     ] : []),
     targets: [
         .systemLibrary(
@@ -224,6 +228,30 @@ var indexTargets: [Target] {
             ],
             swiftSettings: strictSettings
         ),
+        // The web console (`smtpscope console`, `proxy --console`): pages, the ladder SVG and the
+        // JSON API over the message trace's index, on Hummingbird. Its rendering, escaping and
+        // access checks are plain Swift, tested without a server.
+        .target(
+            name: "SMTPConsole",
+            dependencies: [
+                "MessageTrace",
+                "SMTPTranscript",
+                "SMTPCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SMTPConsoleTests",
+            dependencies: ["SMTPConsole", "MessageTrace", "SMTPTranscript", "SMTPCore"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "MessageTraceTests",
             dependencies: ["MessageTrace", "SMTPTranscript", "SMTPCore", .product(name: "GRDB", package: "GRDB.swift")],
@@ -241,6 +269,7 @@ var indexTargets: [Target] {
                 "PostfixPolicy",
                 "RuleSimulation",
                 "MessageTrace",
+                "SMTPConsole",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

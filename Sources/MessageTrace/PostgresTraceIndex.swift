@@ -146,6 +146,40 @@ public final class PostgresTraceIndex: TraceIndex {
         }
     }
 
+    public func stats(since: Int64?, until: Int64?, bucket: Int64?) throws -> TraceStats {
+        try run("read") {
+            let statements = TraceSQL.statsStatements(since: since, until: until, bucket: bucket, dialect: .postgres)
+            var stats = TraceStats()
+            for row in try rows(statements.sessions) {
+                let (outcome, count) = try row.decode((String, Int64).self)
+                stats.add(.session(outcome: outcome, count: Int(count)))
+            }
+            for row in try rows(statements.messages) {
+                let (outcome, count) = try row.decode((String, Int64).self)
+                stats.add(.message(outcome: outcome, count: Int(count)))
+            }
+            for row in try rows(statements.refusals) {
+                let (reply, rule, count) = try row.decode((String?, String?, Int64).self)
+                stats.add(.refusal(reply: reply, rule: rule, count: Int(count)))
+            }
+            for row in try rows(statements.topSenders) {
+                let (sender, count) = try row.decode((String, Int64).self)
+                stats.add(.sender(sender, count: Int(count)))
+            }
+            for row in try rows(statements.topRecipientDomains) {
+                let (domain, count) = try row.decode((String, Int64).self)
+                stats.add(.recipientDomain(domain, count: Int(count)))
+            }
+            if let buckets = statements.buckets {
+                for row in try rows(buckets) {
+                    let (bucket, count) = try row.decode((Int64, Int64).self)
+                    stats.add(.bucket(bucket, count: Int(count)))
+                }
+            }
+            return stats
+        }
+    }
+
     public func indexedOctets(ofFile path: String) throws -> Int64 {
         try run("read") {
             try rows(TraceStatement(sql: "SELECT indexed_octets FROM transcript_file WHERE path = $1", arguments: [.text(path)]))

@@ -145,6 +145,27 @@ public final class SQLiteTraceIndex: TraceIndex {
         }
     }
 
+    public func stats(since: Int64?, until: Int64?, bucket: Int64?) throws -> TraceStats {
+        try run("read") {
+            try pool.read { db in
+                let statements = TraceSQL.statsStatements(since: since, until: until, bucket: bucket, dialect: .sqlite)
+                func rows(_ statement: TraceStatement) throws -> [Row] {
+                    try Row.fetchAll(db, sql: statement.sql, arguments: Self.arguments(statement))
+                }
+                var stats = TraceStats()
+                for row in try rows(statements.sessions) { stats.add(.session(outcome: row[0], count: row[1])) }
+                for row in try rows(statements.messages) { stats.add(.message(outcome: row[0], count: row[1])) }
+                for row in try rows(statements.refusals) { stats.add(.refusal(reply: row[0], rule: row[1], count: row[2])) }
+                for row in try rows(statements.topSenders) { stats.add(.sender(row[0], count: row[1])) }
+                for row in try rows(statements.topRecipientDomains) { stats.add(.recipientDomain(row[0], count: row[1])) }
+                if let buckets = statements.buckets {
+                    for row in try rows(buckets) { stats.add(.bucket(row[0], count: row[1])) }
+                }
+                return stats
+            }
+        }
+    }
+
     private static func execute(_ statement: TraceStatement, _ db: Database) throws {
         try db.cachedStatement(sql: statement.sql).execute(arguments: arguments(statement))
     }

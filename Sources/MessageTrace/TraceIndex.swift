@@ -20,6 +20,11 @@ public protocol TraceIndex: AnyObject {
     func setIndexedOctets(_ octets: Int64, ofFile path: String) throws
 
     func sessionCount() throws -> Int
+
+    /// Counts per outcome and per refusal cause and rule, over sessions that started in
+    /// [since, until) (microseconds since the epoch; nil: unbounded); with a bucket width
+    /// (microseconds), also the transactions per bucket.
+    func stats(since: Int64?, until: Int64?, bucket: Int64?) throws -> TraceStats
 }
 
 /// One session found: its record's JSON line, and which of its transactions matched (nil: all).

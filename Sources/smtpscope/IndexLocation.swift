@@ -46,6 +46,13 @@ enum IndexLocation: Equatable, Sendable {
         }
     }
 
+    /// For reading only (the console): a SQLite file is opened read-only, never created or migrated,
+    /// so it cannot race the writer that makes it.
+    func openForReading() throws(TraceIndexError) -> any TraceIndex {
+        if case .sqlite(let path) = self { return try SQLiteTraceIndex(path: path, readOnly: true) }
+        return try open()
+    }
+
     func open() throws(TraceIndexError) -> any TraceIndex {
         switch self {
         case .sqlite(let path):

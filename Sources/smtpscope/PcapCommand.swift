@@ -1,6 +1,7 @@
 import ArgumentParser
 import RuleSimulation
 import SMTPCapture
+import SMTPConsole
 import SMTPReport
 import SMTPTranscript
 import SenderLimits
@@ -41,6 +42,9 @@ struct PcapCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Print the troubleshooting report: what was delivered, what failed and why.")
     var report = false
+
+    @Option(name: .customLong("report-format"), help: ArgumentHelp("The report as text, or as one self-contained HTML file with charts and a ladder for each session that did not go through (implies --report).", valueName: "text|html"))
+    var reportFormat: PcapReportFormat?
 
     @Flag(name: .long, help: "Replace AUTH user names with a keyed hash (stable within one run).")
     var redactUsers = false
@@ -83,6 +87,7 @@ struct PcapCommand: ParsableCommand {
         options.recorder.keepMessages(for: simulator.map { [$0.rules] } ?? [])
         if redactUsers { options.recorder.userRedactor = UserRedactor.withRandomKey() }
 
+        let report = self.report || reportFormat != nil
         let destination = transcripts ?? (report ? nil : "-")
         let sink: FileTranscriptSink?
         do {
@@ -92,6 +97,7 @@ struct PcapCommand: ParsableCommand {
         }
         var rulesSummary = RulesReport.Summary()
         var deliveryReport = report ? DeliveryReport() : nil
+        var htmlReport = reportFormat == .html ? HTMLReport() : nil
         var writeFailure: TranscriptFileError?
         let handle: (CapturedSession) -> Void = { captured in
             var record = captured.record
@@ -101,6 +107,7 @@ struct PcapCommand: ParsableCommand {
                 record = simulated.record
             }
             deliveryReport?.add(record)
+            htmlReport?.add(record)
             guard writeFailure == nil, let sink else { return }
             do throws(TranscriptFileError) {
                 try sink.write(record)
@@ -165,8 +172,17 @@ struct PcapCommand: ParsableCommand {
         }
         if let writeFailure { throw fail("cannot write transcripts: \(writeFailure)") }
         if simulator != nil { FileHandleStandardError.write("rules (\(rules ?? "")), nothing enforced:" + rulesSummary.render()) }
-        if let deliveryReport { print(deliveryReport.render(), terminator: "") }
+        if let htmlReport, let deliveryReport {
+            print(htmlReport.render(text: deliveryReport.render()).rendered, terminator: "")
+        } else if let deliveryReport {
+            print(deliveryReport.render(), terminator: "")
+        }
     }
+}
+
+enum PcapReportFormat: String, ExpressibleByArgument {
+    case text
+    case html
 }
 
 extension PcapCommand {

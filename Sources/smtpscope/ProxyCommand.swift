@@ -5,6 +5,7 @@ import Metrics
 import NIOCore
 import NIOPosix
 import Prometheus
+import SMTPConsole
 import SMTPProxy
 import SMTPRules
 import SMTPTranscript
@@ -48,6 +49,12 @@ struct ProxyCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics.", valueName: "HOST:PORT"))
     var metrics: String?
+
+    @Option(name: .long, help: ArgumentHelp("Serve the web console (see 'smtpscope console') on the proxy's index at http://HOST:PORT/.", valueName: "HOST:PORT"))
+    var console: String?
+
+    @Option(name: .customLong("console-token-file"), help: ArgumentHelp("The console's access token, from a file (default: a new random token, printed).", valueName: "FILE"))
+    var consoleTokenFile: String?
 
     @Option(name: .long, help: ArgumentHelp("Upstream SMTP server, HOST:PORT (default: the built-in sink).", valueName: "HOST:PORT"))
     var upstream: String?
@@ -161,6 +168,12 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         if SyslogTarget.looksLikeURL(transcripts), case .failure(let problem) = SyslogTarget.parse(transcripts) {
             throw ValidationError("--transcripts \(transcripts): \(problem); expected a directory, a file, '-' or syslog+tcp://HOST:PORT, e.g. syslog+tcp://127.0.0.1:514")
+        }
+        if let console, ConsoleAddress(parsing: console) == nil {
+            throw ValidationError("--console \(console): expected HOST:PORT, e.g. 127.0.0.1:8025")
+        }
+        if consoleTokenFile != nil && console == nil {
+            throw ValidationError("--console-token-file needs --console HOST:PORT")
         }
         if let index, case .failure(let problem) = IndexLocation.parse(index) {
             throw ValidationError("--index \(index): \(problem.description)")
@@ -403,6 +416,9 @@ struct ProxyCommand: AsyncParsableCommand {
             upstreamDescription = "built-in sink at \(server.upstream) (accepts and discards mail)"
         }
 
+        let consoleService = try await startConsole(on: indexLocation, upstream: transparent ? nil : server.upstream, logger: logger,
+                                              say: transcripts == "-" ? .standardError : .standardOutput)
+
         // Trapped before the listeners open, so an early signal waits for the service group.
         let signals = await SignalService.trapSignals()
         let proxy = ProxyServer(configuration: server, group: group, policy: policy, transcripts: writer, metrics: proxyMetrics)
@@ -447,6 +463,9 @@ struct ProxyCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let metricsServer {
             services.append(.init(service: MetricsService(server: metricsServer), successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        if let consoleService {
+            services.append(.init(service: consoleService, successTerminationBehavior: .gracefullyShutdownGroup))
         }
         services.append(.init(service: ProxyService(server: proxy, drainTimeout: drainTimeout, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
         let command = self
@@ -503,6 +522,31 @@ struct ProxyCommand: AsyncParsableCommand {
             let problems = RulesReport.check(result, directory: rulesDirectory).split(separator: "\n").joined(separator: "; ")
             logger.error("reload: rules not reloaded, keeping the previous ones: \(problems)")
             metrics?.reloaded("rules", succeeded: false)
+        }
+    }
+
+    /// `--console`: the web console on the proxy's own index, as a service beside the others; it
+    /// says its URL (and a generated token) once it listens.
+    private func startConsole(on location: IndexLocation, upstream: HostPort?, logger: Logger, say: ConsoleBanner) async throws -> (any Service)? {
+        guard let console, let address = ConsoleAddress(parsing: console) else { return nil }
+        guard location != .off else {
+            throw usageFailure("--console needs the index: give --index PATH or postgres://..., or a --transcripts directory")
+        }
+        let (token, tokenDescription) = try ConsoleLaunch.token(file: consoleTokenFile)
+        ConsoleLaunch.warnIfExposed(address, flag: "--console")
+        do {
+            try await ConsoleLaunch.checkListening(address)
+        } catch {
+            let message = "cannot listen: " + ErrorDescription.listening(on: "\(address)", flag: "--console", error)
+            throw ErrorDescription.isUnknownHost(error) ? usageFailure(message) : fail(message)
+        }
+        // Opened at the first request: the index writer makes the file, on its own thread.
+        let index = ConsoleIndex { try location.openForReading() }
+        // Releases go where the proxy relays; a transparent proxy has no one upstream to release to.
+        let store = QuarantineStore(directory: quarantine, upstream: upstream.map { ConsoleAddress(host: $0.host, port: $0.port) }, heloName: hostname)
+        let server = ConsoleServer(address: address, token: token, index: index, quarantine: store, logger: logger, now: TraceClock.now)
+        return server.service { host, port in
+            say.write("  console:      \(ConsoleLaunch.url(host: host, port: port)) (token: \(tokenDescription))")
         }
     }
 

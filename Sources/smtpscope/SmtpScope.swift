@@ -12,7 +12,7 @@ struct SmtpScope: AsyncParsableCommand {
         commandName: "smtpscope",
         abstract: "SMTP proxy and traffic inspector: transcripts, policy, and why mail did not get through.",
         version: SmtpScope.version,
-        subcommands: [PcapCommand.self, ReportCommand.self, ShowCommand.self, ProxyCommand.self, RulesCommand.self, SinkCommand.self, TraceCommand.self, IndexCommand.self, PolicyCommand.self]
+        subcommands: [PcapCommand.self, ReportCommand.self, ShowCommand.self, ProxyCommand.self, RulesCommand.self, SinkCommand.self, TraceCommand.self, IndexCommand.self, PolicyCommand.self, ConsoleCommand.self]
     )
 
     /// Printed by `--version`.
@@ -21,7 +21,7 @@ struct SmtpScope: AsyncParsableCommand {
     static func main() async {
         do {
             var command = try parseAsRoot()
-            // `proxy` runs its services in Swift concurrency; the other commands are synchronous.
+            // `proxy` and `console` run their services in Swift concurrency; the others are synchronous.
             if var asynchronous = command as? any AsyncParsableCommand {
                 try await asynchronous.run()
             } else {
