@@ -33,18 +33,33 @@ public final class SQLiteTraceIndex: TraceIndex {
         } catch {
             throw TraceIndexError("cannot open index \(path): \(Self.describe(error))")
         }
-        let migrator = Self.migrator
         do {
-            try pool.read { db in
-                let known = Set(TraceSchema.migrations(.sqlite).map(\.identifier))
-                if try db.tableExists("grdb_migrations") {
-                    let applied = try migrator.appliedIdentifiers(db)
-                    if !applied.isSubset(of: known) {
-                        throw TraceIndexError("index \(path) was made by a newer smtpscope (schema \(applied.sorted().joined(separator: ", "))); use that version, or rebuild it with 'smtpscope index'")
+            let known = TraceSchema.migrations(.sqlite)
+            func refuseNewer(_ applied: Set<String>) throws {
+                guard !applied.isSubset(of: Set(known.map(\.identifier))) else { return }
+                throw TraceIndexError("index \(path) was made by a newer smtpscope (schema \(applied.sorted().joined(separator: ", "))); use that version, or rebuild it with 'smtpscope index'")
+            }
+            if readOnly {
+                try pool.read { db in
+                    if try db.tableExists(Self.migrationsTable) { try refuseNewer(Set(String.fetchAll(db, sql: "SELECT identifier FROM \(Self.migrationsTable)"))) }
+                }
+            } else {
+                // The check and the migrations in one IMMEDIATE transaction: it takes the write lock
+                // first, so two processes opening a new index together (the proxy and `smtpscope
+                // index`) apply each migration once; the second waits, then finds it applied.
+                try pool.barrierWriteWithoutTransaction { db in
+                    try db.inTransaction(.immediate) {
+                        try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(Self.migrationsTable) (identifier TEXT NOT NULL PRIMARY KEY)")
+                        let applied = Set(try String.fetchAll(db, sql: "SELECT identifier FROM \(Self.migrationsTable)"))
+                        try refuseNewer(applied)
+                        for migration in known where !applied.contains(migration.identifier) {
+                            for statement in migration.statements { try db.execute(sql: statement) }
+                            try db.execute(sql: "INSERT INTO \(Self.migrationsTable) (identifier) VALUES (?)", arguments: [migration.identifier])
+                        }
+                        return .commit
                     }
                 }
             }
-            if !readOnly { try migrator.migrate(pool) }
         } catch let error as TraceIndexError {
             throw error
         } catch {
@@ -52,15 +67,9 @@ public final class SQLiteTraceIndex: TraceIndex {
         }
     }
 
-    private static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        for migration in TraceSchema.migrations(.sqlite) {
-            migrator.registerMigration(migration.identifier) { db in
-                for statement in migration.statements { try db.execute(sql: statement) }
-            }
-        }
-        return migrator
-    }
+    /// Applied migrations, by identifier; the name GRDB's migrator gave it, which indexes made by
+    /// earlier versions have.
+    private static let migrationsTable = "grdb_migrations"
 
     @discardableResult
     public func add(_ sessions: [IndexedSession]) throws -> Int {

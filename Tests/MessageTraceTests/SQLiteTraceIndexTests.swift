@@ -243,3 +243,34 @@ import Glibc
         }
     }
 }
+
+/// Two writers opening one new index at the same time (the proxy and `smtpscope index`) both get a
+/// working index: each migration runs once.
+struct SQLiteTraceIndexConcurrentOpenTests {
+    @Test func twoWritersOpeningANewIndexTogetherBothSucceed() throws {
+        let directory = NSTemporaryDirectory() + "/trace-open-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for round in 0..<10 {
+            let path = directory + "/index-\(round).sqlite"
+            let failures = CollectedFailures()
+            let group = DispatchGroup()
+            for _ in 0..<3 {
+                DispatchQueue.global().async(group: group) {
+                    do { _ = try SQLiteTraceIndex(path: path) } catch { failures.append("\(error)") }
+                }
+            }
+            group.wait()
+            #expect(failures.all.isEmpty, "round \(round): \(failures.all)")
+            #expect(try SQLiteTraceIndex(path: path).sessionCount() == 0)
+        }
+    }
+}
+
+/// Failures collected from several threads.
+final class CollectedFailures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var failures: [String] = []
+    func append(_ failure: String) { lock.lock(); failures.append(failure); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return failures }
+}
