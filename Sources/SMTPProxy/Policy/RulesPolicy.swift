@@ -86,10 +86,8 @@ public struct RulesPolicy: SessionPolicy {
                 if stage == .rcpt { ruleFacts.limitsInFlight[limit.name] = max(facts.recipientCount - facts.recipients.count, 0) }
             case .messages, .bytes:
                 guard let previous = facts.messageAwaitingReply else { continue }
-                var counted = ruleFacts
-                counted.mailFrom = previous.mailFrom?.address
-                counted.mailParameters = [:]
-                for parameter in previous.parameters { counted.mailParameters[parameter.keyword.uppercased()] = parameter.value }
+                // The facts that message will be counted with, read as every stage reads them.
+                let counted = RuleFacts(facts.probing(mailFrom: previous.mailFrom, parameters: previous.parameters), at: .data)
                 guard let key = limit.key(in: counted), key == limit.key(in: ruleFacts) else { continue }
                 ruleFacts.limitsInFlight[limit.name] = limit.unit == .messages ? 1 : previous.octets
             case .sessions:
